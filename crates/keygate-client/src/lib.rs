@@ -1,0 +1,79 @@
+//! A typed async client for the WorkOS API Keys service, and for keygate's
+//! emulator of it.
+//!
+//! It covers every endpoint keygate uses (see `WIRE.md`): creating, listing,
+//! expiring, deleting and validating API keys; listing events, with a call for
+//! cursor-following pollers; and the organization, user and membership calls
+//! needed to set up key owners. Lists come as one [`Page`] or as an
+//! auto-paging [`ItemStream`].
+//!
+//! It is built to sit on a request path:
+//! - **Typed errors**: an API error ([`ApiError`]: status, WorkOS `code`,
+//!   `message`, field `errors[]`, request id, `Retry-After`) is kept apart from
+//!   timeouts, transport errors and unreadable bodies; [`Error::is_retryable`]
+//!   says which may pass.
+//! - **Retries** with exponential backoff and full jitter, honouring
+//!   `Retry-After` up to a cap ([`RetryPolicy`]); creates are retried only with
+//!   an [`IdempotencyKey`].
+//! - **Secrets stay secret**: the environment secret and created keys' values
+//!   live in [`SecretString`](keygate_types::SecretString); no `Debug` or
+//!   `Display` here shows them, and the `tracing` spans (one per attempt, with
+//!   method, path template, attempt, status and request id) never carry a body.
+//!
+//! Where it sits: `keygate-auth` validates presented keys through
+//! [`Client::validate_api_key`]; the `keygate` CLI manages keys with it;
+//! `keygate-emulator` is the server its tests run against.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), keygate_client::Error> {
+//! use keygate_client::Client;
+//! use keygate_types::{CreateOrganization, CreateOrganizationApiKey};
+//!
+//! let client = Client::builder()
+//!     .secret("sk_test_123")
+//!     .base_url("http://127.0.0.1:4100")
+//!     .build()?;
+//! let org = client
+//!     .create_organization(CreateOrganization { name: "Acme".into(), ..Default::default() })
+//!     .await?;
+//! let key = client
+//!     .create_organization_api_key(&org.id, CreateOrganizationApiKey {
+//!         name: "CI".into(),
+//!         permissions: vec!["posts:read".into()],
+//!         expires_at: None,
+//!     })
+//!     .await?;
+//! let valid = client.validate_api_key(key.value.expose_secret()).await?;
+//! assert_eq!(valid.map(|k| k.id), Some(key.id.clone()));
+//! client.delete_api_key(&key.id).await?;
+//! assert!(client.validate_api_key(key.value.expose_secret()).await?.is_none());
+//! # Ok(())
+//! # }
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+#![deny(missing_debug_implementations)]
+
+mod api_keys;
+mod call;
+mod client;
+mod config;
+mod create;
+mod error;
+mod events;
+mod memberships;
+mod organizations;
+mod page;
+mod retry;
+mod users;
+
+pub use client::Client;
+pub use config::{
+    API_KEY_ENV, BASE_URL_ENV, ClientBuilder, Config, DEFAULT_BASE_URL, DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_TIMEOUT,
+};
+pub use create::{Create, IdempotencyKey, InvalidIdempotencyKey};
+pub use error::{ApiError, Endpoint, Error};
+pub use events::EventBatch;
+pub use page::{ItemStream, Page};
+pub use retry::RetryPolicy;
