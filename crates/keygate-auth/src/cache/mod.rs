@@ -1,0 +1,297 @@
+//! The verdict cache: moka, keyed by the SHA-256 digest of the key.
+#![doc = include_str!("../../docs/cache.md")]
+
+mod expiry;
+mod index;
+mod stats;
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::FutureExt;
+use keygate_types::ApiKeyId;
+use moka::future::Cache;
+use moka::notification::RemovalCause;
+use sha2::{Digest, Sha256};
+
+pub use stats::CacheStats;
+
+use crate::validator::{KeyValidator, ValidatorError};
+use crate::{ApiKeyPrincipal, Clock};
+use expiry::VerdictExpiry;
+use index::IdIndex;
+use stats::Counters;
+
+/// The default lifetime of a valid verdict.
+pub const DEFAULT_POSITIVE_TTL: Duration = Duration::from_secs(30);
+/// The default lifetime of a definite "invalid" verdict.
+pub const DEFAULT_NEGATIVE_TTL: Duration = Duration::from_secs(5);
+/// The default bound on the number of cached verdicts.
+pub const DEFAULT_MAX_CAPACITY: u64 = 10_000;
+
+/// The SHA-256 digest of a key: the only form in which the cache holds it.
+pub(crate) fn digest(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
+}
+
+/// How a request's verdict was found, as recorded on its span.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CacheOutcome {
+    /// Found in the cache.
+    Hit,
+    /// This request called the key service.
+    Miss,
+    /// This request waited for another request's call for the same key.
+    Coalesced,
+}
+
+impl CacheOutcome {
+    /// `"hit"`, `"miss"` or `"coalesced"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hit => "hit",
+            Self::Miss => "miss",
+            Self::Coalesced => "coalesced",
+        }
+    }
+}
+
+/// A cached verdict. Only definite ones are cached; errors never are.
+#[derive(Debug, Clone)]
+pub(crate) enum CachedVerdict {
+    /// The key was valid; `generation` ties the entry to the id index.
+    Valid {
+        principal: ApiKeyPrincipal,
+        generation: u64,
+    },
+    /// The key service said "not a valid key".
+    Invalid,
+}
+
+/// One cache entry: the verdict and when the key service gave it (kept so a
+/// later stale-if-error policy can judge an entry's age).
+#[derive(Debug, Clone)]
+pub(crate) struct CacheEntry {
+    pub(crate) verdict: CachedVerdict,
+    #[allow(dead_code)]
+    pub(crate) checked_at: Instant,
+}
+
+/// What the cache knows about a key without waiting.
+pub(crate) enum Lookup {
+    Hit(CacheEntry),
+    /// Not cached, or moka could not answer without waiting for its own
+    /// housekeeping; either way the slow path takes over.
+    Miss,
+}
+
+/// Sizes and lifetimes of the cache.
+#[derive(Debug, Clone)]
+pub(crate) struct CacheConfig {
+    pub(crate) positive_ttl: Duration,
+    pub(crate) negative_ttl: Duration,
+    pub(crate) max_capacity: u64,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            positive_ttl: DEFAULT_POSITIVE_TTL,
+            negative_ttl: DEFAULT_NEGATIVE_TTL,
+            max_capacity: DEFAULT_MAX_CAPACITY,
+        }
+    }
+}
+
+/// A handle on the layer's verdict cache: cheap to clone, shared by the layer,
+/// its services and whoever invalidates (a revocation listener, an admin
+/// endpoint). Get it from [`ApiKeyAuth::cache`](crate::ApiKeyAuth::cache).
+#[derive(Clone)]
+pub struct VerdictCache {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    cache: Cache<[u8; 32], CacheEntry>,
+    index: Arc<IdIndex>,
+    counters: Counters,
+    /// Bumped by every invalidation, so a load that was in flight during one
+    /// does not leave its (possibly revoked) verdict behind.
+    epoch: AtomicU64,
+    clock: Arc<dyn Clock>,
+}
+
+impl fmt::Debug for VerdictCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerdictCache")
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl VerdictCache {
+    pub(crate) fn new(config: &CacheConfig, clock: Arc<dyn Clock>) -> Self {
+        let index = Arc::new(IdIndex::default());
+        let listener_index = Arc::clone(&index);
+        let cache = Cache::builder()
+            .name("keygate-verdicts")
+            .max_capacity(config.max_capacity)
+            .expire_after(VerdictExpiry {
+                positive_ttl: config.positive_ttl,
+                negative_ttl: config.negative_ttl,
+                clock: Arc::clone(&clock),
+            })
+            .eviction_listener(
+                move |_digest: Arc<[u8; 32]>, entry: CacheEntry, _cause: RemovalCause| {
+                    if let CachedVerdict::Valid {
+                        principal,
+                        generation,
+                    } = &entry.verdict
+                    {
+                        listener_index.remove_if(principal.id(), *generation);
+                    }
+                },
+            )
+            .build();
+        Self {
+            inner: Arc::new(Inner {
+                cache,
+                index,
+                counters: Counters::default(),
+                epoch: AtomicU64::new(0),
+                clock,
+            }),
+        }
+    }
+
+    /// The clock `expires_at` is checked against.
+    pub(crate) fn clock(&self) -> &dyn Clock {
+        &*self.inner.clock
+    }
+
+    /// Looks `digest` up without waiting: the hot path.
+    ///
+    /// moka's `get` is async only because a read may run the cache's pending
+    /// housekeeping; it resolves on the first poll otherwise. Polling it once
+    /// here spares a hit from allocating a boxed future; if it does not
+    /// resolve at once (moka's operations are cancel-safe), the request takes
+    /// the slow path, which awaits properly.
+    pub(crate) fn lookup_now(&self, digest: &[u8; 32]) -> Lookup {
+        match self.inner.cache.get(digest).now_or_never() {
+            Some(Some(entry)) => {
+                Counters::bump(&self.inner.counters.hits);
+                Lookup::Hit(entry)
+            }
+            Some(None) | None => Lookup::Miss,
+        }
+    }
+
+    /// Gets the verdict for `key`, asking `validator` at most once at a time
+    /// per key: concurrent callers wait for the one call in flight.
+    pub(crate) async fn load<V: KeyValidator>(
+        &self,
+        digest: [u8; 32],
+        key: &str,
+        validator: &V,
+    ) -> Result<(CacheEntry, CacheOutcome), Arc<ValidatorError>> {
+        let inner = &*self.inner;
+        let epoch = inner.epoch.load(Ordering::SeqCst);
+        let ran = AtomicBool::new(false);
+        let result = inner
+            .cache
+            .entry(digest)
+            .or_try_insert_with(async {
+                ran.store(true, Ordering::Relaxed);
+                let verdict = match validator.validate(key).await? {
+                    Some(api_key) => CachedVerdict::Valid {
+                        generation: inner.index.insert(&api_key.id, digest),
+                        principal: ApiKeyPrincipal::new(api_key),
+                    },
+                    None => CachedVerdict::Invalid,
+                };
+                Ok(CacheEntry {
+                    verdict,
+                    checked_at: Instant::now(),
+                })
+            })
+            .await;
+        match result {
+            Ok(entry) => {
+                let outcome = if entry.is_fresh() {
+                    Counters::bump(&inner.counters.misses);
+                    CacheOutcome::Miss
+                } else {
+                    Counters::bump(&inner.counters.coalesced);
+                    CacheOutcome::Coalesced
+                };
+                let entry = entry.into_value();
+                // An invalidation during our call may have been meant for this
+                // very key: answer this request, but do not keep the verdict.
+                if outcome == CacheOutcome::Miss && inner.epoch.load(Ordering::SeqCst) != epoch {
+                    inner.cache.invalidate(&digest).await;
+                }
+                Ok((entry, outcome))
+            }
+            Err(error) => {
+                if ran.load(Ordering::Relaxed) {
+                    Counters::bump(&inner.counters.errors);
+                } else {
+                    Counters::bump(&inner.counters.coalesced);
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Forgets the verdict for the key `key`, so its next use asks the key
+    /// service again. Returns whether a verdict was cached.
+    pub async fn invalidate_key(&self, key: &str) -> bool {
+        let inner = &*self.inner;
+        inner.epoch.fetch_add(1, Ordering::SeqCst);
+        Counters::bump(&inner.counters.invalidations);
+        inner.cache.remove(&digest(key)).await.is_some()
+    }
+
+    /// Forgets the verdict for the key with id `id` (found through the id →
+    /// digest index), for revocation by id. Returns whether one was cached.
+    pub async fn invalidate_id(&self, id: &ApiKeyId) -> bool {
+        let inner = &*self.inner;
+        inner.epoch.fetch_add(1, Ordering::SeqCst);
+        Counters::bump(&inner.counters.invalidations);
+        match inner.index.take(id) {
+            Some(digest) => inner.cache.remove(&digest).await.is_some(),
+            None => false,
+        }
+    }
+
+    /// Forgets every verdict.
+    pub fn invalidate_all(&self) {
+        let inner = &*self.inner;
+        inner.epoch.fetch_add(1, Ordering::SeqCst);
+        Counters::bump(&inner.counters.invalidations);
+        inner.cache.invalidate_all();
+        inner.index.clear();
+    }
+
+    /// The counters, and the number of entries.
+    pub fn stats(&self) -> CacheStats {
+        self.inner.counters.snapshot(self.inner.cache.entry_count())
+    }
+
+    /// Runs moka's pending housekeeping (evictions and their listener) now.
+    /// Tests use it to make entry counts and the id index exact.
+    pub async fn run_pending_tasks(&self) {
+        self.inner.cache.run_pending_tasks().await;
+    }
+
+    #[cfg(test)]
+    pub(crate) fn indexed_ids(&self) -> usize {
+        self.inner.index.len()
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

@@ -1,0 +1,24 @@
+//! [`KeyValidator`] for the key service's typed client.
+
+use std::future::Future;
+
+use super::{KeyValidator, ValidatorError, Verdict};
+
+/// Validates through `POST /api_keys/validations`. Only the service's
+/// `{"api_key": null}` is "invalid"; every client error (timeout, transport,
+/// 401/429/5xx, an unreadable body) is a [`ValidatorError`], carrying the
+/// service's `Retry-After` when it sent one.
+impl KeyValidator for keygate_client::Client {
+    fn validate(&self, key: &str) -> impl Future<Output = Verdict> + Send {
+        async move {
+            self.validate_api_key(key).await.map_err(|error| {
+                let retry_after = error.retry_after();
+                let error = ValidatorError::new(error);
+                match retry_after {
+                    Some(after) => error.with_retry_after(after),
+                    None => error,
+                }
+            })
+        }
+    }
+}
