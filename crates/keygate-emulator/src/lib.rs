@@ -1,0 +1,57 @@
+//! A stateful, WorkOS-compatible API-keys service, for tests and local
+//! development.
+//!
+//! The emulator serves the WorkOS API Keys endpoints (create, list, expire,
+//! delete, validate), `GET /events`, and the organization, user and
+//! membership endpoints keys depend on, with WorkOS's shapes, status codes
+//! and error bodies, so that the official WorkOS SDKs and keygate's own
+//! client work against it unchanged. It keeps keys only as SHA-256 digests,
+//! applies every rule of keygate's `WIRE.md` (permission allow-lists, user
+//! keys needing an active membership, revocation on membership or
+//! organization deletion, expiry), and offers test controls: fault
+//! injection, per-route request counters, a settable clock and reset.
+//!
+//! Start it in-process in one line, set up what the test needs, and point
+//! the code under test at [`Emulator::base_url`] with [`Emulator::secret`]:
+//!
+//! ```
+//! use keygate_emulator::Emulator;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), keygate_emulator::Error> {
+//! let emu = Emulator::start().await?;
+//! let org = emu.create_organization("Acme")?;
+//! let key = emu.create_organization_key(&org.id, "ci", &["posts:read"])?;
+//! println!("POST {}/api_keys/validations with {:?}", emu.base_url(), key.id);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The same server runs standalone as `keygate serve` (crate `keygate-cli`).
+//! Its test controls are also served over HTTP under `/_emulator/`, with an
+//! environment secret: `POST /_emulator/reset`, `GET|POST|DELETE
+//! /_emulator/faults`, `GET|DELETE /_emulator/requests`, `GET|PUT
+//! /_emulator/clock`, `POST /_emulator/clock/advance`; and `GET /health`
+//! without one.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+#![deny(missing_debug_implementations)]
+
+mod auth;
+mod clock;
+mod counters;
+mod emulator;
+mod environment;
+mod error;
+mod faults;
+mod ids;
+mod request_id;
+mod routes;
+mod seed;
+mod server;
+mod store;
+
+pub use emulator::{DEFAULT_BODY_LIMIT, Emulator, EmulatorBuilder};
+pub use error::Error;
+pub use faults::{Fault, FaultBody};
+pub use seed::{Seed, SeedApiKey, SeedMembership, SeedOrganization, SeedUser};

@@ -1,0 +1,32 @@
+//! `X-Request-ID` on every response: the caller's, or a new one.
+
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::Response;
+use http::HeaderValue;
+use http::header::HeaderName;
+
+/// The header's name.
+pub(crate) static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The longest caller-chosen id echoed back; longer ones are replaced.
+const MAX_LEN: usize = 200;
+
+pub(crate) async fn request_id(request: Request, next: Next) -> Response {
+    let id = request
+        .headers()
+        .get(&X_REQUEST_ID)
+        .filter(|v| !v.is_empty() && v.len() <= MAX_LEN && v.to_str().is_ok())
+        .cloned()
+        .unwrap_or_else(generate);
+    let mut response = next.run(request).await;
+    response.headers_mut().insert(X_REQUEST_ID.clone(), id);
+    response
+}
+
+fn generate() -> HeaderValue {
+    match HeaderValue::from_str(&ulid::Ulid::new().to_string()) {
+        Ok(v) => v,
+        Err(_) => HeaderValue::from_static("req_unknown"),
+    }
+}

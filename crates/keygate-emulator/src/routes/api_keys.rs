@@ -1,0 +1,146 @@
+//! The seven API-key endpoints.
+
+use std::sync::Arc;
+
+use axum::extract::{RawQuery, State};
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use keygate_types::{
+    CreateOrganizationApiKey, CreateUserApiKey, ExpireApiKey, List, OrganizationId, Owner, UserId,
+    ValidateApiKey, ValidationResponse,
+};
+
+use super::body::{JsonBody, RawBody, parse};
+use super::path::PathId;
+use super::query::Query;
+use super::reply::{ApiError, json};
+use crate::environment::Environment;
+use crate::store::NewKey;
+
+type Env = State<Arc<Environment>>;
+
+/// `POST /organizations/{org_id}/api_keys`.
+pub(crate) async fn create_for_organization(
+    State(env): Env,
+    PathId(org): PathId,
+    JsonBody(body): JsonBody<CreateOrganizationApiKey>,
+) -> Result<Response, ApiError> {
+    let now = env.clock.now();
+    let created = env.store.lock().create_key(
+        &env.store.policy,
+        NewKey {
+            owner: Owner::Organization {
+                id: OrganizationId::new_unchecked(org),
+            },
+            name: body.name,
+            permissions: body.permissions,
+            expires_at: body.expires_at,
+            value: None,
+        },
+        now,
+    )?;
+    Ok(json(StatusCode::CREATED, &created))
+}
+
+/// `GET /organizations/{org_id}/api_keys`.
+pub(crate) async fn list_for_organization(
+    State(env): Env,
+    PathId(org): PathId,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let req = Query::parse(raw.as_deref()).page(false)?;
+    let page = env
+        .store
+        .lock()
+        .list_organization_keys(&OrganizationId::new_unchecked(org), &req)?;
+    Ok(json(
+        StatusCode::OK,
+        &List {
+            data: page.data,
+            list_metadata: page.metadata,
+        },
+    ))
+}
+
+/// `POST /user_management/users/{user_id}/api_keys`: missing fields are a 400 here.
+pub(crate) async fn create_for_user(
+    State(env): Env,
+    PathId(user): PathId,
+    RawBody(bytes): RawBody,
+) -> Result<Response, ApiError> {
+    let body: CreateUserApiKey = parse(&bytes, StatusCode::BAD_REQUEST)?;
+    let now = env.clock.now();
+    let created = env.store.lock().create_key(
+        &env.store.policy,
+        NewKey {
+            owner: Owner::User {
+                id: UserId::new_unchecked(user),
+                organization_id: body.organization_id,
+            },
+            name: body.name,
+            permissions: body.permissions,
+            expires_at: body.expires_at,
+            value: None,
+        },
+        now,
+    )?;
+    Ok(json(StatusCode::CREATED, &created))
+}
+
+/// `GET /user_management/users/{user_id}/api_keys`.
+pub(crate) async fn list_for_user(
+    State(env): Env,
+    PathId(user): PathId,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let query = Query::parse(raw.as_deref());
+    let req = query.page(false)?;
+    let org = query
+        .get("organization_id")
+        .filter(|o| !o.is_empty())
+        .map(OrganizationId::new_unchecked);
+    let page = env
+        .store
+        .lock()
+        .list_user_keys(&UserId::new_unchecked(user), org.as_ref(), &req)?;
+    Ok(json(
+        StatusCode::OK,
+        &List {
+            data: page.data,
+            list_metadata: page.metadata,
+        },
+    ))
+}
+
+/// `DELETE /api_keys/{id}`.
+pub(crate) async fn delete(State(env): Env, PathId(id): PathId) -> Result<Response, ApiError> {
+    let now = env.clock.now();
+    env.store.lock().delete_key(&id, now)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST /api_keys/{id}/expire`: no body or `{}` expires now.
+pub(crate) async fn expire(
+    State(env): Env,
+    PathId(id): PathId,
+    RawBody(bytes): RawBody,
+) -> Result<Response, ApiError> {
+    let body: ExpireApiKey = if bytes.iter().all(u8::is_ascii_whitespace) {
+        ExpireApiKey::default()
+    } else {
+        parse(&bytes, StatusCode::UNPROCESSABLE_ENTITY)?
+    };
+    let now = env.clock.now();
+    let key = env.store.lock().expire_key(&id, body.expiry, now)?;
+    Ok(json(StatusCode::OK, &key))
+}
+
+/// `POST /api_keys/validations`: `{"api_key": null}` for any bad value.
+pub(crate) async fn validate(
+    State(env): Env,
+    JsonBody(body): JsonBody<ValidateApiKey>,
+) -> Response {
+    let now = env.clock.now();
+    let api_key = env.store.lock().validate(body.value.expose_secret(), now);
+    json(StatusCode::OK, &ValidationResponse { api_key })
+}

@@ -1,0 +1,183 @@
+//! Request bodies: size-capped, parsed as JSON, and every failure answered
+//! with a WorkOS error body saying what was wrong.
+//!
+//! Malformed JSON is a 400; JSON of the wrong shape (a missing field, a
+//! string where a list belongs) is a 422 with `errors[]` naming the field.
+
+use axum::extract::{FromRequest, Request};
+use bytes::Bytes;
+use http::StatusCode;
+use keygate_types::{ErrorBody, codes};
+use serde::de::DeserializeOwned;
+
+use super::reply::ApiError;
+
+/// A request body as bytes, within the body-size cap.
+#[derive(Debug)]
+pub(crate) struct RawBody(pub(crate) Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match Bytes::from_request(req, state).await {
+            Ok(bytes) => Ok(RawBody(bytes)),
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorBody::new(
+                    "request_entity_too_large",
+                    "The request body is larger than this service accepts.",
+                ),
+            )),
+            Err(e) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                ErrorBody::new(
+                    "invalid_request",
+                    format!("could not read the request body: {e}"),
+                ),
+            )),
+        }
+    }
+}
+
+/// A JSON body of type `T`; missing or mistyped fields are a 422.
+#[derive(Debug)]
+pub(crate) struct JsonBody<T>(pub(crate) T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let RawBody(bytes) = RawBody::from_request(req, state).await?;
+        parse(&bytes, StatusCode::UNPROCESSABLE_ENTITY).map(JsonBody)
+    }
+}
+
+/// Parses `bytes` as JSON of type `T`. Syntax errors are a 400; a missing
+/// field gets `missing_status`; other shape errors a 422.
+pub(crate) fn parse<T: DeserializeOwned>(
+    bytes: &[u8],
+    missing_status: StatusCode,
+) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorBody::new(
+                "invalid_json",
+                "The request body is empty; expected a JSON object.",
+            ),
+        ));
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data => shape_error(&path, &inner, missing_status),
+            _ => syntax_error(&inner),
+        }
+    })?;
+    de.end().map_err(|e| syntax_error(&e))?;
+    Ok(value)
+}
+
+fn syntax_error(e: &serde_json::Error) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        ErrorBody::new(
+            "invalid_json",
+            format!("The request body is not valid JSON: {e}."),
+        ),
+    )
+}
+
+/// A 422 (or `missing_status`) naming the field at `path`.
+fn shape_error(path: &str, e: &serde_json::Error, missing_status: StatusCode) -> ApiError {
+    let message = e.to_string();
+    // serde reports a missing field at its parent, naming it in the message.
+    let missing = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next());
+    let (field, code, status) = match missing {
+        Some(name) => {
+            let field = if path == "." {
+                name.to_owned()
+            } else {
+                format!("{path}.{name}")
+            };
+            let code = format!("{name}_required");
+            (field, code, missing_status)
+        }
+        None => (
+            if path == "." {
+                "body".to_owned()
+            } else {
+                path.to_owned()
+            },
+            "invalid_type".to_owned(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    };
+    // Drop serde's " at line 1 column 9" tail: the field says where.
+    let message = message
+        .split(" at line ")
+        .next()
+        .unwrap_or(&message)
+        .to_owned();
+    ApiError::new(
+        status,
+        ErrorBody::new(
+            codes::INVALID_REQUEST_PARAMETERS,
+            format!("Validation failed for `{field}`: {message}."),
+        )
+        .with_field_error(field, code),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keygate_types::CreateOrganizationApiKey;
+
+    fn err(body: &str) -> ApiError {
+        parse::<CreateOrganizationApiKey>(body.as_bytes(), StatusCode::UNPROCESSABLE_ENTITY)
+            .unwrap_err()
+    }
+
+    #[test]
+    fn malformed_json_is_400_with_a_position() {
+        let e = err(r#"{"name": "#);
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert_eq!(e.body.code, "invalid_json");
+        assert!(e.body.message.contains("line 1"), "{}", e.body.message);
+        assert_eq!(err("").status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            err(r#"{"name":"a"} trailing"#).status,
+            StatusCode::BAD_REQUEST
+        );
+    }
+
+    #[test]
+    fn wrong_types_are_422_naming_the_field() {
+        let e = err(r#"{"name": "ci", "permissions": "posts:read"}"#);
+        assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(e.body.errors[0].field, "permissions");
+        let e = err(r#"{"name": "ci", "permissions": ["a", 5]}"#);
+        assert_eq!(e.body.errors[0].field, "permissions[1]");
+        let e = err(r#"{"name": 5}"#);
+        assert_eq!(e.body.errors[0].field, "name");
+        let e = err(r#"{"name": "x", "expires_at": "tomorrow"}"#);
+        assert_eq!(e.body.errors[0].field, "expires_at");
+        assert!(e.body.message.contains("RFC 3339"), "{}", e.body.message);
+    }
+
+    #[test]
+    fn missing_fields_get_the_chosen_status() {
+        let e = err("{}");
+        assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(e.body.errors[0].field, "name");
+        assert_eq!(e.body.errors[0].code, "name_required");
+        let e = parse::<CreateOrganizationApiKey>(b"{}", StatusCode::BAD_REQUEST).unwrap_err();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+    }
+}

@@ -1,0 +1,50 @@
+//! `GET /events`.
+
+use std::sync::Arc;
+
+use axum::extract::{RawQuery, State};
+use axum::response::Response;
+use http::StatusCode;
+use keygate_types::{List, OrganizationId};
+
+use super::query::Query;
+use super::reply::{ApiError, json};
+use crate::environment::Environment;
+use crate::store::EventFilter;
+
+/// `GET /events?events&after&limit&order&range_start&range_end&organization_id`.
+///
+/// Oldest first unless `order` says otherwise, so that a poller passing the
+/// last id it saw as `after` reads events in the order they happened.
+pub(crate) async fn list(
+    State(env): State<Arc<Environment>>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let query = Query::parse(raw.as_deref());
+    let mut page = query.page(true)?;
+    // `/events` pages forward only.
+    page.before = None;
+    let filter = EventFilter {
+        events: query
+            .list("events")
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
+        range_start: query.timestamp("range_start")?,
+        range_end: query.timestamp("range_end")?,
+        organization_id: query
+            .get("organization_id")
+            .filter(|o| !o.is_empty())
+            .map(OrganizationId::new_unchecked),
+        page,
+    };
+    let now = env.clock.now();
+    let (data, list_metadata) = env.store.lock().events.list(&filter, now);
+    Ok(json(
+        StatusCode::OK,
+        &List {
+            data,
+            list_metadata,
+        },
+    ))
+}

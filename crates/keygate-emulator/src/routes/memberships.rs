@@ -1,0 +1,97 @@
+//! `/user_management/organization_memberships`: create, list, get, delete,
+//! deactivate and reactivate.
+
+use std::sync::Arc;
+
+use axum::extract::{RawQuery, State};
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use keygate_types::{CreateMembership, List, MembershipStatus, OrganizationId, UserId};
+
+use super::body::JsonBody;
+use super::path::PathId;
+use super::query::Query;
+use super::reply::{ApiError, json};
+use crate::environment::Environment;
+use crate::store::MembershipFilter;
+
+type Env = State<Arc<Environment>>;
+
+pub(crate) async fn create(
+    State(env): Env,
+    JsonBody(body): JsonBody<CreateMembership>,
+) -> Result<Response, ApiError> {
+    let now = env.clock.now();
+    let m = env.store.lock().create_membership(body, now)?;
+    Ok(json(StatusCode::CREATED, &m))
+}
+
+pub(crate) async fn list(State(env): Env, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
+    let query = Query::parse(raw.as_deref());
+    let req = query.page(false)?;
+    let mut statuses = Vec::new();
+    for s in query.list("statuses") {
+        statuses.push(match s {
+            "active" => MembershipStatus::Active,
+            "inactive" => MembershipStatus::Inactive,
+            "pending" => MembershipStatus::Pending,
+            other => {
+                return Err(ApiError::invalid_field(
+                    "statuses",
+                    "invalid_status",
+                    format!("statuses must be `active`, `inactive` or `pending`; got `{other}`."),
+                ));
+            }
+        });
+    }
+    let filter = MembershipFilter {
+        user_id: query
+            .get("user_id")
+            .filter(|v| !v.is_empty())
+            .map(UserId::new_unchecked),
+        organization_id: query
+            .get("organization_id")
+            .filter(|v| !v.is_empty())
+            .map(OrganizationId::new_unchecked),
+        statuses,
+    };
+    let page = env.store.lock().list_memberships(&filter, &req);
+    Ok(json(
+        StatusCode::OK,
+        &List {
+            data: page.data,
+            list_metadata: page.metadata,
+        },
+    ))
+}
+
+pub(crate) async fn get(State(env): Env, PathId(id): PathId) -> Result<Response, ApiError> {
+    let m = env.store.lock().directory.membership(&id)?;
+    Ok(json(StatusCode::OK, &m))
+}
+
+/// Deleting a membership revokes the user's keys in that organization.
+pub(crate) async fn delete(State(env): Env, PathId(id): PathId) -> Result<Response, ApiError> {
+    let now = env.clock.now();
+    env.store.lock().delete_membership(&id, now)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// While deactivated, the user's keys in that organization validate as `null`.
+pub(crate) async fn deactivate(State(env): Env, PathId(id): PathId) -> Result<Response, ApiError> {
+    let now = env.clock.now();
+    let m = env
+        .store
+        .lock()
+        .set_membership_status(&id, MembershipStatus::Inactive, now)?;
+    Ok(json(StatusCode::OK, &m))
+}
+
+pub(crate) async fn reactivate(State(env): Env, PathId(id): PathId) -> Result<Response, ApiError> {
+    let now = env.clock.now();
+    let m = env
+        .store
+        .lock()
+        .set_membership_status(&id, MembershipStatus::Active, now)?;
+    Ok(json(StatusCode::OK, &m))
+}

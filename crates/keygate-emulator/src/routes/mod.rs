@@ -1,0 +1,225 @@
+//! The HTTP surface: WorkOS's routes, the test controls, and the layers
+//! every request passes (request id, counters, faults, the secret check).
+
+mod api_keys;
+mod body;
+mod controls;
+mod events;
+mod memberships;
+mod organizations;
+mod path;
+mod query;
+mod reply;
+mod users;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::middleware::{Next, from_fn, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use http::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use http::{HeaderName, HeaderValue, StatusCode};
+use keygate_types::ErrorBody;
+
+use crate::auth::bearer_token;
+use crate::environment::Environment;
+use crate::faults::{Fault, FaultBody};
+use crate::request_id::request_id;
+pub(crate) use reply::ApiError;
+
+/// The whole service.
+pub(crate) fn router(env: Arc<Environment>) -> Router {
+    let api = Router::new()
+        .route(
+            "/organizations/{id}/api_keys",
+            post(api_keys::create_for_organization).get(api_keys::list_for_organization),
+        )
+        .route(
+            "/user_management/users/{id}/api_keys",
+            post(api_keys::create_for_user).get(api_keys::list_for_user),
+        )
+        .route("/api_keys/validations", post(api_keys::validate))
+        .route("/api_keys/{id}", axum::routing::delete(api_keys::delete))
+        .route("/api_keys/{id}/expire", post(api_keys::expire))
+        .route("/events", get(events::list))
+        .route(
+            "/organizations",
+            post(organizations::create).get(organizations::list),
+        )
+        .route(
+            "/organizations/{id}",
+            get(organizations::get).delete(organizations::delete),
+        )
+        .route(
+            "/user_management/users",
+            post(users::create).get(users::list),
+        )
+        .route(
+            "/user_management/users/{id}",
+            get(users::get).delete(users::delete),
+        )
+        .route(
+            "/user_management/organization_memberships",
+            post(memberships::create).get(memberships::list),
+        )
+        .route(
+            "/user_management/organization_memberships/{id}",
+            get(memberships::get).delete(memberships::delete),
+        )
+        .route(
+            "/user_management/organization_memberships/{id}/deactivate",
+            put(memberships::deactivate),
+        )
+        .route(
+            "/user_management/organization_memberships/{id}/reactivate",
+            put(memberships::reactivate),
+        )
+        .layer(from_fn_with_state(env.clone(), require_secret))
+        .layer(from_fn_with_state(env.clone(), count_and_fault));
+
+    let controls = Router::new()
+        .route("/_emulator/reset", post(controls::reset))
+        .route(
+            "/_emulator/faults",
+            get(controls::list_faults)
+                .post(controls::inject_fault)
+                .delete(controls::clear_faults),
+        )
+        .route(
+            "/_emulator/requests",
+            get(controls::requests).delete(controls::reset_requests),
+        )
+        .route(
+            "/_emulator/clock",
+            get(controls::clock).put(controls::set_clock),
+        )
+        .route("/_emulator/clock/advance", post(controls::advance_clock))
+        .layer(from_fn_with_state(env.clone(), require_secret));
+
+    Router::new()
+        .merge(api)
+        .merge(controls)
+        .route("/health", get(controls::health))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(env.body_limit))
+        .layer(from_fn(request_id))
+        .with_state(env)
+}
+
+async fn not_found(request: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        ErrorBody::new(
+            "not_found",
+            format!(
+                "No route for {} {}.",
+                request.method(),
+                request.uri().path()
+            ),
+        ),
+    )
+}
+
+async fn method_not_allowed(request: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        ErrorBody::new(
+            "method_not_allowed",
+            format!(
+                "{} is not allowed on {}.",
+                request.method(),
+                request.uri().path()
+            ),
+        ),
+    )
+}
+
+/// 401 unless the request carries one of the environment's secrets.
+async fn require_secret(
+    State(env): State<Arc<Environment>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let accepted = request
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| bearer_token(v.as_bytes()))
+        .is_some_and(|token| env.secrets.accepts(token));
+    if accepted {
+        next.run(request).await
+    } else {
+        tracing::debug!(
+            path = request.uri().path(),
+            "request without a valid environment secret"
+        );
+        ApiError::unauthorized(
+            "Missing or unknown environment secret: send `Authorization: Bearer sk_…`.",
+        )
+        .into_response()
+    }
+}
+
+/// Counts the request under its route, then lets a matching fault take it.
+async fn count_and_fault(
+    State(env): State<Arc<Environment>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let template = request.extensions().get::<MatchedPath>().cloned();
+    let method = request.method().as_str();
+    let path = request.uri().path();
+    let route = template.as_ref().map_or(path, MatchedPath::as_str);
+    env.counters.hit(method, route);
+    if let Some(fault) = env
+        .faults
+        .take(method, template.as_ref().map(MatchedPath::as_str), path)
+    {
+        tracing::debug!(method, route, status = ?fault.status, "injected fault");
+        if let Some(delay) = fault.delay {
+            tokio::time::sleep(delay).await;
+        }
+        if let Some(status) = fault.status {
+            return fault_response(fault, status);
+        }
+    }
+    next.run(request).await
+}
+
+fn fault_response(fault: Fault, status: u16) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = match fault.body {
+        None => reply::json(
+            status,
+            &ErrorBody::new(
+                "emulator_fault",
+                format!("Injected fault: {} {}.", fault.method, fault.path),
+            ),
+        ),
+        Some(FaultBody::Json(value)) => reply::json(status, &value),
+        Some(FaultBody::Text(text)) => {
+            let mut r = (status, text).into_response();
+            r.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            );
+            r
+        }
+    };
+    for (name, value) in &fault.headers {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    if status == StatusCode::TOO_MANY_REQUESTS && !response.headers().contains_key(RETRY_AFTER) {
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    response
+}

@@ -1,0 +1,61 @@
+//! `POST/GET /user_management/users`, `GET/DELETE /user_management/users/{id}`.
+
+use std::sync::Arc;
+
+use axum::extract::{RawQuery, State};
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use keygate_types::{CreateUser, List, OrganizationId};
+
+use super::body::JsonBody;
+use super::path::PathId;
+use super::query::Query;
+use super::reply::{ApiError, json};
+use crate::environment::Environment;
+use crate::store::UserFilter;
+
+type Env = State<Arc<Environment>>;
+
+pub(crate) async fn create(
+    State(env): Env,
+    JsonBody(body): JsonBody<CreateUser>,
+) -> Result<Response, ApiError> {
+    let now = env.clock.now();
+    let user = env.store.lock().create_user(body, now)?;
+    Ok(json(StatusCode::CREATED, &user))
+}
+
+pub(crate) async fn list(State(env): Env, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
+    let query = Query::parse(raw.as_deref());
+    let req = query.page(false)?;
+    let filter = UserFilter {
+        email: query
+            .get("email")
+            .filter(|e| !e.is_empty())
+            .map(str::to_owned),
+        organization_id: query
+            .get("organization_id")
+            .filter(|o| !o.is_empty())
+            .map(OrganizationId::new_unchecked),
+    };
+    let page = env.store.lock().list_users(&filter, &req);
+    Ok(json(
+        StatusCode::OK,
+        &List {
+            data: page.data,
+            list_metadata: page.metadata,
+        },
+    ))
+}
+
+pub(crate) async fn get(State(env): Env, PathId(id): PathId) -> Result<Response, ApiError> {
+    let user = env.store.lock().directory.user(&id)?.clone();
+    Ok(json(StatusCode::OK, &user))
+}
+
+/// Deleting a user revokes their keys.
+pub(crate) async fn delete(State(env): Env, PathId(id): PathId) -> Result<Response, ApiError> {
+    let now = env.clock.now();
+    env.store.lock().delete_user(&id, now)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
