@@ -1,0 +1,8 @@
+//! End-to-end tests: an axum app with `ApiKeyAuth` and guards, over real
+//! sockets, validating through `keygate_client::Client` against the running
+//! emulator. One binary, so that one tracing capture covers the whole suite.
+
+mod cache;
+mod outage;
+mod responses;
+mod support;

@@ -1,0 +1,234 @@
+//! What every end-to-end test needs: the emulator, an axum app with the layer
+//! on a real socket, an HTTP client, and a tracing capture that proves no key
+//! value is ever logged.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use keygate_auth::{
+    ApiKeyAuth, ApiKeyAuthBuilder, ApiKeyPrincipal, Authorized, RequireAllPermissions,
+    RequireAnyPermission, RequirePermission, permission,
+};
+use keygate_client::Client;
+use keygate_emulator::Emulator;
+use keygate_types::{CreatedApiKey, SecretString};
+use serde_json::{Value, json};
+use tracing_subscriber::fmt::format::FmtSpan;
+
+permission!(
+    /// May publish posts.
+    pub PostsWrite = "posts:write"
+);
+
+/// Everything written by tracing, at TRACE, from every test in this binary.
+fn log() -> &'static Arc<Mutex<Vec<u8>>> {
+    static LOG: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOG.get_or_init(|| {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let writer = Arc::clone(&log);
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_span_events(FmtSpan::FULL)
+            .with_ansi(false)
+            .with_writer(move || LogWriter(Arc::clone(&writer)))
+            .init();
+        log
+    })
+}
+
+struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Every key value any test used.
+fn secrets() -> &'static Mutex<Vec<String>> {
+    static SECRETS: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
+    SECRETS.get_or_init(Mutex::default)
+}
+
+/// Registers a key value the log must never contain.
+pub fn secret(value: &SecretString) -> String {
+    let value = value.expose_secret().to_owned();
+    secrets().lock().unwrap().push(value.clone());
+    value
+}
+
+/// The captured log so far, as text.
+pub fn captured() -> String {
+    String::from_utf8_lossy(&log().lock().unwrap()).into_owned()
+}
+
+/// Fails if any registered key value appears anywhere in the log. Every test
+/// calls it last, so together they cover the whole suite's output.
+pub fn assert_no_key_logged() {
+    let log = captured();
+    for value in secrets().lock().unwrap().iter() {
+        assert!(
+            !log.contains(value.as_str()),
+            "a key value appears in the log"
+        );
+        // Also no long fragment of one (a key cut in half is still a leak).
+        let tail = &value[value.len().saturating_sub(24)..];
+        assert!(
+            !log.contains(tail),
+            "a fragment of a key value appears in the log"
+        );
+    }
+}
+
+pub async fn emulator() -> Emulator {
+    let _ = log();
+    Emulator::builder()
+        .organization_permissions(["posts:read", "posts:write", "posts:admin"])
+        .user_permissions(["posts:read", "posts:write"])
+        .start()
+        .await
+        .expect("emulator starts")
+}
+
+/// The typed client pointed at `base_url`, with short timeouts and no
+/// retries, so a failing key service shows at once.
+pub fn client(base_url: &str, secret: &SecretString) -> Client {
+    Client::builder()
+        .secret(secret.clone())
+        .base_url(base_url)
+        .timeout(Duration::from_secs(2))
+        .connect_timeout(Duration::from_millis(500))
+        .max_retries(0)
+        .build()
+        .expect("client builds")
+}
+
+async fn whoami(principal: ApiKeyPrincipal) -> Json<Value> {
+    Json(json!({
+        "id": principal.id(),
+        "name": principal.name(),
+        "owner_type": principal.owner().kind(),
+        "owner_id": principal.owner().id(),
+        "organization_id": principal.organization_id(),
+        "user_id": principal.user_id(),
+        "permissions": principal.permissions(),
+    }))
+}
+
+async fn maybe(principal: Option<ApiKeyPrincipal>) -> String {
+    principal.map_or_else(|| "anonymous".to_owned(), |p| p.id().to_string())
+}
+
+async fn publish(who: Authorized<PostsWrite>) -> String {
+    format!("published by {}", who.id())
+}
+
+async fn ok() -> &'static str {
+    "ok"
+}
+
+/// The routes every test app serves, with guards in every form.
+pub fn routes() -> Router {
+    Router::new()
+        .route("/whoami", get(whoami))
+        .route("/maybe", get(maybe))
+        .route("/typed", post(publish))
+        .route(
+            "/posts/new",
+            post(ok).route_layer(RequirePermission("posts:write")),
+        )
+        .route(
+            "/posts/all",
+            get(ok).route_layer(RequireAllPermissions(["posts:read", "posts:write"])),
+        )
+        .route(
+            "/posts/any",
+            get(ok).route_layer(RequireAnyPermission(["posts:admin", "posts:write"])),
+        )
+}
+
+/// An app on 127.0.0.1:0 serving `router`.
+pub struct App {
+    pub addr: SocketAddr,
+    pub http: reqwest::Client,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl App {
+    pub async fn serve(router: Router) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            axum::serve(listener, router).await.unwrap();
+        });
+        Self {
+            addr,
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(1024)
+                .build()
+                .unwrap(),
+            server,
+        }
+    }
+
+    /// The standard routes behind `auth` (as a route layer, so unknown paths stay 404).
+    pub async fn with_auth(auth: ApiKeyAuth<Client>) -> Self {
+        Self::serve(routes().route_layer(auth)).await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub async fn get(&self, path: &str, key: Option<&str>) -> reqwest::Response {
+        let mut request = self.http.get(self.url(path));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        request.send().await.expect("request reaches the app")
+    }
+
+    pub async fn post(&self, path: &str, key: Option<&str>) -> reqwest::Response {
+        let mut request = self.http.post(self.url(path));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        request.send().await.expect("request reaches the app")
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// The layer with the client as its validator.
+pub fn auth(emu: &Emulator) -> ApiKeyAuthBuilder<Client> {
+    ApiKeyAuth::builder(client(emu.base_url(), emu.secret()))
+}
+
+/// A fresh organization key with `permissions`, its value registered as a secret.
+pub fn org_key(emu: &Emulator, permissions: &[&str]) -> (CreatedApiKey, String) {
+    let org = emu.create_organization("Acme").unwrap();
+    let key = emu
+        .create_organization_key(&org.id, "test key", permissions)
+        .unwrap();
+    let value = secret(&key.value);
+    (key, value)
+}
+
+pub const VALIDATIONS: (&str, &str) = ("POST", "/api_keys/validations");
+
+pub fn validations(emu: &Emulator) -> u64 {
+    emu.request_count(VALIDATIONS.0, VALIDATIONS.1)
+}
