@@ -6,7 +6,13 @@
 #![warn(missing_docs)]
 #![deny(missing_debug_implementations)]
 
+mod keys;
+mod memberships;
+mod orgs;
+mod output;
+mod remote;
 mod serve;
+mod users;
 
 use std::process::ExitCode;
 
@@ -25,12 +31,25 @@ struct Cli {
 enum Command {
     /// Run the key-service emulator.
     Serve(serve::ServeArgs),
+    /// Manage API keys through the key service (WORKOS_API_KEY, WORKOS_BASE_URL).
+    Keys(keys::KeysArgs),
+    /// Manage organizations, the owners of API keys.
+    Orgs(orgs::OrgsArgs),
+    /// Manage users, who may own API keys within an organization.
+    Users(users::UsersArgs),
+    /// Manage organization memberships, which user keys need.
+    Memberships(memberships::MembershipsArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
+        // The key-service commands report their own errors and exit codes.
+        Command::Keys(args) => return keys::run(args),
+        Command::Orgs(args) => return orgs::run(args),
+        Command::Users(args) => return users::run(args),
+        Command::Memberships(args) => return memberships::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,82 @@
+//! Running a command against the key service: the options every such command
+//! shares, the client, the runtime, and how failures are reported.
+
+use std::future::Future;
+use std::io;
+use std::process::ExitCode;
+
+use clap::Args;
+use keygate_client::{Client, ClientBuilder};
+
+/// Options shared by `keygate keys|orgs|users|memberships`. The environment
+/// secret is read from `WORKOS_API_KEY` only, never from a flag, so that it
+/// stays out of shell history and process lists.
+#[derive(Debug, Args)]
+pub(crate) struct ServiceArgs {
+    /// The key service's base URL [default: https://api.workos.com].
+    #[arg(long, global = true, env = "WORKOS_BASE_URL", value_name = "URL")]
+    base_url: Option<String>,
+    /// Print JSON for scripts instead of tables.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+}
+
+/// Why a key-service command failed. Printed on standard error as
+/// `keygate: …`, with exit code 1.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CommandError {
+    /// The service refused, failed or could not be reached, or the settings
+    /// are wrong (such as `WORKOS_API_KEY` missing).
+    #[error(transparent)]
+    Client(#[from] keygate_client::Error),
+    /// `keygate keys validate`: the service says the key is not valid.
+    #[error("the key is not valid: unknown, revoked or expired")]
+    InvalidKey,
+    /// Bad input the service was never asked about.
+    #[error("{0}")]
+    Input(String),
+    /// Standard input or output failed.
+    #[error("could not {0}: {1}")]
+    Io(&'static str, #[source] io::Error),
+}
+
+/// Builds the client from the environment and `args`, runs `command` on a
+/// single-threaded runtime, and turns the outcome into an exit code.
+pub(crate) fn run<F, Fut>(args: &ServiceArgs, command: F) -> ExitCode
+where
+    F: FnOnce(Client) -> Fut,
+    Fut: Future<Output = Result<(), CommandError>>,
+{
+    let result = client(args).and_then(|client| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| CommandError::Io("start the runtime", e))?
+            .block_on(command(client))
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("keygate: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn client(args: &ServiceArgs) -> Result<Client, CommandError> {
+    let mut builder = ClientBuilder::default()
+        .with_env()?
+        .user_agent(concat!("keygate-cli/", env!("CARGO_PKG_VERSION")));
+    if let Some(url) = args.base_url.as_deref().filter(|u| !u.trim().is_empty()) {
+        builder = builder.base_url(url.trim());
+    }
+    Ok(builder.build()?)
+}
+
+/// Runs `write` on a locked standard output.
+pub(crate) fn print(
+    write: impl FnOnce(&mut io::StdoutLock<'static>) -> io::Result<()>,
+) -> Result<(), CommandError> {
+    let mut out = io::stdout().lock();
+    write(&mut out).map_err(|e| CommandError::Io("write to standard output", e))
+}
