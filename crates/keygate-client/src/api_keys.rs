@@ -19,12 +19,20 @@ impl Client {
     /// "invalid". Retried like a read. The value goes in the body only; it is
     /// never logged.
     ///
-    /// ```no_run
-    /// # async fn run(client: keygate_client::Client) -> Result<(), keygate_client::Error> {
-    /// match client.validate_api_key("sk_presented").await? {
-    ///     Some(key) => println!("{} may read: {}", key.id, key.has_permission("posts:read")),
-    ///     None => println!("invalid key"),
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let emu = keygate_emulator::Emulator::start().await?;
+    /// # let org = emu.create_organization("Acme")?;
+    /// # let created = emu.create_organization_key(&org.id, "CI", &["posts:read"])?;
+    /// # let presented = created.value.expose_secret();
+    /// # let client = keygate_client::Client::builder()
+    /// #     .secret(emu.secret().clone()).base_url(emu.base_url()).build()?;
+    /// match client.validate_api_key(presented).await? {
+    ///     Some(key) => assert!(key.has_permission("posts:read")),
+    ///     None => unreachable!("the key was just created"),
     /// }
+    /// assert_eq!(client.validate_api_key("sk_made_up").await?, None);
     /// # Ok(())
     /// # }
     /// ```

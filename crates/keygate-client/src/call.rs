@@ -318,6 +318,45 @@ mod tests {
     use super::*;
     use http::HeaderValue;
 
+    /// Decodes `%XX` escapes (what a server does to a path segment).
+    fn percent_decode(s: &str) -> Vec<u8> {
+        let bytes = s.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'%' {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
+                out.push(u8::from_str_radix(hex, 16).unwrap());
+                i += 3;
+            } else {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_segment_stays_one_segment_and_round_trips(value in proptest::prelude::any::<String>()) {
+            let encoded = segment(&value);
+            proptest::prop_assert!(encoded
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._~%".contains(&b)));
+            proptest::prop_assert!(encoded != "." && encoded != "..");
+            proptest::prop_assert_eq!(percent_decode(&encoded), value.as_bytes());
+        }
+
+        #[test]
+        fn any_retry_after_parses_or_is_ignored(value in "[ -~]{0,40}") {
+            let mut h = HeaderMap::new();
+            h.insert(header::RETRY_AFTER, HeaderValue::from_str(&value).unwrap());
+            if let Some(d) = retry_after(&h) {
+                proptest::prop_assert!(d <= Duration::from_secs(86_400));
+            }
+        }
+    }
+
     #[test]
     fn segments_cannot_escape_the_path() {
         assert_eq!(segment("org_01ABC"), "org_01ABC");

@@ -77,9 +77,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn client_is_send_sync_clone() {
+    fn client_and_its_futures_are_send() {
         fn check<T: Send + Sync + Clone + 'static>() {}
         check::<Client>();
+        fn send<T: Send>(_: T) {}
+        let c = Client::builder().secret("sk").build().unwrap();
+        // Never polled: this only checks, at compile time, that they can be spawned.
+        send(c.validate_api_key("x"));
+        send(c.list_events(&Default::default()));
+        send(c.stream_users(None, Default::default()));
     }
 
     #[test]

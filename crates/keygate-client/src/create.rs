@@ -76,12 +76,16 @@ impl std::str::FromStr for IdempotencyKey {
 /// that could create two objects. Give it an
 /// [`idempotency_key`](Create::idempotency_key) to make it retryable.
 ///
-/// ```no_run
-/// # async fn run(client: keygate_client::Client, org: keygate_types::OrganizationId)
-/// # -> Result<(), keygate_client::Error> {
+/// ```
 /// use keygate_client::IdempotencyKey;
 /// use keygate_types::CreateOrganizationApiKey;
 ///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let emu = keygate_emulator::Emulator::start().await?;
+/// # let org = emu.create_organization("Acme")?.id;
+/// # let client = keygate_client::Client::builder()
+/// #     .secret(emu.secret().clone()).base_url(emu.base_url()).build()?;
 /// let created = client
 ///     .create_organization_api_key(&org, CreateOrganizationApiKey {
 ///         name: "CI deploys".into(),
@@ -90,7 +94,8 @@ impl std::str::FromStr for IdempotencyKey {
 ///     })
 ///     .idempotency_key(IdempotencyKey::random())
 ///     .await?;
-/// println!("created {}", created.id); // `created.value` is shown once, redacted in Debug
+/// // The value is shown this once; `Debug` redacts it.
+/// assert!(!format!("{created:?}").contains(created.value.expose_secret()));
 /// # Ok(())
 /// # }
 /// ```

@@ -56,22 +56,30 @@ impl Client {
     /// when empty). Made for pollers: keep the returned
     /// [`cursor`](EventBatch::cursor) and pass it next time.
     ///
-    /// ```no_run
-    /// # async fn run(client: keygate_client::Client) -> Result<(), keygate_client::Error> {
+    /// ```
     /// use keygate_types::{API_KEY_REVOKED, API_KEY_UPDATED};
     ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let emu = keygate_emulator::Emulator::start().await?;
+    /// # let org = emu.create_organization("Acme")?.id;
+    /// # let client = keygate_client::Client::builder()
+    /// #     .secret(emu.secret().clone()).base_url(emu.base_url()).build()?;
     /// let names = [API_KEY_REVOKED, API_KEY_UPDATED];
     /// let mut cursor = client.latest_event_id(&names).await?; // start from now
-    /// loop {
-    ///     let batch = client.events_after(cursor.as_ref(), &names, 100).await?;
-    ///     for event in &batch.events {
-    ///         println!("{} {:?}", event.payload.name(), event.payload.api_key().map(|k| &k.id));
-    ///     }
-    ///     cursor = batch.cursor;
-    ///     if !batch.has_more {
-    ///         tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    /// # let key = emu.create_organization_key(&org, "k", &[])?;
+    /// # client.delete_api_key(&key.id).await?;
+    /// // A poller's loop body: fetch, act, keep the cursor, sleep when idle.
+    /// let batch = client.events_after(cursor.as_ref(), &names, 100).await?;
+    /// for event in &batch.events {
+    ///     if let Some(key) = event.payload.api_key() {
+    ///         println!("{}: {}", event.payload.name(), key.id); // invalidate caches here
     ///     }
     /// }
+    /// cursor = batch.cursor;
+    /// # assert_eq!(batch.events.len(), 1);
+    /// # assert!(cursor.is_some());
+    /// # Ok(())
     /// # }
     /// ```
     pub async fn events_after(

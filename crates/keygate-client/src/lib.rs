@@ -24,15 +24,19 @@
 //! [`Client::validate_api_key`]; the `keygate` CLI manages keys with it;
 //! `keygate-emulator` is the server its tests run against.
 //!
-//! ```no_run
-//! # async fn run() -> Result<(), keygate_client::Error> {
+//! ```
 //! use keygate_client::Client;
 //! use keygate_types::{CreateOrganization, CreateOrganizationApiKey};
 //!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // In tests, an in-process emulator; in production, `Client::from_env()`.
+//! let emu = keygate_emulator::Emulator::start().await?;
 //! let client = Client::builder()
-//!     .secret("sk_test_123")
-//!     .base_url("http://127.0.0.1:4100")
+//!     .secret(emu.secret().clone())
+//!     .base_url(emu.base_url())
 //!     .build()?;
+//!
 //! let org = client
 //!     .create_organization(CreateOrganization { name: "Acme".into(), ..Default::default() })
 //!     .await?;
@@ -45,6 +49,7 @@
 //!     .await?;
 //! let valid = client.validate_api_key(key.value.expose_secret()).await?;
 //! assert_eq!(valid.map(|k| k.id), Some(key.id.clone()));
+//!
 //! client.delete_api_key(&key.id).await?;
 //! assert!(client.validate_api_key(key.value.expose_secret()).await?.is_none());
 //! # Ok(())

@@ -61,14 +61,20 @@ impl<T> IntoIterator for Page<T> {
 /// Every item of a list, fetched page by page following `after` until it is
 /// `None`. Items come in the list's order; an error ends the stream.
 ///
-/// ```no_run
-/// # async fn run(client: keygate_client::Client, org: keygate_types::OrganizationId)
-/// # -> Result<(), keygate_client::Error> {
+/// ```
 /// use futures_util::TryStreamExt;
 /// use keygate_types::ListParams;
 ///
-/// let params = ListParams { limit: Some(100), ..ListParams::default() };
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let emu = keygate_emulator::Emulator::start().await?;
+/// # let org = emu.create_organization("Acme")?.id;
+/// # for i in 0..5 { emu.create_organization_key(&org, &format!("k{i}"), &[])?; }
+/// # let client = keygate_client::Client::builder()
+/// #     .secret(emu.secret().clone()).base_url(emu.base_url()).build()?;
+/// let params = ListParams { limit: Some(2), ..ListParams::default() };
 /// let keys: Vec<_> = client.stream_organization_api_keys(&org, params).try_collect().await?;
+/// assert_eq!(keys.len(), 5); // three pages
 /// # Ok(())
 /// # }
 /// ```
