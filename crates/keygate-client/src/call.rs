@@ -1,14 +1,11 @@
-//! One call to the service: building the request, the retry loop, tracing,
-//! reading the answer.
+//! One call to the service: building the request, the retry loop, tracing.
 
-use std::time::Duration;
-
-use http::{HeaderMap, Method, StatusCode, header};
-use keygate_types::ErrorBody;
+use http::{Method, header};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracing::{Instrument, field};
 
+use crate::answer::{Answer, decode, error_body, header_str, retry_after};
 use crate::error::Endpoint;
 use crate::retry::Idempotence;
 use crate::{ApiError, Client, Error};
@@ -112,14 +109,6 @@ pub(crate) fn segment(value: &str) -> String {
         out = out.replace('.', "%2E");
     }
     out
-}
-
-/// A successful answer.
-#[derive(Debug)]
-pub(crate) struct Answer {
-    pub(crate) status: StatusCode,
-    pub(crate) request_id: Option<String>,
-    pub(crate) body: Vec<u8>,
 }
 
 impl Client {
@@ -260,63 +249,9 @@ fn may_retry(err: &Error, idempotence: Idempotence) -> bool {
     }
 }
 
-/// Decodes a success body, describing a failure without quoting the body.
-pub(crate) fn decode<T: DeserializeOwned>(
-    endpoint: &Endpoint,
-    answer: &Answer,
-) -> Result<T, Error> {
-    serde_json::from_slice(&answer.body).map_err(|e| Error::Decode {
-        endpoint: endpoint.clone(),
-        status: answer.status,
-        request_id: answer.request_id.clone(),
-        reason: describe_json_error(&e),
-    })
-}
-
-/// serde_json's message, unless it quotes a string from the body (which could
-/// be a secret): then only the kind of problem and where.
-fn describe_json_error(e: &serde_json::Error) -> String {
-    let message = e.to_string();
-    if message.contains('"') {
-        format!(
-            "{:?} error at line {} column {}",
-            e.classify(),
-            e.line(),
-            e.column()
-        )
-    } else {
-        message
-    }
-}
-
-/// WorkOS's error body, or a stand-in that does not quote the raw body.
-fn error_body(body: &[u8]) -> ErrorBody {
-    if body.is_empty() {
-        return ErrorBody::new("", "");
-    }
-    serde_json::from_slice(body).unwrap_or_else(|_| {
-        ErrorBody::new("", format!("unreadable error body ({} bytes)", body.len()))
-    })
-}
-
-fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-}
-
-/// `Retry-After` in seconds (WorkOS sends whole seconds; fractions are accepted).
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
-    let seconds: f64 = value.parse().ok()?;
-    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds.min(86_400.0)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::HeaderValue;
 
     /// Decodes `%XX` escapes (what a server does to a path segment).
     fn percent_decode(s: &str) -> Vec<u8> {
@@ -346,15 +281,6 @@ mod tests {
             proptest::prop_assert!(encoded != "." && encoded != "..");
             proptest::prop_assert_eq!(percent_decode(&encoded), value.as_bytes());
         }
-
-        #[test]
-        fn any_retry_after_parses_or_is_ignored(value in "[ -~]{0,40}") {
-            let mut h = HeaderMap::new();
-            h.insert(header::RETRY_AFTER, HeaderValue::from_str(&value).unwrap());
-            if let Some(d) = retry_after(&h) {
-                proptest::prop_assert!(d <= Duration::from_secs(86_400));
-            }
-        }
     }
 
     #[test]
@@ -364,59 +290,6 @@ mod tests {
         assert_eq!(segment(".."), "%2E%2E");
         assert_eq!(segment("a b?c#d"), "a%20b%3Fc%23d");
         assert_eq!(segment("é"), "%C3%A9");
-    }
-
-    #[test]
-    fn retry_after_parses_seconds() {
-        let mut h = HeaderMap::new();
-        assert_eq!(retry_after(&h), None);
-        h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        assert_eq!(retry_after(&h), Some(Duration::from_secs(1)));
-        h.insert(header::RETRY_AFTER, HeaderValue::from_static("0.5"));
-        assert_eq!(retry_after(&h), Some(Duration::from_millis(500)));
-        h.insert(header::RETRY_AFTER, HeaderValue::from_static("-1"));
-        assert_eq!(retry_after(&h), None);
-        h.insert(
-            header::RETRY_AFTER,
-            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
-        );
-        assert_eq!(retry_after(&h), None);
-    }
-
-    #[test]
-    fn error_bodies_never_quote_unreadable_text() {
-        let b = error_body(br#"{"code":"entity_not_found","message":"no","entity_id":"org_1"}"#);
-        assert_eq!(b.code, "entity_not_found");
-        assert_eq!(b.entity_id.as_deref(), Some("org_1"));
-        let b = error_body(b"<html>sk_secret_echo</html>");
-        assert!(!b.message.contains("sk_secret"), "{}", b.message);
-    }
-
-    #[test]
-    fn decode_errors_never_quote_strings_from_the_body() {
-        let endpoint = Endpoint {
-            method: Method::POST,
-            path: "/x",
-        };
-        let answer = Answer {
-            status: StatusCode::OK,
-            request_id: None,
-            body: br#"{"value": "sk_live_SECRET"}"#.to_vec(),
-        };
-        let err = decode::<Vec<u8>>(&endpoint, &answer).unwrap_err();
-        let shown = format!("{err} {err:?}");
-        assert!(!shown.contains("SECRET"), "{shown}");
-        let answer = Answer {
-            body: br#"{"a": 1}"#.to_vec(),
-            ..answer
-        };
-        #[derive(serde::Deserialize, Debug)]
-        #[allow(dead_code)]
-        struct NeedsId {
-            id: String,
-        }
-        let err = decode::<NeedsId>(&endpoint, &answer).unwrap_err();
-        assert!(err.to_string().contains("missing field `id`"), "{err}");
     }
 
     #[test]

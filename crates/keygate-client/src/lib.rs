@@ -59,6 +59,7 @@
 #![warn(missing_docs)]
 #![deny(missing_debug_implementations)]
 
+mod answer;
 mod api_keys;
 mod call;
 mod client;
