@@ -1,7 +1,9 @@
 //! `keygate`: the command-line face of keygate.
 //!
 //! `keygate serve` runs the WorkOS-compatible key-service emulator on a local
-//! port, for development and for tests written in any language.
+//! port, for development and for tests written in any language. `keygate
+//! keys|orgs|users|memberships` manage keys and their owners through
+//! `keygate-client`, against the real service or the emulator.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![deny(missing_debug_implementations)]
