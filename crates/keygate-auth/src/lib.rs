@@ -31,5 +31,6 @@ pub use rejection::{
 };
 pub use service::ApiKeyAuthService;
 #[cfg(feature = "test-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub use validator::InMemoryValidator;
 pub use validator::{FnValidator, KeyValidator, ValidatorError, Verdict, validator_fn};

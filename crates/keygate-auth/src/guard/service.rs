@@ -14,9 +14,9 @@ use crate::extract::principal_or_rejection;
 use crate::rejection::{InsufficientScope, respond};
 use crate::{AuthRejection, OnRejection};
 
-/// The service of [`RequirePermission`](crate::RequirePermission),
-/// [`RequireAllPermissions`](crate::RequireAllPermissions) and
-/// [`RequireAnyPermission`](crate::RequireAnyPermission).
+/// The service of [`RequirePermission`](struct@crate::RequirePermission),
+/// [`RequireAllPermissions`](struct@crate::RequireAllPermissions) and
+/// [`RequireAnyPermission`](struct@crate::RequireAnyPermission).
 #[derive(Clone)]
 pub struct GuardService<S, R> {
     inner: S,

@@ -1,7 +1,5 @@
 //! [`KeyValidator`] for the key service's typed client.
 
-use std::future::Future;
-
 use super::{KeyValidator, ValidatorError, Verdict};
 
 /// Validates through `POST /api_keys/validations`. Only the service's
@@ -9,16 +7,14 @@ use super::{KeyValidator, ValidatorError, Verdict};
 /// 401/429/5xx, an unreadable body) is a [`ValidatorError`], carrying the
 /// service's `Retry-After` when it sent one.
 impl KeyValidator for keygate_client::Client {
-    fn validate(&self, key: &str) -> impl Future<Output = Verdict> + Send {
-        async move {
-            self.validate_api_key(key).await.map_err(|error| {
-                let retry_after = error.retry_after();
-                let error = ValidatorError::new(error);
-                match retry_after {
-                    Some(after) => error.with_retry_after(after),
-                    None => error,
-                }
-            })
-        }
+    async fn validate(&self, key: &str) -> Verdict {
+        self.validate_api_key(key).await.map_err(|error| {
+            let retry_after = error.retry_after();
+            let error = ValidatorError::new(error);
+            match retry_after {
+                Some(after) => error.with_retry_after(after),
+                None => error,
+            }
+        })
     }
 }

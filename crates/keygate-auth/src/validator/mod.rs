@@ -6,7 +6,7 @@
 //! and is never cached. Implementations:
 //!
 //! - `keygate_client::Client`, behind the default `client` feature;
-//! - [`InMemoryValidator`], a key table for tests (feature `test-util`);
+//! - `InMemoryValidator`, a key table for tests (feature `test-util`);
 //! - any async closure, through [`validator_fn`].
 
 #[cfg(feature = "client")]
