@@ -227,21 +227,14 @@ async fn user_key_failures() {
     );
     assert_eq!(status, StatusCode::NOT_FOUND);
 
-    // A missing `organization_id` is a 400 with field errors. The typed body
-    // cannot omit it, so send the JSON by hand.
-    let raw = reqwest::Client::new()
-        .post(format!(
-            "{}/user_management/users/{}/api_keys",
-            s.emu.base_url(),
-            ada.id
-        ))
-        .bearer_auth(s.emu.secret().expose_secret())
-        .header("content-type", "application/json")
-        .body(r#"{"name":"laptop"}"#)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(raw.status(), StatusCode::BAD_REQUEST);
+    // An empty name on a user key: 400 with field errors.
+    let mut unnamed = body(&acme.id, &[]);
+    unnamed.name = String::new();
+    let (status, err) = api_status(s.client.create_user_api_key(&ada.id, unnamed).await);
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let fields = err.api_error().unwrap().field_errors();
+    assert!(fields.iter().any(|f| f.field == "name"), "{fields:?}");
+    assert_eq!(err.code(), Some(codes::INVALID_REQUEST_PARAMETERS));
 }
 
 #[tokio::test]
