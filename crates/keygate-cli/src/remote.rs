@@ -13,8 +13,14 @@ use keygate_client::{Client, ClientBuilder};
 /// stays out of shell history and process lists.
 #[derive(Debug, Args)]
 pub(crate) struct ServiceArgs {
-    /// The key service's base URL [default: https://api.workos.com].
-    #[arg(long, global = true, env = "WORKOS_BASE_URL", value_name = "URL")]
+    /// The key service's base URL.
+    #[arg(
+        long,
+        global = true,
+        env = "WORKOS_BASE_URL",
+        value_name = "URL",
+        help = "The key service's base URL [default: https://api.workos.com]"
+    )]
     base_url: Option<String>,
     /// Print JSON for scripts instead of tables.
     #[arg(long, global = true)]
