@@ -193,6 +193,9 @@ impl ClientBuilder {
             Some(http) => http,
             None => reqwest::Client::builder()
                 .connect_timeout(config.connect_timeout)
+                // An API answers where it was asked: a redirect is an error
+                // to see, not a place to send the secret.
+                .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .map_err(|e| Error::Config(format!("could not build the HTTP client: {e}")))?,
         };

@@ -77,11 +77,13 @@ pub enum Error {
 
 impl Error {
     /// Whether trying the same call again later may succeed: timeouts,
-    /// transport errors, 429 and 5xx answers.
+    /// connection and transport errors, 429 and 5xx answers.
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Api(e) => e.is_retryable(),
-            Error::Timeout { .. } | Error::Transport { .. } => true,
+            Error::Timeout { .. } => true,
+            // A request that could not even be built will not build next time.
+            Error::Transport { source, .. } => !source.is_builder(),
             Error::Decode { .. } | Error::Config(_) => false,
         }
     }

@@ -10,7 +10,8 @@ use rand::Rng;
 /// the client sleeps a random time between zero and
 /// `min(max_backoff, initial_backoff × 2ⁿ)` ("full jitter", so a fleet of
 /// clients does not retry in lockstep). A 429 answer with `Retry-After` is
-/// waited out exactly instead, when it asks for at most `max_retry_after`;
+/// waited out instead (plus up to `initial_backoff` of jitter), when it asks
+/// for at most `max_retry_after`;
 /// when it asks for more, the call fails at once with the 429 error, whose
 /// [`retry_after`](crate::Error::retry_after) tells the caller how long to wait.
 ///
@@ -67,12 +68,15 @@ impl RetryPolicy {
     }
 
     /// How long to wait before retry `retry` after an answer that asked for
-    /// `retry_after`: that time when it is within the cap, `None` (do not
-    /// retry) when it is over it, the jittered backoff when none was asked.
+    /// `retry_after`: that time (plus a little jitter) when it is within the
+    /// cap, `None` (do not retry) when it is over it, the jittered backoff
+    /// when none was asked.
     pub(crate) fn delay(&self, retry: u32, retry_after: Option<Duration>) -> Option<Duration> {
         match retry_after {
             Some(wait) if wait > self.max_retry_after => None,
-            Some(wait) => Some(wait),
+            // A little jitter on top, so clients told the same time do not
+            // all come back in the same instant.
+            Some(wait) => Some(wait.saturating_add(self.backoff(0))),
             None => Some(self.backoff(retry)),
         }
     }
@@ -113,10 +117,9 @@ mod tests {
     #[test]
     fn retry_after_is_honoured_up_to_the_cap() {
         let p = RetryPolicy::default();
-        assert_eq!(
-            p.delay(0, Some(Duration::from_secs(1))),
-            Some(Duration::from_secs(1))
-        );
+        let wait = p.delay(0, Some(Duration::from_secs(1))).unwrap();
+        assert!(wait >= Duration::from_secs(1), "{wait:?}");
+        assert!(wait <= Duration::from_millis(1100), "{wait:?}");
         assert_eq!(p.delay(0, Some(Duration::from_secs(11))), None);
         assert!(p.delay(0, None).unwrap() <= Duration::from_millis(100));
     }

@@ -229,3 +229,18 @@ async fn an_unreachable_service_is_a_transport_error() {
     assert!(err.is_retryable());
     assert_eq!(err.status(), None);
 }
+
+#[tokio::test]
+async fn a_redirect_is_not_followed() {
+    let s = start().await;
+    s.emu.inject_fault(
+        Fault::new("POST", VALIDATIONS)
+            .status(307)
+            .header("Location", "http://127.0.0.1:9/steal")
+            .times(1),
+    );
+    let err = s.client.validate_api_key("sk_x").await.unwrap_err();
+    assert_eq!(err.status(), Some(StatusCode::TEMPORARY_REDIRECT));
+    assert!(!err.is_retryable());
+    assert_eq!(s.emu.request_count("POST", VALIDATIONS), 1);
+}
