@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use keygate_types::{
-    ApiKey, CreateMembership, CreateOrganization, CreateUser, CreatedApiKey, Event, Expiry,
-    MembershipStatus, Organization, OrganizationId, OrganizationMembership, Owner, SecretString,
-    Timestamp, User, UserId,
+    ApiKey, CreateOrganization, CreateUser, CreatedApiKey, Event, Expiry, MembershipStatus,
+    Organization, OrganizationId, OrganizationMembership, Owner, SecretString, Timestamp, User,
+    UserId,
 };
 
 use crate::auth::EnvironmentSecrets;
@@ -235,14 +235,10 @@ impl Emulator {
         organization: &OrganizationId,
     ) -> Result<OrganizationMembership, Error> {
         let now = self.now();
-        self.env.store.lock().create_membership(
-            CreateMembership {
-                user_id: user.clone(),
-                organization_id: organization.clone(),
-                role_slug: None,
-            },
-            now,
-        )
+        self.env
+            .store
+            .lock()
+            .create_membership(user.clone(), organization.clone(), Vec::new(), now)
     }
 
     /// Deactivates a membership: the user's keys there validate as `null`

@@ -19,7 +19,17 @@ pub(crate) async fn request_id(request: Request, next: Next) -> Response {
         .filter(|v| !v.is_empty() && v.len() <= MAX_LEN && v.to_str().is_ok())
         .cloned()
         .unwrap_or_else(generate);
+    // Method and path only: values travel in bodies, which are never logged.
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
     let mut response = next.run(request).await;
+    tracing::debug!(
+        %method,
+        path,
+        status = response.status().as_u16(),
+        request_id = id.to_str().unwrap_or_default(),
+        "request"
+    );
     response.headers_mut().insert(X_REQUEST_ID.clone(), id);
     response
 }

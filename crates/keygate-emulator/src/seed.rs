@@ -7,8 +7,7 @@
 use std::path::Path;
 
 use keygate_types::{
-    CreateMembership, CreateOrganization, CreateUser, MembershipStatus, Owner, SecretString,
-    Timestamp,
+    CreateOrganization, CreateUser, MembershipStatus, Owner, SecretString, Timestamp,
 };
 use serde::{Deserialize, Serialize};
 
@@ -195,11 +194,9 @@ impl Seed {
             let what = format!("memberships[{i}]");
             let created = state
                 .create_membership(
-                    CreateMembership {
-                        user_id: user_id(&what, &m.user)?,
-                        organization_id: org_id(&what, &m.organization)?,
-                        role_slug: m.role.clone(),
-                    },
+                    user_id(&what, &m.user)?,
+                    org_id(&what, &m.organization)?,
+                    m.role.iter().cloned().collect(),
                     now,
                 )
                 .map_err(|e| fail(what.clone(), e))?;

@@ -73,12 +73,24 @@ pub(crate) fn parse<T: DeserializeOwned>(
         let path = e.path().to_string();
         let inner = e.into_inner();
         match inner.classify() {
+            serde_json::error::Category::Data if !is_object(bytes) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorBody::new(
+                    codes::INVALID_REQUEST_PARAMETERS,
+                    "The request body must be a JSON object.",
+                )
+                .with_field_error("body", "invalid_type"),
+            ),
             serde_json::error::Category::Data => shape_error(&path, &inner, missing_status),
             _ => syntax_error(&inner),
         }
     })?;
     de.end().map_err(|e| syntax_error(&e))?;
     Ok(value)
+}
+
+fn is_object(bytes: &[u8]) -> bool {
+    bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
 }
 
 fn syntax_error(e: &serde_json::Error) -> ApiError {

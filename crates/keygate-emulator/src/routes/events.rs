@@ -14,16 +14,20 @@ use crate::store::EventFilter;
 
 /// `GET /events?events&after&limit&order&range_start&range_end&organization_id`.
 ///
-/// Oldest first unless `order` says otherwise, so that a poller passing the
-/// last id it saw as `after` reads events in the order they happened.
+/// Always oldest first, so that a poller passing the last id it saw as
+/// `after` reads events in the order they happened. `order` is checked but
+/// not applied: the real service ignores it too (it serves the same
+/// oldest-first pages for `asc`, `desc` and `normal`), and the official SDKs
+/// send `order=desc` by default, which would break such a poller.
 pub(crate) async fn list(
     State(env): State<Arc<Environment>>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let query = Query::parse(raw.as_deref());
     let mut page = query.page(true)?;
-    // `/events` pages forward only.
+    // `/events` pages forward only, oldest first.
     page.before = None;
+    page.ascending = true;
     let filter = EventFilter {
         events: query
             .list("events")

@@ -8,6 +8,8 @@ use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use keygate_types::{CreateMembership, List, MembershipStatus, OrganizationId, UserId};
 
+use serde::Deserialize;
+
 use super::body::JsonBody;
 use super::path::PathId;
 use super::query::Query;
@@ -17,12 +19,43 @@ use crate::store::MembershipFilter;
 
 type Env = State<Arc<Environment>>;
 
+/// The create body: WorkOS's, which names one role (`role_slug`) or several
+/// (`role_slugs`).
+#[derive(Debug, Deserialize)]
+pub(crate) struct CreateBody {
+    #[serde(flatten)]
+    membership: CreateMembership,
+    #[serde(default)]
+    role_slugs: Option<Vec<String>>,
+}
+
 pub(crate) async fn create(
     State(env): Env,
-    JsonBody(body): JsonBody<CreateMembership>,
+    JsonBody(body): JsonBody<CreateBody>,
 ) -> Result<Response, ApiError> {
+    let CreateBody {
+        membership,
+        role_slugs,
+    } = body;
+    let roles = match (membership.role_slug, role_slugs) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid_field(
+                "role_slugs",
+                "role_slug_conflict",
+                "give `role_slug` or `role_slugs`, not both.",
+            ));
+        }
+        (Some(one), None) => vec![one],
+        (None, Some(many)) => many,
+        (None, None) => Vec::new(),
+    };
     let now = env.clock.now();
-    let m = env.store.lock().create_membership(body, now)?;
+    let m = env.store.lock().create_membership(
+        membership.user_id,
+        membership.organization_id,
+        roles,
+        now,
+    )?;
     Ok(json(StatusCode::CREATED, &m))
 }
 

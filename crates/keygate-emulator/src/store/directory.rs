@@ -6,9 +6,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use keygate_types::{
-    CreateMembership, CreateOrganization, CreateUser, ErrorBody, MembershipId, MembershipStatus,
-    Organization, OrganizationId, OrganizationMembership, Owner, RoleSlug, Timestamp, User, UserId,
-    codes,
+    CreateOrganization, CreateUser, ErrorBody, MembershipId, MembershipStatus, Organization,
+    OrganizationId, OrganizationMembership, Owner, RoleSlug, Timestamp, User, UserId, codes,
 };
 use serde_json::{Map, Value};
 
@@ -234,46 +233,46 @@ impl State {
         Ok(())
     }
 
+    /// Makes `user` an active member of `org`. The first role is the primary
+    /// one; `member` when none is given.
     pub(crate) fn create_membership(
         &mut self,
-        new: CreateMembership,
+        user: UserId,
+        org: OrganizationId,
+        roles: Vec<String>,
         now: Timestamp,
     ) -> Result<OrganizationMembership, Error> {
-        self.directory.user(new.user_id.as_str())?;
-        let org_name = self
-            .directory
-            .organization(new.organization_id.as_str())?
-            .name
-            .clone();
-        let pair = (new.user_id.clone(), new.organization_id.clone());
+        self.directory.user(user.as_str())?;
+        let org_name = self.directory.organization(org.as_str())?.name.clone();
+        let pair = (user.clone(), org.clone());
         if self.directory.by_pair.contains_key(&pair) {
             return Err(Error::Unprocessable(ErrorBody::new(
                 "organization_membership_already_exists",
-                format!(
-                    "User '{}' is already a member of organization '{}'.",
-                    new.user_id, new.organization_id
-                ),
+                format!("User '{user}' is already a member of organization '{org}'."),
             )));
         }
-        let role = RoleSlug {
-            slug: new.role_slug.unwrap_or_else(|| "member".to_owned()),
-        };
-        if role.slug.trim().is_empty() {
+        if let Some(i) = roles.iter().position(|r| r.trim().is_empty()) {
             return Err(Error::invalid_field(
-                "role_slug",
+                &format!("role_slugs[{i}]"),
                 "role_slug_invalid",
-                "role_slug must not be empty.",
+                "role slugs must not be empty.",
             ));
+        }
+        let mut roles: Vec<RoleSlug> = roles.into_iter().map(|slug| RoleSlug { slug }).collect();
+        if roles.is_empty() {
+            roles.push(RoleSlug {
+                slug: "member".to_owned(),
+            });
         }
         let membership = OrganizationMembership {
             id: self.ids.membership(now),
-            user_id: new.user_id,
-            organization_id: new.organization_id,
+            user_id: user,
+            organization_id: org,
             organization_name: Some(org_name),
             status: MembershipStatus::Active,
             directory_managed: false,
-            roles: vec![role.clone()],
-            role,
+            role: roles[0].clone(),
+            roles,
             user: None,
             created_at: now,
             updated_at: now,

@@ -1,0 +1,134 @@
+//! `keygate serve` end to end: the built binary starts, prints where it
+//! listens and the secret it accepts, answers `/health` within 2 s of launch,
+//! and shuts down cleanly on Ctrl-C (SIGINT).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Kills the child if the test fails before it stops it.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn get(addr: &str, path: &str, secret: Option<&str>) -> String {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let auth = secret
+        .map(|s| format!("Authorization: Bearer {s}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+#[test]
+fn serve_prints_url_and_secret_answers_health_and_stops_on_ctrl_c() {
+    let launched = Instant::now();
+    let child = Command::new(env!("CARGO_BIN_EXE_keygate"))
+        .args(["serve", "--port", "0", "--secret", "sk_test_x"])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("keygate starts");
+    let mut child = Running(child);
+    let mut stdout = BufReader::new(child.0.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    let mut second = String::new();
+    stdout.read_line(&mut second).unwrap();
+
+    let url = first
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("first line: {first:?}"));
+    let addr = url
+        .strip_prefix("http://127.0.0.1:")
+        .map(|port| format!("127.0.0.1:{port}"));
+    let addr = addr.unwrap_or_else(|| panic!("not a loopback URL: {url}"));
+    assert_eq!(second.trim(), "secret: sk_test_x");
+
+    let health = get(&addr, "/health", None);
+    let ready = launched.elapsed();
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    assert!(health.contains(r#"{"status":"ok"}"#));
+    assert!(
+        ready < Duration::from_secs(2),
+        "health answered {ready:?} after launch"
+    );
+    println!("/health answered {ready:?} after launch");
+
+    let orgs = get(&addr, "/organizations", Some("sk_test_x"));
+    assert!(orgs.starts_with("HTTP/1.1 200"), "{orgs}");
+    let denied = get(&addr, "/organizations", Some("sk_test_y"));
+    assert!(denied.starts_with("HTTP/1.1 401"), "{denied}");
+
+    // Ctrl-C.
+    let pid = child.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "still running after Ctrl-C");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "clean exit: {status}");
+}
+
+#[test]
+fn a_generated_secret_is_printed_and_a_bad_seed_fails_with_a_message() {
+    let out = Command::new(env!("CARGO_BIN_EXE_keygate"))
+        .args(["serve", "--port", "0", "--seed", "/nonexistent/seed.json"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("seed") && err.contains("/nonexistent/seed.json"),
+        "{err}"
+    );
+
+    let child = Command::new(env!("CARGO_BIN_EXE_keygate"))
+        .args(["serve", "--port", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = Running(child);
+    let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    assert!(
+        first.starts_with("listening on http://127.0.0.1:"),
+        "{first}"
+    );
+    let secret = lines.next().unwrap().unwrap();
+    let secret = secret.strip_prefix("secret: ").unwrap();
+    assert!(
+        secret.starts_with("sk_test_") && secret.len() > 20,
+        "{secret}"
+    );
+    let addr = first.strip_prefix("listening on http://").unwrap();
+    assert!(get(addr, "/organizations", Some(secret)).starts_with("HTTP/1.1 200"));
+}

@@ -1,0 +1,145 @@
+//! `GET /events`: the three kinds, oldest first, filters in every encoding,
+//! cursors, and 30-day retention against the settable clock.
+
+mod wire;
+
+use std::time::Duration;
+
+use keygate_emulator::Emulator;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use wire::Caller;
+
+fn names(page: &Value) -> Vec<String> {
+    page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn three_kinds_oldest_first_with_previous_attributes() {
+    let emu = Emulator::start().await.unwrap();
+    let api = Caller::new(&emu);
+    let org = emu.create_organization("Acme").unwrap();
+    let key = emu.create_organization_key(&org.id, "k", &[]).unwrap();
+    let later = "2099-01-01T00:00:00.000Z";
+    api.post(
+        &format!("/api_keys/{}/expire", key.id),
+        json!({"expires_at": later}),
+    )
+    .await;
+    api.delete(&format!("/api_keys/{}", key.id)).await;
+
+    // `order=desc` is what the SDKs send by default; events stay oldest-first.
+    for query in ["", "?order=desc", "?order=asc", "?order=normal"] {
+        let page = api.get(&format!("/events{query}")).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert_eq!(
+            names(&page.body),
+            ["api_key.created", "api_key.updated", "api_key.revoked"],
+            "{query}"
+        );
+        assert_eq!(page.body["list_metadata"], json!({"after": null}));
+    }
+    let page = api.get("/events").await.body;
+    let updated = &page["data"][1];
+    assert_eq!(updated["object"], "event");
+    assert!(updated["id"].as_str().unwrap().starts_with("event_"));
+    assert_eq!(updated["context"], json!({}));
+    assert_eq!(updated["data"]["id"], key.id.as_str());
+    assert_eq!(updated["data"]["expires_at"], later);
+    assert_eq!(
+        updated["data"]["previous_attributes"],
+        json!({"expires_at": null})
+    );
+    for e in page["data"].as_array().unwrap() {
+        assert_eq!(e["data"]["object"], "api_key");
+        assert!(e["data"].get("value").is_none(), "no value in events");
+    }
+}
+
+#[tokio::test]
+async fn filter_encodings_cursor_and_organization() {
+    let emu = Emulator::start().await.unwrap();
+    let api = Caller::new(&emu);
+    let a = emu.create_organization("A").unwrap();
+    let b = emu.create_organization("B").unwrap();
+    let ka = emu.create_organization_key(&a.id, "a", &[]).unwrap();
+    let _kb = emu.create_organization_key(&b.id, "b", &[]).unwrap();
+    emu.delete_api_key(ka.id.as_str()).unwrap();
+
+    for query in [
+        "events=api_key.created,api_key.revoked",
+        "events=api_key.created&events=api_key.revoked",
+        "events[]=api_key.created&events[]=api_key.revoked",
+        "events%5B%5D=api_key.created&events%5B%5D=api_key.revoked",
+    ] {
+        let page = api.get(&format!("/events?{query}")).await;
+        assert_eq!(names(&page.body).len(), 3, "{query}");
+    }
+    let revoked = api.get("/events?events=api_key.revoked").await;
+    assert_eq!(names(&revoked.body), ["api_key.revoked"]);
+    let only_b = api.get(&format!("/events?organization_id={}", b.id)).await;
+    assert_eq!(only_b.body["data"].as_array().unwrap().len(), 1);
+    assert_eq!(only_b.body["data"][0]["data"]["name"], "b");
+
+    // A poller: one at a time, each `after` the last seen.
+    let mut after: Option<String> = None;
+    let mut seen = Vec::new();
+    loop {
+        let q = after
+            .as_ref()
+            .map(|a| format!("&after={a}"))
+            .unwrap_or_default();
+        let page = api.get(&format!("/events?limit=1{q}")).await.body;
+        let data = page["data"].as_array().unwrap();
+        if data.is_empty() {
+            break;
+        }
+        seen.push(data[0]["event"].as_str().unwrap().to_owned());
+        after = Some(data[0]["id"].as_str().unwrap().to_owned());
+        assert_eq!(page["list_metadata"]["after"].is_string(), seen.len() < 3);
+    }
+    assert_eq!(
+        seen,
+        ["api_key.created", "api_key.created", "api_key.revoked"]
+    );
+
+    for bad in [
+        "limit=0",
+        "range_start=yesterday",
+        "range_end=x",
+        "order=sideways",
+    ] {
+        let a = api.get(&format!("/events?{bad}")).await;
+        assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        assert_eq!(a.body["errors"].as_array().unwrap().len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn ranges_and_thirty_day_retention_follow_the_clock() {
+    let emu = Emulator::start().await.unwrap();
+    let api = Caller::new(&emu);
+    let org = emu.create_organization("Acme").unwrap();
+    emu.set_time("2030-01-01T00:00:00.000Z".parse().unwrap());
+    emu.create_organization_key(&org.id, "old", &[]).unwrap();
+    emu.advance_time(Duration::from_secs(20 * 86_400));
+    emu.create_organization_key(&org.id, "new", &[]).unwrap();
+
+    let since = api
+        .get("/events?range_start=2030-01-10T00:00:00.000Z")
+        .await;
+    assert_eq!(since.body["data"].as_array().unwrap().len(), 1);
+    let until = api.get("/events?range_end=2030-01-10T00:00:00.000Z").await;
+    assert_eq!(until.body["data"][0]["data"]["name"], "old");
+
+    emu.advance_time(Duration::from_secs(11 * 86_400));
+    let kept = api.get("/events").await;
+    let data = kept.body["data"].as_array().unwrap();
+    assert_eq!(data.len(), 1, "the 31-day-old event is gone");
+    assert_eq!(data[0]["data"]["name"], "new");
+}
