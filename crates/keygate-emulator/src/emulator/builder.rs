@@ -1,0 +1,140 @@
+//! Configuring an emulator before it starts.
+
+use std::collections::HashSet;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use keygate_types::SecretString;
+
+use super::{DEFAULT_BODY_LIMIT, Emulator};
+use crate::auth::EnvironmentSecrets;
+use crate::clock::Clock;
+use crate::counters::Counters;
+use crate::environment::Environment;
+use crate::faults::FaultSet;
+use crate::server::Server;
+use crate::store::{Policy, Store};
+use crate::{Error, Seed};
+
+/// Configures an [`Emulator`] before it starts. From [`Emulator::builder`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct EmulatorBuilder {
+    secrets: Vec<SecretString>,
+    organization_permissions: Option<Vec<String>>,
+    user_permissions: Option<Vec<String>>,
+    seed: Option<Seed>,
+    seed_file: Option<PathBuf>,
+    bind: SocketAddr,
+    body_limit: usize,
+}
+
+impl Default for EmulatorBuilder {
+    fn default() -> Self {
+        Self {
+            secrets: Vec::new(),
+            organization_permissions: None,
+            user_permissions: None,
+            seed: None,
+            seed_file: None,
+            bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            body_limit: DEFAULT_BODY_LIMIT,
+        }
+    }
+}
+
+impl EmulatorBuilder {
+    /// Accepts this environment secret. Repeat for several; when none is
+    /// given, a random `sk_test_…` one is made (see [`Emulator::secret`]).
+    pub fn secret(mut self, secret: impl Into<SecretString>) -> Self {
+        self.secrets.push(secret.into());
+        self
+    }
+
+    /// The permissions organization keys may carry. Without it, any
+    /// well-formed slug is allowed.
+    pub fn organization_permissions<I, S>(mut self, permissions: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.organization_permissions = Some(permissions.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// The permissions user keys may carry. Without it, any well-formed slug
+    /// is allowed.
+    pub fn user_permissions<I, S>(mut self, permissions: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.user_permissions = Some(permissions.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Creates the seed's contents at start. Allow-lists set on the builder
+    /// take precedence over the seed's.
+    pub fn seed(mut self, seed: Seed) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Reads a JSON seed file at start (after [`seed`](Self::seed), if both are given).
+    pub fn seed_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.seed_file = Some(path.into());
+        self
+    }
+
+    /// Listens here; `127.0.0.1:0` (a free local port) by default.
+    pub fn bind(mut self, addr: SocketAddr) -> Self {
+        self.bind = addr;
+        self
+    }
+
+    /// Caps request bodies at this many bytes (larger ones get a 413);
+    /// [`DEFAULT_BODY_LIMIT`] by default.
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// Applies the seeds and starts serving on a task of the current Tokio runtime.
+    pub async fn start(self) -> Result<Emulator, Error> {
+        let mut seeds: Vec<Seed> = self.seed.into_iter().collect();
+        if let Some(path) = &self.seed_file {
+            seeds.push(Seed::from_file(path)?);
+        }
+        let pick = |builder: Option<Vec<String>>, from_seed: fn(&Seed) -> Option<&Vec<String>>| {
+            builder
+                .or_else(|| seeds.iter().rev().find_map(|s| from_seed(s).cloned()))
+                .map(|list| list.into_iter().collect::<HashSet<_>>())
+        };
+        let policy = Policy {
+            organization_permissions: pick(self.organization_permissions, |s| {
+                s.organization_permissions.as_ref()
+            }),
+            user_permissions: pick(self.user_permissions, |s| s.user_permissions.as_ref()),
+        };
+        let env = Arc::new(Environment {
+            store: Store::new(policy),
+            clock: Clock::default(),
+            faults: FaultSet::default(),
+            counters: Counters::default(),
+            secrets: EnvironmentSecrets::new(self.secrets),
+            body_limit: self.body_limit,
+        });
+        for seed in &seeds {
+            let now = env.clock.now();
+            seed.apply(&mut env.store.lock(), &env.store.policy, now)?;
+        }
+        let server = Server::spawn(env.clone(), self.bind).await?;
+        let base_url = format!("http://{}", server.local_addr);
+        Ok(Emulator {
+            env,
+            server,
+            base_url,
+        })
+    }
+}
