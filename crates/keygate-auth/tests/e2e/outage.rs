@@ -94,3 +94,17 @@ async fn nothing_listening_is_503() {
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(response.headers().contains_key(RETRY_AFTER));
 }
+
+#[tokio::test]
+async fn a_401_from_the_key_service_is_503_not_401() {
+    // A wrong environment secret: the service refuses *us*, which says
+    // nothing about the caller's key.
+    let emu = emulator().await;
+    let wrong = keygate_types::SecretString::from("sk_test_not_this_environment");
+    let app = App::with_auth(ApiKeyAuth::new(client(emu.base_url(), &wrong))).await;
+    let (_, value) = org_key(&emu, &["posts:read"]);
+    let response = app.get("/whoami", Some(&value)).await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(response.headers().get(WWW_AUTHENTICATE).is_none());
+    assert_no_key_logged();
+}
