@@ -50,3 +50,8 @@ pub use keygate_client::Client;
 /// The in-process emulator of the key service (crate `keygate-emulator`).
 #[cfg(feature = "emulator")]
 pub use keygate_emulator as emulator;
+
+// Compiles (and runs) the README's Rust examples, so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
