@@ -14,7 +14,9 @@ pub struct CacheStats {
     pub hits: u64,
     /// Called the key service (this request's load ran).
     pub misses: u64,
-    /// Waited for another request's call to the key service for the same key.
+    /// Waited for another request's call to the key service for the same key
+    /// (or, rarely, found the verdict only after waiting for the cache's own
+    /// housekeeping).
     pub coalesced: u64,
     /// Calls to the key service that failed (answered with 503, not cached).
     pub errors: u64,

@@ -123,8 +123,9 @@ async fn a_key_expiring_before_the_ttl_is_refused_from_expires_at_on() {
     assert_eq!(answered_ok_after, 0, "accepted after expires_at");
     assert_eq!(refused_before, 0, "refused before expires_at");
     assert!(first_refusal.is_some(), "never refused");
-    // A request every 10 ms: the first one sent after expires_at is refused.
-    assert!(first_refusal.unwrap() < 100);
+    // A request every 10 ms: the first one sent after expires_at is refused,
+    // not one sent a TTL (30 s) later. (The bound leaves room for a loaded CI.)
+    assert!(first_refusal.unwrap() < 500);
     assert_no_key_logged();
 }
 
