@@ -12,7 +12,7 @@ use tower::Service;
 
 use crate::cache::CacheOutcome;
 use crate::rejection::respond;
-use crate::service::record_principal;
+use crate::service::{log_refusal, record_principal};
 use crate::{ApiKeyPrincipal, AuthRejection, OnRejection};
 
 /// What the slow path found.
@@ -123,7 +123,7 @@ where
                             this.state.set(State::Inner { future });
                         }
                         Err(rejection) => {
-                            tracing::debug!(reason = %rejection, status = rejection.status().as_u16(), "request refused");
+                            log_refusal(&rejection);
                             let response = respond(&on_rejection, rejection);
                             this.state.set(State::Rejected {
                                 response: Some(response),

@@ -77,6 +77,15 @@ pub(crate) fn judge(
     }
 }
 
+/// Logs why a request was refused: the reason and status, never the key.
+pub(crate) fn log_refusal(rejection: &AuthRejection) {
+    tracing::debug!(
+        reason = %rejection,
+        status = rejection.status().as_u16(),
+        "request refused"
+    );
+}
+
 /// Records who is calling on the request's span: ids only, never the key.
 pub(crate) fn record_principal(span: &tracing::Span, principal: &ApiKeyPrincipal) {
     span.record("key_id", principal.id().as_str());
@@ -110,7 +119,7 @@ where
         );
         let shared = &*self.shared;
         let refuse = |rejection: AuthRejection, span: tracing::Span| {
-            span.in_scope(|| tracing::debug!(reason = %rejection, status = rejection.status().as_u16(), "request refused"));
+            span.in_scope(|| log_refusal(&rejection));
             ResponseFuture::rejected(respond(&shared.on_rejection, rejection), span)
         };
 
