@@ -71,7 +71,11 @@ pub enum InvalidToken {
 
 /// The permissions a guard required and the key did not grant.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("the API key lacks {}: {}", if *.any { "all of these permissions (one would do)" } else { "a required permission" }, .required.join(" "))]
+#[error(
+    "the API key {}: {}",
+    if *.any { "holds none of these permissions (any one would do)" } else { "lacks a required permission" },
+    .required.join(" ")
+)]
 pub struct InsufficientScope {
     required: Arc<[Cow<'static, str>]>,
     any: bool,
