@@ -21,7 +21,7 @@
 
 use axum::Router;
 use axum::routing::{get, post};
-use keygate::{ApiKeyAuth, ApiKeyPrincipal, Client, KeyValidator, RequirePermission};
+use keygate::{ApiKeyAuth, ApiKeyPrincipal, KeyValidator, RequirePermission};
 
 // ----- your application --------------------------------------------------
 
@@ -54,6 +54,7 @@ fn main() {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use keygate::Client;
     use keygate::emulator::{Emulator, Fault};
 
     type BoxError = Box<dyn std::error::Error + Send + Sync>;
