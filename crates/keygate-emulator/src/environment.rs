@@ -5,6 +5,7 @@ use crate::clock::Clock;
 use crate::counters::Counters;
 use crate::faults::FaultSet;
 use crate::store::Store;
+use crate::webhooks::{WebhookRetry, Webhooks};
 
 /// Everything a request handler may need, shared by all of them.
 #[derive(Debug)]
@@ -16,12 +17,17 @@ pub(crate) struct Environment {
     pub(crate) secrets: EnvironmentSecrets,
     /// The largest request body accepted, in bytes.
     pub(crate) body_limit: usize,
+    pub(crate) webhooks: Webhooks,
+    pub(crate) webhook_retry: WebhookRetry,
 }
 
 impl Environment {
-    /// Empties the store, counters and faults, and puts the clock back.
+    /// Empties the store, counters, faults and the record of webhook
+    /// deliveries, and puts the clock back. Webhook endpoints stay, like
+    /// secrets and allow-lists: they are the environment's configuration.
     pub(crate) fn reset(&self) {
         self.store.reset();
+        self.webhooks.forget_deliveries();
         self.counters.reset();
         self.faults.clear();
         self.clock.reset();

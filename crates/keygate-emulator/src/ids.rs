@@ -7,7 +7,9 @@
 
 use std::time::{Duration, SystemTime};
 
-use keygate_types::{ApiKeyId, EventId, MembershipId, OrganizationId, Timestamp, UserId};
+use keygate_types::{
+    ApiKeyId, EventId, MembershipId, OrganizationId, Timestamp, UserId, WebhookEndpointId,
+};
 use ulid::{Generator, Ulid};
 
 /// Makes ids that sort in the order they were made.
@@ -51,6 +53,10 @@ impl IdGenerator {
 
     pub(crate) fn event(&mut self, now: Timestamp) -> EventId {
         EventId::new_unchecked(format!("{}{}", EventId::PREFIX, self.next(now)))
+    }
+
+    pub(crate) fn webhook_endpoint(&mut self, now: Timestamp) -> WebhookEndpointId {
+        WebhookEndpointId::new_unchecked(format!("{}{}", WebhookEndpointId::PREFIX, self.next(now)))
     }
 }
 

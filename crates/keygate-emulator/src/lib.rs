@@ -31,8 +31,14 @@
 //! Its test controls are also served over HTTP under `/_emulator/`, with an
 //! environment secret: `POST /_emulator/reset`, `GET|POST|DELETE
 //! /_emulator/faults`, `GET|DELETE /_emulator/requests`, `GET|PUT
-//! /_emulator/clock`, `POST /_emulator/clock/advance`; and `GET /health`
-//! without one.
+//! /_emulator/clock`, `POST /_emulator/clock/advance`, `GET|POST
+//! /_emulator/webhooks`, `DELETE /_emulator/webhooks/{id}`, `GET
+//! /_emulator/webhooks/deliveries`; and `GET /health` without one.
+//!
+//! Webhooks: registered endpoints receive every event as WorkOS delivers
+//! it, a JSON POST signed with `WorkOS-Signature: t=<unix ms>, v1=<hex
+//! HMAC-SHA256 of "{t}.{body}">`, retried with exponential backoff (see
+//! [`WebhookRetry`]).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![deny(missing_debug_implementations)]
@@ -50,8 +56,10 @@ mod routes;
 mod seed;
 mod server;
 mod store;
+mod webhooks;
 
 pub use emulator::{DEFAULT_BODY_LIMIT, Emulator, EmulatorBuilder};
 pub use error::Error;
 pub use faults::{Fault, FaultBody};
 pub use seed::{Seed, SeedApiKey, SeedMembership, SeedOrganization, SeedUser};
+pub use webhooks::{DeliveryState, WebhookDelivery, WebhookEndpoint, WebhookRetry};

@@ -15,6 +15,7 @@ use crate::environment::Environment;
 use crate::faults::FaultSet;
 use crate::server::Server;
 use crate::store::{Policy, Store};
+use crate::webhooks::{Deliverer, WebhookRetry, Webhooks};
 use crate::{Error, Seed};
 
 /// Configures an [`Emulator`] before it starts. From [`Emulator::builder`].
@@ -28,6 +29,7 @@ pub struct EmulatorBuilder {
     seed_file: Option<PathBuf>,
     bind: SocketAddr,
     body_limit: usize,
+    webhook_retry: WebhookRetry,
 }
 
 impl Default for EmulatorBuilder {
@@ -40,6 +42,7 @@ impl Default for EmulatorBuilder {
             seed_file: None,
             bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             body_limit: DEFAULT_BODY_LIMIT,
+            webhook_retry: WebhookRetry::default(),
         }
     }
 }
@@ -100,6 +103,12 @@ impl EmulatorBuilder {
         self
     }
 
+    /// How webhook deliveries are retried; see [`WebhookRetry`] for the default.
+    pub fn webhook_retry(mut self, retry: WebhookRetry) -> Self {
+        self.webhook_retry = retry;
+        self
+    }
+
     /// Applies the seeds and starts serving on a task of the current Tokio runtime.
     pub async fn start(self) -> Result<Emulator, Error> {
         let mut seeds: Vec<Seed> = self.seed.into_iter().collect();
@@ -124,7 +133,12 @@ impl EmulatorBuilder {
             counters: Counters::default(),
             secrets: EnvironmentSecrets::new(self.secrets),
             body_limit: self.body_limit,
+            webhooks: Webhooks::default(),
+            webhook_retry: self.webhook_retry,
         });
+        let (outbox, events) = tokio::sync::mpsc::unbounded_channel();
+        env.store.lock().outbox = Some(outbox);
+        let deliverer = Deliverer::spawn(env.clone(), events);
         for seed in &seeds {
             let now = env.clock.now();
             seed.apply(&mut env.store.lock(), &env.store.policy, now)?;
@@ -135,6 +149,7 @@ impl EmulatorBuilder {
             env,
             server,
             base_url,
+            _deliverer: deliverer,
         })
     }
 }

@@ -2,6 +2,7 @@
 
 mod builder;
 mod setup;
+mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,6 +13,7 @@ pub use builder::EmulatorBuilder;
 
 use crate::environment::Environment;
 use crate::server::Server;
+use crate::webhooks::Deliverer;
 use crate::{Error, Fault};
 
 /// The default cap on request bodies: 64 KiB, far above any real request.
@@ -47,6 +49,8 @@ pub struct Emulator {
     env: Arc<Environment>,
     server: Server,
     base_url: String,
+    // Held only to stop webhook deliveries with the emulator.
+    _deliverer: Deliverer,
 }
 
 impl Emulator {

@@ -11,6 +11,7 @@ mod path;
 mod query;
 mod reply;
 mod users;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -96,6 +97,15 @@ pub(crate) fn router(env: Arc<Environment>) -> Router {
             get(controls::clock).put(controls::set_clock),
         )
         .route("/_emulator/clock/advance", post(controls::advance_clock))
+        .route(
+            "/_emulator/webhooks",
+            get(webhooks::list).post(webhooks::create),
+        )
+        .route("/_emulator/webhooks/deliveries", get(webhooks::deliveries))
+        .route(
+            "/_emulator/webhooks/{id}",
+            axum::routing::delete(webhooks::delete),
+        )
         .layer(from_fn_with_state(env.clone(), require_secret));
 
     Router::new()

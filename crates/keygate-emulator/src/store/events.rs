@@ -85,6 +85,10 @@ impl State {
             created_at: now,
             context: Map::new(),
         };
+        if let Some(outbox) = &self.outbox {
+            // The receiver only goes away with the emulator.
+            let _ = outbox.send(event.clone());
+        }
         self.events.push(event, now);
     }
 

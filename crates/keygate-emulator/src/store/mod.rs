@@ -18,6 +18,9 @@ pub(crate) use events::{EventFilter, EventLog};
 pub(crate) use keys::{KeyTable, NewKey};
 pub(crate) use page::{Page, PageRequest};
 
+use keygate_types::Event;
+use tokio::sync::mpsc::UnboundedSender;
+
 use crate::ids::IdGenerator;
 
 /// The permission allow-lists: which slugs organization and user keys may
@@ -35,6 +38,8 @@ pub(crate) struct State {
     pub(crate) keys: KeyTable,
     pub(crate) directory: Directory,
     pub(crate) events: EventLog,
+    /// Where new events go for webhook delivery, once webhooks are running.
+    pub(crate) outbox: Option<UnboundedSender<Event>>,
 }
 
 /// The state behind its lock, with the policy that governs it.
