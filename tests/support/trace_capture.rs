@@ -54,7 +54,13 @@ fn subscriber() {
     INSTALLED.get_or_init(|| {
         tracing_subscriber::fmt()
             .with_max_level(tracing::Level::TRACE)
-            .with_span_events(FmtSpan::FULL)
+            .with_span_events(if RETAIN.load(Ordering::SeqCst) {
+                FmtSpan::FULL
+            } else {
+                // Streaming (the load test): a span's fields at its start and
+                // end, without a line for every poll.
+                FmtSpan::NEW | FmtSpan::CLOSE
+            })
             .with_ansi(false)
             .with_writer(|| Sink)
             .try_init()
@@ -68,7 +74,8 @@ pub fn install() {
     subscriber();
 }
 
-/// Starts capturing, scanning each line as it is written but keeping none.
+/// Starts capturing, scanning each line as it is written but keeping none,
+/// with span lines at a span's start and end only (not at every poll).
 pub fn install_streaming() {
     RETAIN.store(false, Ordering::SeqCst);
     subscriber();
