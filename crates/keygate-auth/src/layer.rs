@@ -11,6 +11,7 @@ use tower::Layer;
 
 use crate::cache::{CacheConfig, CacheStats, VerdictCache};
 use crate::credential::CredentialConfig;
+use crate::upstream::{BreakerState, CircuitBreaker, Upstream, UpstreamPolicy};
 use crate::{ApiKeyAuthService, Clock, DefaultRejection, KeyValidator, Precheck, SystemClock};
 
 /// The default `Retry-After` of a 503 when the validator gives no hint.
@@ -53,6 +54,10 @@ pub(crate) struct Shared<V, R> {
     pub(crate) precheck: Option<Precheck>,
     pub(crate) optional: bool,
     pub(crate) retry_after: Duration,
+    pub(crate) upstream: Upstream,
+    /// Stops the revocation listener when the last layer or service goes.
+    #[cfg(feature = "client")]
+    pub(crate) listener: Option<crate::revocation::ListenerHandle>,
 }
 
 impl<V, R> Clone for ApiKeyAuth<V, R> {
@@ -95,6 +100,9 @@ impl<V: KeyValidator> ApiKeyAuth<V> {
             retry_after: DEFAULT_RETRY_AFTER,
             cache: CacheConfig::default(),
             clock: Arc::new(SystemClock),
+            upstream: UpstreamPolicy::default(),
+            #[cfg(feature = "client")]
+            listener: None,
         }
     }
 }
@@ -123,6 +131,19 @@ impl<V, R> ApiKeyAuth<V, R> {
     /// The validator.
     pub fn validator(&self) -> &V {
         &self.shared.validator
+    }
+
+    /// Where the circuit breaker in front of the key service is.
+    pub fn breaker_state(&self) -> BreakerState {
+        self.shared.upstream.breaker_state()
+    }
+
+    /// The revocation listener started by
+    /// [`revocation_listener`](ApiKeyAuthBuilder::revocation_listener), if any.
+    #[cfg(feature = "client")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+    pub fn revocation_listener(&self) -> Option<&crate::revocation::ListenerHandle> {
+        self.shared.listener.as_ref()
     }
 }
 
@@ -161,6 +182,9 @@ pub struct ApiKeyAuthBuilder<V, R = DefaultRejection> {
     retry_after: Duration,
     cache: CacheConfig,
     clock: Arc<dyn Clock>,
+    upstream: UpstreamPolicy,
+    #[cfg(feature = "client")]
+    listener: Option<crate::revocation::ListenerConfig>,
 }
 
 impl<V, R> fmt::Debug for ApiKeyAuthBuilder<V, R> {
@@ -172,6 +196,7 @@ impl<V, R> fmt::Debug for ApiKeyAuthBuilder<V, R> {
             .field("retry_after", &self.retry_after)
             .field("cache", &self.cache)
             .field("clock", &self.clock)
+            .field("upstream", &self.upstream)
             .finish_non_exhaustive()
     }
 }
@@ -195,6 +220,9 @@ impl<V: KeyValidator> ApiKeyAuthBuilder<V, DefaultRejection> {
             retry_after: self.retry_after,
             cache: self.cache,
             clock: self.clock,
+            upstream: self.upstream,
+            #[cfg(feature = "client")]
+            listener: self.listener,
         }
     }
 }
@@ -274,9 +302,104 @@ impl<V: KeyValidator, R> ApiKeyAuthBuilder<V, R> {
         self
     }
 
+    /// Stale-if-error: while the key service fails (an error, a timeout,
+    /// the circuit breaker open), keep serving a key's last **valid** verdict
+    /// for up to `grace` past the positive TTL. Off by default.
+    ///
+    /// Never after a definite "invalid" answer or an invalidation (a
+    /// revocation event) for that key, never past the key's `expires_at`.
+    /// Each such request is logged as a warning with the key id and recorded
+    /// with the cache outcome `stale`.
+    pub fn stale_if_error(mut self, grace: Duration) -> Self {
+        self.cache.grace = Some(grace);
+        self
+    }
+
+    /// The longest a cache miss waits for the key service, retries and
+    /// waiting for a slot included (default 5 s); then 503.
+    pub fn upstream_timeout(mut self, timeout: Duration) -> Self {
+        self.upstream.timeout = timeout;
+        self
+    }
+
+    /// Retries of a failed validation by the layer (default 0), with full
+    /// jitter from `initial_backoff` doubling, or the key service's
+    /// `Retry-After` plus jitter; never past the
+    /// [`upstream_timeout`](Self::upstream_timeout).
+    ///
+    /// `keygate_client::Client` already retries by itself (2 retries by
+    /// default, see its `RetryPolicy`): either keep the layer at 0, or build
+    /// the client with `max_retries(0)` and retry here, where the timeout and
+    /// the circuit breaker see every attempt. Retrying in both multiplies
+    /// the attempts.
+    pub fn upstream_retries(mut self, retries: u32, initial_backoff: Duration) -> Self {
+        self.upstream.retries = retries;
+        self.upstream.initial_backoff = initial_backoff;
+        self
+    }
+
+    /// The most validations in flight at once for this layer (default 64).
+    /// A miss beyond it waits for a slot, within the
+    /// [`upstream_timeout`](Self::upstream_timeout).
+    pub fn max_concurrent_validations(mut self, max: usize) -> Self {
+        self.upstream.max_concurrent = max.max(1);
+        self
+    }
+
+    /// The circuit breaker in front of the key service (default: opens after
+    /// 5 consecutive failures, for 5 s). [`CircuitBreaker::disabled`] turns it off.
+    pub fn circuit_breaker(mut self, breaker: CircuitBreaker) -> Self {
+        self.upstream.breaker = breaker;
+        self
+    }
+
+    /// Follows the key service's Events API through `client` every
+    /// `interval` and invalidates revoked and updated keys, so a revoked key
+    /// stops working within about one interval (plus one request) instead of
+    /// the positive TTL. The listener starts "from now", keeps its cursor
+    /// across errors, backs off while the Events API fails, and stops when
+    /// the last clone of this layer and its services is dropped. Cost: one
+    /// request per interval per process; see [`RevocationListener`](crate::RevocationListener).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use keygate_auth::ApiKeyAuth;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let emu = keygate_emulator::Emulator::start().await?;
+    /// let client = keygate_client::Client::builder()
+    ///     .secret(emu.secret().clone())
+    ///     .base_url(emu.base_url())
+    ///     .build()?;
+    /// let auth = ApiKeyAuth::builder(client.clone())
+    ///     .revocation_listener(client, Duration::from_secs(5))
+    ///     .build();
+    /// assert!(auth.revocation_listener().is_some_and(|l| l.is_running()));
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "client")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+    pub fn revocation_listener(
+        mut self,
+        client: keygate_client::Client,
+        interval: Duration,
+    ) -> Self {
+        self.listener = Some(crate::revocation::ListenerConfig::new(client, interval));
+        self
+    }
+
     /// Builds the layer.
+    ///
+    /// A [revocation listener](Self::revocation_listener) starts here when a
+    /// Tokio runtime is running, otherwise with the first request.
     pub fn build(self) -> ApiKeyAuth<V, R> {
         let cache = VerdictCache::new(&self.cache, self.clock);
+        #[cfg(feature = "client")]
+        let listener = self
+            .listener
+            .map(|config| crate::revocation::ListenerHandle::new(config, cache.clone()));
         ApiKeyAuth {
             shared: Arc::new(Shared {
                 validator: self.validator,
@@ -285,6 +408,9 @@ impl<V: KeyValidator, R> ApiKeyAuthBuilder<V, R> {
                 precheck: self.precheck,
                 optional: self.optional,
                 retry_after: self.retry_after,
+                upstream: Upstream::new(self.upstream),
+                #[cfg(feature = "client")]
+                listener,
             }),
             cache,
         }

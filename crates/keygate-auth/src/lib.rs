@@ -13,7 +13,9 @@ mod guard;
 mod layer;
 mod principal;
 mod rejection;
+mod revocation;
 mod service;
+mod upstream;
 mod validator;
 
 pub use cache::{CacheOutcome, CacheStats, VerdictCache};
@@ -29,7 +31,20 @@ pub use principal::{Anonymous, ApiKeyPrincipal};
 pub use rejection::{
     AuthRejection, DefaultRejection, InsufficientScope, InvalidToken, OnRejection,
 };
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+pub use revocation::{DEFAULT_POLL_INTERVAL, ListenerHandle, ListenerStats, RevocationListener};
+#[cfg(feature = "webhooks")]
+#[cfg_attr(docsrs, doc(cfg(feature = "webhooks")))]
+pub use revocation::{
+    DEFAULT_TOLERANCE as DEFAULT_WEBHOOK_TOLERANCE, Delivery, SIGNATURE_HEADER, WebhookError,
+    WebhookReceiver, webhook_signature,
+};
 pub use service::ApiKeyAuthService;
+pub use upstream::{
+    BreakerState, CircuitBreaker, DEFAULT_MAX_CONCURRENT_VALIDATIONS, DEFAULT_UPSTREAM_TIMEOUT,
+    UpstreamError,
+};
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub use validator::InMemoryValidator;

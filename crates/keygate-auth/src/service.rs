@@ -118,6 +118,10 @@ where
             source = Empty,
         );
         let shared = &*self.shared;
+        #[cfg(feature = "client")]
+        if let Some(listener) = &shared.listener {
+            listener.start();
+        }
         let refuse = |rejection: AuthRejection, span: tracing::Span| {
             span.in_scope(|| log_refusal(&rejection));
             ResponseFuture::rejected(respond(&shared.on_rejection, rejection), span)
@@ -178,7 +182,12 @@ fn load<V: KeyValidator, R: Send + Sync + 'static>(
 ) -> std::pin::Pin<Box<dyn Future<Output = LoadOutput> + Send>> {
     Box::pin(async move {
         match cache
-            .load(digest, key.expose_secret(), &shared.validator)
+            .load(
+                digest,
+                key.expose_secret(),
+                &shared.validator,
+                &shared.upstream,
+            )
             .await
         {
             Ok((entry, outcome)) => LoadOutput {

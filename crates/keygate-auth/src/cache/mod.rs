@@ -3,6 +3,7 @@
 
 mod expiry;
 mod index;
+mod stale;
 mod stats;
 
 use std::fmt;
@@ -18,10 +19,12 @@ use sha2::{Digest, Sha256};
 
 pub use stats::CacheStats;
 
+use crate::upstream::Upstream;
 use crate::validator::{KeyValidator, ValidatorError};
 use crate::{ApiKeyPrincipal, Clock};
 use expiry::VerdictExpiry;
 use index::IdIndex;
+use stale::StaleVerdicts;
 use stats::Counters;
 
 /// The default lifetime of a valid verdict.
@@ -46,15 +49,19 @@ pub enum CacheOutcome {
     Miss,
     /// This request waited for another request's call for the same key.
     Coalesced,
+    /// The key service failed, and a previously valid verdict was served
+    /// within the stale-if-error grace window.
+    Stale,
 }
 
 impl CacheOutcome {
-    /// `"hit"`, `"miss"` or `"coalesced"`.
+    /// `"hit"`, `"miss"`, `"coalesced"` or `"stale"`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Hit => "hit",
             Self::Miss => "miss",
             Self::Coalesced => "coalesced",
+            Self::Stale => "stale",
         }
     }
 }
@@ -71,12 +78,11 @@ pub(crate) enum CachedVerdict {
     Invalid,
 }
 
-/// One cache entry: the verdict and when the key service gave it (kept so a
-/// later stale-if-error policy can judge an entry's age).
+/// One cache entry: the verdict and when the key service gave it (the
+/// stale-if-error window counts from then).
 #[derive(Debug, Clone)]
 pub(crate) struct CacheEntry {
     pub(crate) verdict: CachedVerdict,
-    #[allow(dead_code)]
     pub(crate) checked_at: Instant,
 }
 
@@ -94,6 +100,9 @@ pub(crate) struct CacheConfig {
     pub(crate) positive_ttl: Duration,
     pub(crate) negative_ttl: Duration,
     pub(crate) max_capacity: u64,
+    /// Stale-if-error: how long past the positive TTL a valid verdict may
+    /// still be served while the key service fails. `None`: never.
+    pub(crate) grace: Option<Duration>,
 }
 
 impl Default for CacheConfig {
@@ -102,6 +111,7 @@ impl Default for CacheConfig {
             positive_ttl: DEFAULT_POSITIVE_TTL,
             negative_ttl: DEFAULT_NEGATIVE_TTL,
             max_capacity: DEFAULT_MAX_CAPACITY,
+            grace: None,
         }
     }
 }
@@ -116,6 +126,10 @@ pub struct VerdictCache {
 
 struct Inner {
     cache: Cache<[u8; 32], CacheEntry>,
+    /// With stale-if-error on: the last valid verdict of each key, kept for
+    /// the positive TTL plus the grace window, served only when a call to
+    /// the key service fails.
+    stale: Option<StaleVerdicts>,
     index: Arc<IdIndex>,
     counters: Counters,
     /// Bumped by every invalidation, so a load that was in flight during one
@@ -156,9 +170,13 @@ impl VerdictCache {
                 },
             )
             .build();
+        let stale = config
+            .grace
+            .map(|grace| StaleVerdicts::new(config, config.positive_ttl.saturating_add(grace)));
         Self {
             inner: Arc::new(Inner {
                 cache,
+                stale,
                 index,
                 counters: Counters::default(),
                 epoch: AtomicU64::new(0),
@@ -191,11 +209,15 @@ impl VerdictCache {
 
     /// Gets the verdict for `key`, asking `validator` at most once at a time
     /// per key: concurrent callers wait for the one call in flight.
+    ///
+    /// When the call fails and stale-if-error is on, a previously valid
+    /// verdict within its grace window is returned as [`CacheOutcome::Stale`].
     pub(crate) async fn load<V: KeyValidator>(
         &self,
         digest: [u8; 32],
         key: &str,
         validator: &V,
+        upstream: &Upstream,
     ) -> Result<(CacheEntry, CacheOutcome), Arc<ValidatorError>> {
         let inner = &*self.inner;
         let epoch = inner.epoch.load(Ordering::SeqCst);
@@ -205,7 +227,7 @@ impl VerdictCache {
             .entry(digest)
             .or_try_insert_with(async {
                 ran.store(true, Ordering::Relaxed);
-                let verdict = match validator.validate(key).await? {
+                let verdict = match upstream.validate(validator, key).await? {
                     Some(api_key) => CachedVerdict::Valid {
                         generation: inner.index.insert(&api_key.id, digest),
                         principal: ApiKeyPrincipal::new(api_key),
@@ -228,10 +250,18 @@ impl VerdictCache {
                     CacheOutcome::Coalesced
                 };
                 let entry = entry.into_value();
-                // An invalidation during our call may have been meant for this
-                // very key: answer this request, but do not keep the verdict.
-                if outcome == CacheOutcome::Miss && inner.epoch.load(Ordering::SeqCst) != epoch {
-                    inner.cache.invalidate(&digest).await;
+                if outcome == CacheOutcome::Miss {
+                    if let Some(stale) = &inner.stale {
+                        stale.remember(digest, &entry).await;
+                    }
+                    // An invalidation during our call may have been meant for
+                    // this very key: answer this request, but keep nothing.
+                    if inner.epoch.load(Ordering::SeqCst) != epoch {
+                        inner.cache.invalidate(&digest).await;
+                        if let Some(stale) = &inner.stale {
+                            stale.forget(&digest).await;
+                        }
+                    }
                 }
                 Ok((entry, outcome))
             }
@@ -241,9 +271,34 @@ impl VerdictCache {
                 } else {
                     Counters::bump(&inner.counters.coalesced);
                 }
+                if let Some(entry) = self.stale_for(&digest).await {
+                    Counters::bump(&inner.counters.stale);
+                    return Ok((entry, CacheOutcome::Stale));
+                }
                 Err(error)
             }
         }
+    }
+
+    /// The stale verdict for `digest`, if stale-if-error is on, the verdict
+    /// is within its window and its key has not expired.
+    async fn stale_for(&self, digest: &[u8; 32]) -> Option<CacheEntry> {
+        let entry = self.inner.stale.as_ref()?.get(digest).await?;
+        let CachedVerdict::Valid { principal, .. } = &entry.verdict else {
+            return None;
+        };
+        if principal
+            .expires_at()
+            .is_some_and(|at| at <= self.inner.clock.now())
+        {
+            return None;
+        }
+        tracing::warn!(
+            key_id = %principal.id(),
+            age_ms = entry.checked_at.elapsed().as_millis() as u64,
+            "key service failing; serving a stale verdict within the grace window"
+        );
+        Some(entry)
     }
 
     /// Forgets the verdict for the key `key`, so its next use asks the key
@@ -252,7 +307,11 @@ impl VerdictCache {
         let inner = &*self.inner;
         inner.epoch.fetch_add(1, Ordering::SeqCst);
         Counters::bump(&inner.counters.invalidations);
-        inner.cache.remove(&digest(key)).await.is_some()
+        let digest = digest(key);
+        if let Some(stale) = &inner.stale {
+            stale.forget(&digest).await;
+        }
+        inner.cache.remove(&digest).await.is_some()
     }
 
     /// Forgets the verdict for the key with id `id` (found through the id →
@@ -261,6 +320,9 @@ impl VerdictCache {
         let inner = &*self.inner;
         inner.epoch.fetch_add(1, Ordering::SeqCst);
         Counters::bump(&inner.counters.invalidations);
+        if let Some(stale) = &inner.stale {
+            stale.forget_id(id);
+        }
         match inner.index.take(id) {
             Some(digest) => inner.cache.remove(&digest).await.is_some(),
             None => false,
@@ -273,6 +335,9 @@ impl VerdictCache {
         inner.epoch.fetch_add(1, Ordering::SeqCst);
         Counters::bump(&inner.counters.invalidations);
         inner.cache.invalidate_all();
+        if let Some(stale) = &inner.stale {
+            stale.forget_all();
+        }
         inner.index.clear();
     }
 

@@ -22,6 +22,9 @@ pub struct CacheStats {
     pub errors: u64,
     /// Explicit invalidations (`invalidate_key`, `invalidate_id`, `invalidate_all`).
     pub invalidations: u64,
+    /// Requests answered from a stale verdict while the key service failed
+    /// (stale-if-error; also counted in `errors` or `coalesced`).
+    pub stale: u64,
     /// Entries in the cache at the time of the snapshot (approximate, as in moka).
     pub entries: u64,
 }
@@ -33,6 +36,7 @@ pub(crate) struct Counters {
     pub(crate) coalesced: AtomicU64,
     pub(crate) errors: AtomicU64,
     pub(crate) invalidations: AtomicU64,
+    pub(crate) stale: AtomicU64,
 }
 
 impl Counters {
@@ -47,6 +51,7 @@ impl Counters {
             coalesced: self.coalesced.load(Ordering::Relaxed),
             errors: self.errors.load(Ordering::Relaxed),
             invalidations: self.invalidations.load(Ordering::Relaxed),
+            stale: self.stale.load(Ordering::Relaxed),
             entries,
         }
     }

@@ -8,6 +8,7 @@ use keygate_types::{ApiKey, ApiKeyId, OrganizationId, Owner, SecretString, Times
 use tokio::sync::Notify;
 
 use super::*;
+use crate::upstream::Upstream;
 use crate::validator::{ValidatorError, Verdict, validator_fn};
 use crate::{Clock, SystemClock};
 
@@ -78,7 +79,11 @@ async fn concurrent_misses_on_one_key_make_one_call() {
     let tasks: Vec<_> = (0..100)
         .map(|_| {
             let (cache, validator) = (cache.clone(), Arc::clone(&validator));
-            tokio::spawn(async move { cache.load(d, "sk_one", &*validator).await })
+            tokio::spawn(async move {
+                cache
+                    .load(d, "sk_one", &*validator, &Upstream::unguarded())
+                    .await
+            })
         })
         .collect();
     // Wait until the one call is in flight and everyone else is queued behind it.
@@ -118,9 +123,15 @@ async fn errors_are_never_cached() {
         }
     });
     let d = digest("sk_flaky");
-    let error = cache.load(d, "sk_flaky", &validator).await.unwrap_err();
+    let error = cache
+        .load(d, "sk_flaky", &validator, &Upstream::unguarded())
+        .await
+        .unwrap_err();
     assert_eq!(error.retry_after(), Some(Duration::from_secs(7)));
-    let (_, outcome) = cache.load(d, "sk_flaky", &validator).await.unwrap();
+    let (_, outcome) = cache
+        .load(d, "sk_flaky", &validator, &Upstream::unguarded())
+        .await
+        .unwrap();
     assert_eq!(outcome, CacheOutcome::Miss);
     assert_eq!(calls.load(Ordering::SeqCst), 2);
     assert_eq!(cache.stats().errors, 1);
@@ -135,7 +146,11 @@ async fn callers_waiting_on_a_failing_call_share_its_error() {
     let tasks: Vec<_> = (0..10)
         .map(|_| {
             let (cache, validator) = (cache.clone(), Arc::clone(&validator));
-            tokio::spawn(async move { cache.load(d, "sk_two", &*validator).await })
+            tokio::spawn(async move {
+                cache
+                    .load(d, "sk_two", &*validator, &Upstream::unguarded())
+                    .await
+            })
         })
         .collect();
     while gated.calls.load(Ordering::SeqCst) == 0 {
@@ -164,14 +179,20 @@ async fn invalid_verdicts_live_for_the_negative_ttl() {
     });
     let d = digest("sk_bad");
     for _ in 0..5 {
-        let (entry, _) = cache.load(d, "sk_bad", &validator).await.unwrap();
+        let (entry, _) = cache
+            .load(d, "sk_bad", &validator, &Upstream::unguarded())
+            .await
+            .unwrap();
         assert!(matches!(entry.verdict, CachedVerdict::Invalid));
     }
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     // The TTL is the condition here: nothing to await but time.
     tokio::time::sleep(Duration::from_millis(250)).await;
     assert!(matches!(cache.lookup_now(&d), Lookup::Miss));
-    cache.load(d, "sk_bad", &validator).await.unwrap();
+    cache
+        .load(d, "sk_bad", &validator, &Upstream::unguarded())
+        .await
+        .unwrap();
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
 
@@ -183,7 +204,10 @@ async fn valid_verdicts_never_outlive_expires_at() {
     let validator =
         validator_fn(move |_key: SecretString| async move { Ok(Some(api_key(1, Some(expires)))) });
     let d = digest("sk_short");
-    cache.load(d, "sk_short", &validator).await.unwrap();
+    cache
+        .load(d, "sk_short", &validator, &Upstream::unguarded())
+        .await
+        .unwrap();
     assert!(matches!(cache.lookup_now(&d), Lookup::Hit(_)));
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(matches!(cache.lookup_now(&d), Lookup::Miss));
@@ -194,7 +218,10 @@ async fn invalidate_id_forgets_through_the_index() {
     let cache = cache();
     let validator = validator_fn(|_key: SecretString| async { Ok(Some(api_key(7, None))) });
     let d = digest("sk_seven");
-    cache.load(d, "sk_seven", &validator).await.unwrap();
+    cache
+        .load(d, "sk_seven", &validator, &Upstream::unguarded())
+        .await
+        .unwrap();
     assert_eq!(cache.indexed_ids(), 1);
     assert!(cache.invalidate_id(&api_key(7, None).id).await);
     assert!(matches!(cache.lookup_now(&d), Lookup::Miss));
@@ -202,7 +229,10 @@ async fn invalidate_id_forgets_through_the_index() {
     assert_eq!(cache.indexed_ids(), 0);
     assert_eq!(cache.stats().invalidations, 2);
 
-    cache.load(d, "sk_seven", &validator).await.unwrap();
+    cache
+        .load(d, "sk_seven", &validator, &Upstream::unguarded())
+        .await
+        .unwrap();
     assert!(cache.invalidate_key("sk_seven").await);
     cache.run_pending_tasks().await;
     assert_eq!(cache.indexed_ids(), 0, "eviction listener cleans the index");
@@ -218,7 +248,10 @@ async fn the_index_follows_evictions() {
         let validator =
             validator_fn(move |_key: SecretString| async move { Ok(Some(api_key(n, None))) });
         let key = format!("sk_{n}");
-        cache.load(digest(&key), &key, &validator).await.unwrap();
+        cache
+            .load(digest(&key), &key, &validator, &Upstream::unguarded())
+            .await
+            .unwrap();
     }
     cache.run_pending_tasks().await;
     let entries = cache.stats().entries;
@@ -233,7 +266,12 @@ async fn an_invalidation_during_a_call_is_not_overtaken_by_it() {
     let d = digest("sk_three");
     let loader = {
         let cache = cache.clone();
-        tokio::spawn(async move { cache.load(d, "sk_three", &validator).await.map(|_| ()) })
+        tokio::spawn(async move {
+            cache
+                .load(d, "sk_three", &validator, &Upstream::unguarded())
+                .await
+                .map(|_| ())
+        })
     };
     while gated.calls.load(Ordering::SeqCst) == 0 {
         tokio::task::yield_now().await;
@@ -254,7 +292,10 @@ async fn the_clock_decides_expiry_on_every_hit() {
     let validator =
         validator_fn(move |_key: SecretString| async move { Ok(Some(api_key(1, Some(expires)))) });
     let d = digest("sk_clock");
-    cache.load(d, "sk_clock", &validator).await.unwrap();
+    cache
+        .load(d, "sk_clock", &validator, &Upstream::unguarded())
+        .await
+        .unwrap();
     let Lookup::Hit(entry) = cache.lookup_now(&d) else {
         panic!("expected a hit")
     };

@@ -1,0 +1,17 @@
+//! Revocation within a stated bound: the pull side (a listener on the Events
+//! API, feature `client`) and the push side (a webhook receiver, feature
+//! `webhooks`). Both invalidate cached verdicts by key id.
+
+#[cfg(feature = "client")]
+mod listener;
+#[cfg(feature = "webhooks")]
+mod webhook;
+
+#[cfg(feature = "client")]
+pub(crate) use listener::ListenerConfig;
+#[cfg(feature = "client")]
+pub use listener::{DEFAULT_POLL_INTERVAL, ListenerHandle, ListenerStats, RevocationListener};
+#[cfg(feature = "webhooks")]
+pub use webhook::{
+    DEFAULT_TOLERANCE, Delivery, SIGNATURE_HEADER, WebhookError, WebhookReceiver, webhook_signature,
+};
