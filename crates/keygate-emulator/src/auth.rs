@@ -96,4 +96,17 @@ mod tests {
         assert_eq!(bearer_token(b"Basic abc"), None);
         assert_eq!(bearer_token(b"Bear"), None);
     }
+
+    proptest::proptest! {
+        /// A header value is a token only after a case-insensitive `Bearer `,
+        /// and the token is the rest, unchanged.
+        #[test]
+        fn bearer_parsing(header in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64)) {
+            if let Some(token) = bearer_token(&header) {
+                proptest::prop_assert!(header[..7].eq_ignore_ascii_case(b"bearer "));
+                proptest::prop_assert_eq!(token, &header[7..]);
+                proptest::prop_assert!(!token.is_empty());
+            }
+        }
+    }
 }

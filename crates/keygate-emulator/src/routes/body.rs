@@ -8,6 +8,7 @@ use axum::extract::{FromRequest, Request};
 use bytes::Bytes;
 use http::StatusCode;
 use keygate_types::{ErrorBody, codes};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use super::reply::ApiError;
@@ -68,19 +69,28 @@ pub(crate) fn parse<T: DeserializeOwned>(
             ),
         ));
     }
+    if !is_object(bytes) {
+        // serde reads a struct from a JSON array too, field by field in order,
+        // so the shape is checked first: malformed JSON is still a 400, any
+        // other well-formed value a 422.
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        serde::de::IgnoredAny::deserialize(&mut de)
+            .and_then(|_| de.end())
+            .map_err(|e| syntax_error(&e))?;
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorBody::new(
+                codes::INVALID_REQUEST_PARAMETERS,
+                "The request body must be a JSON object.",
+            )
+            .with_field_error("body", "invalid_type"),
+        ));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         match inner.classify() {
-            serde_json::error::Category::Data if !is_object(bytes) => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                ErrorBody::new(
-                    codes::INVALID_REQUEST_PARAMETERS,
-                    "The request body must be a JSON object.",
-                )
-                .with_field_error("body", "invalid_type"),
-            ),
             serde_json::error::Category::Data => shape_error(&path, &inner, missing_status),
             _ => syntax_error(&inner),
         }
@@ -184,6 +194,24 @@ mod tests {
     }
 
     #[test]
+    fn only_an_object_is_a_body() {
+        for body in [
+            r#"["ci"]"#,
+            r#"["ci", ["posts:read"], null]"#,
+            "[]",
+            "5",
+            r#""ci""#,
+            "null",
+        ] {
+            let e = err(body);
+            assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+            assert_eq!(e.body.errors[0].field, "body", "{body}");
+        }
+        assert_eq!(err("[1,").status, StatusCode::BAD_REQUEST);
+        assert_eq!(err("[] []").status, StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
     fn missing_fields_get_the_chosen_status() {
         let e = err("{}");
         assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -191,5 +219,28 @@ mod tests {
         assert_eq!(e.body.errors[0].code, "name_required");
         let e = parse::<CreateOrganizationApiKey>(b"{}", StatusCode::BAD_REQUEST).unwrap_err();
         assert_eq!(e.status, StatusCode::BAD_REQUEST);
+    }
+
+    proptest::proptest! {
+        /// Any bytes at all get an answer: a parsed body, or a 400 or 422
+        /// with a message; never a panic.
+        #[test]
+        fn any_bytes_get_a_clear_answer(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256)) {
+            if let Err(e) = parse::<CreateOrganizationApiKey>(&bytes, StatusCode::UNPROCESSABLE_ENTITY) {
+                proptest::prop_assert!(matches!(e.status.as_u16(), 400 | 422));
+                proptest::prop_assert!(!e.body.message.is_empty());
+            }
+        }
+
+        /// JSON-looking text (objects with odd fields and values) too.
+        #[test]
+        fn json_like_text_gets_a_clear_answer(text in r#"\{("[a-z_]{1,12}":(null|true|[0-9]{1,5}|"[ -~]{0,20}"|\[\]|\{\}),?){0,4}\}"#) {
+            if let Err(e) = parse::<CreateOrganizationApiKey>(text.as_bytes(), StatusCode::UNPROCESSABLE_ENTITY) {
+                proptest::prop_assert!(matches!(e.status.as_u16(), 400 | 422));
+                if e.status.as_u16() == 422 {
+                    proptest::prop_assert_eq!(e.body.errors.len(), 1);
+                }
+            }
+        }
     }
 }

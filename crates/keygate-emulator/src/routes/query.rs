@@ -141,4 +141,34 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.body.errors[0].field, "range_start");
     }
+
+    proptest::proptest! {
+        /// Any query string parses; the list parameters either give a page
+        /// request within the rules or a 422 naming one field.
+        #[test]
+        fn any_query_gets_a_page_or_one_field_error(raw in "[ -~]{0,80}") {
+            let q = Query::parse(Some(&raw));
+            let _ = q.list("events");
+            match q.page(false) {
+                Ok(p) => proptest::prop_assert!((1..=100).contains(&p.limit)),
+                Err(e) => {
+                    proptest::prop_assert_eq!(e.status.as_u16(), 422);
+                    proptest::prop_assert_eq!(e.body.errors.len(), 1);
+                }
+            }
+            let _ = q.timestamp("range_start");
+        }
+
+        /// Every encoding of a list gives the same values.
+        #[test]
+        fn list_encodings_agree(values in proptest::collection::vec("[a-z_.]{1,12}", 1..5)) {
+            let commas = format!("events={}", values.join(","));
+            let repeated: Vec<String> = values.iter().map(|v| format!("events={v}")).collect();
+            let brackets: Vec<String> = values.iter().map(|v| format!("events%5B%5D={v}")).collect();
+            for raw in [commas, repeated.join("&"), brackets.join("&")] {
+                let q = Query::parse(Some(&raw));
+                proptest::prop_assert_eq!(q.list("events"), values.iter().map(String::as_str).collect::<Vec<_>>());
+            }
+        }
+    }
 }
