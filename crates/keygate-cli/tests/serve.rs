@@ -132,3 +132,34 @@ fn a_generated_secret_is_printed_and_a_bad_seed_fails_with_a_message() {
     let addr = first.strip_prefix("listening on http://").unwrap();
     assert!(get(addr, "/organizations", Some(secret)).starts_with("HTTP/1.1 200"));
 }
+
+#[test]
+fn log_format_json_writes_one_json_object_per_line_on_stderr() {
+    let child = Command::new(env!("CARGO_BIN_EXE_keygate"))
+        .args([
+            "serve",
+            "--port",
+            "0",
+            "--secret",
+            "sk_test_x",
+            "--log-format",
+            "json",
+        ])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = Running(child);
+    let mut stderr = BufReader::new(child.0.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let line = line.trim();
+    assert!(line.starts_with('{') && line.ends_with('}'), "{line}");
+    assert!(line.contains(r#""level":"INFO""#), "{line}");
+    assert!(line.contains("emulator listening"), "{line}");
+    assert!(
+        !line.contains("sk_test_x"),
+        "the secret stays out of the logs"
+    );
+}

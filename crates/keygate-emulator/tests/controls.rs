@@ -111,8 +111,15 @@ async fn http_controls_reset_faults_counters_clock() {
         StatusCode::NO_CONTENT
     );
     assert_eq!(api.get("/organizations").await.status, StatusCode::OK);
-    let bad = api.post("/_emulator/faults", json!({"path": "/x"})).await;
-    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    for bad in [
+        json!({"path": "/x"}),
+        json!({"method": "GET", "path": "/x", "status": 42}),
+        json!({"method": "GET", "path": "/x", "headers": [["bad header", "v"]]}),
+        json!({"method": "GET", "path": "/x", "delay_ms": -1}),
+    ] {
+        let a = api.post("/_emulator/faults", bad.clone()).await;
+        assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+    }
 
     let c = api
         .get("/_emulator/requests?method=GET&path=/organizations")

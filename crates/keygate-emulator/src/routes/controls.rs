@@ -35,9 +35,32 @@ pub(crate) async fn list_faults(State(env): Env) -> Response {
 }
 
 /// `POST /_emulator/faults` with a [`Fault`] as JSON.
-pub(crate) async fn inject_fault(State(env): Env, JsonBody(fault): JsonBody<Fault>) -> Response {
+pub(crate) async fn inject_fault(
+    State(env): Env,
+    JsonBody(fault): JsonBody<Fault>,
+) -> Result<Response, ApiError> {
+    if let Some(status) = fault.status
+        && http::StatusCode::from_u16(status).is_err()
+    {
+        return Err(ApiError::invalid_field(
+            "status",
+            "invalid_status",
+            format!("status must be an HTTP status from 100 to 999; got {status}."),
+        ));
+    }
+    for (i, (name, value)) in fault.headers.iter().enumerate() {
+        if http::HeaderName::from_bytes(name.as_bytes()).is_err()
+            || http::HeaderValue::from_str(value).is_err()
+        {
+            return Err(ApiError::invalid_field(
+                &format!("headers[{i}]"),
+                "invalid_header",
+                format!("`{name}` is not a valid header name and value."),
+            ));
+        }
+    }
     env.faults.inject(fault.clone());
-    json(StatusCode::CREATED, &fault)
+    Ok(json(StatusCode::CREATED, &fault))
 }
 
 /// `DELETE /_emulator/faults`.
