@@ -189,6 +189,12 @@ async fn memberships_lifecycle_with_embedded_user() {
 
     let d = api.put(&format!("{path}/{id}/deactivate")).await;
     assert_eq!(d.body["status"], "inactive");
+    let active_only = api.get(&format!("{path}?user_id={}", user.id)).await;
+    assert_eq!(
+        active_only.body["data"],
+        json!([]),
+        "only active memberships unless asked"
+    );
     let list = api.get(&format!("{path}?statuses=active,inactive")).await;
     assert_eq!(list.body["data"].as_array().unwrap().len(), 1);
     assert_eq!(

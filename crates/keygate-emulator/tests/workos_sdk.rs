@@ -14,7 +14,8 @@ use workos::models::{
     ValidateApiKey,
 };
 use workos::organization_membership::{
-    CreateOrganizationMembershipParams, CreateOrganizationMembershipParamsBody, Role,
+    CreateOrganizationMembershipParams, CreateOrganizationMembershipParamsBody,
+    ListOrganizationMembershipsParams, Role,
 };
 use workos::organizations::CreateOrganizationParams;
 use workos::user_management::{
@@ -151,6 +152,64 @@ async fn the_official_sdk_works_unchanged() {
         .await
         .expect("create membership");
     assert_eq!(membership.user.email, "ada@example.com");
+
+    // The directory's other shapes, read through the SDK's own models.
+    let orgs = workos
+        .organizations()
+        .list_organizations(Default::default())
+        .await
+        .expect("list organizations");
+    assert_eq!(orgs.data.len(), 1);
+    assert_eq!(
+        workos
+            .organizations()
+            .get_organization(&org.id)
+            .await
+            .expect("get organization")
+            .name,
+        "Acme"
+    );
+    let users = workos
+        .user_management()
+        .list_users(Default::default())
+        .await
+        .expect("list users");
+    assert_eq!(users.data.len(), 1);
+    assert_eq!(
+        workos
+            .user_management()
+            .get_user(&user.id)
+            .await
+            .expect("get user")
+            .email,
+        "ada@example.com"
+    );
+    let memberships = workos
+        .organization_membership()
+        .list_organization_memberships(ListOrganizationMembershipsParams {
+            user_id: Some(user.id.clone()),
+            ..Default::default()
+        })
+        .await
+        .expect("list memberships");
+    assert_eq!(memberships.data.len(), 1);
+    let inactive = workos
+        .organization_membership()
+        .deactivate_organization_membership(&membership.id)
+        .await
+        .expect("deactivate");
+    assert_eq!(serde_json::to_value(&inactive.status).unwrap(), "inactive");
+    workos
+        .organization_membership()
+        .reactivate_organization_membership(&membership.id)
+        .await
+        .expect("reactivate");
+    let fetched = workos
+        .organization_membership()
+        .get_organization_membership(&membership.id)
+        .await
+        .expect("get membership");
+    assert_eq!(serde_json::to_value(&fetched.status).unwrap(), "active");
     let user_key = workos
         .user_management()
         .create_user_api_key(

@@ -77,6 +77,10 @@ pub(crate) async fn list(State(env): Env, RawQuery(raw): RawQuery) -> Result<Res
             }
         });
     }
+    // As WorkOS: only active memberships unless `statuses` says otherwise.
+    if statuses.is_empty() {
+        statuses.push(MembershipStatus::Active);
+    }
     let filter = MembershipFilter {
         user_id: query
             .get("user_id")

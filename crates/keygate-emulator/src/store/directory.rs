@@ -29,7 +29,7 @@ pub(crate) struct Directory {
 pub(crate) struct MembershipFilter {
     pub(crate) user_id: Option<UserId>,
     pub(crate) organization_id: Option<OrganizationId>,
-    /// Empty means any status.
+    /// Empty means any status (the route asks for active ones by default).
     pub(crate) statuses: Vec<MembershipStatus>,
 }
 
