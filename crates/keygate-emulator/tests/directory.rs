@@ -97,11 +97,13 @@ async fn users_create_list_get_delete() {
         assert_eq!(a.body["errors"][0]["field"], "email");
     }
 
-    api.post(
-        "/user_management/users",
-        json!({"email": "bob@example.com"}),
-    )
-    .await;
+    let bob = api
+        .post(
+            "/user_management/users",
+            json!({"email": "  Bob@Example.COM "}),
+        )
+        .await;
+    assert_eq!(bob.body["email"], "bob@example.com", "trimmed, lower case");
     assert_eq!(
         api.get("/user_management/users").await.body["data"]
             .as_array()

@@ -147,7 +147,9 @@ impl State {
     }
 
     pub(crate) fn create_user(&mut self, new: CreateUser, now: Timestamp) -> Result<User, Error> {
-        let email = new.email.trim();
+        // As WorkOS: trimmed and lower-cased before it is stored.
+        let email = new.email.trim().to_lowercase();
+        let email = email.as_str();
         if email.is_empty() {
             return Err(Error::invalid_field(
                 "email",
