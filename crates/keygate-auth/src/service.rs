@@ -160,6 +160,15 @@ where
                 }
             }
             Lookup::Miss => {
+                // An open breaker answers at once: no load, no allocation.
+                // (With stale-if-error on, the load still runs: it may find
+                // a stale verdict, and the breaker refuses the call inside.)
+                if !self.cache.serves_stale()
+                    && let Some(retry_after) = shared.upstream.refusing()
+                {
+                    drop(token);
+                    return refuse(AuthRejection::Unavailable { retry_after }, span);
+                }
                 // The slow path owns what it needs: the key (redacted), the
                 // ready inner service (a clone stays behind, as tower advises).
                 let key = SecretString::from(&*token);

@@ -185,6 +185,11 @@ impl VerdictCache {
         }
     }
 
+    /// Whether stale-if-error is on (so a failing call may still be answered).
+    pub(crate) fn serves_stale(&self) -> bool {
+        self.inner.stale.is_some()
+    }
+
     /// The clock `expires_at` is checked against.
     pub(crate) fn clock(&self) -> &dyn Clock {
         &*self.inner.clock

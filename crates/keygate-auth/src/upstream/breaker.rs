@@ -125,6 +125,16 @@ impl Breaker {
         }
     }
 
+    /// While the breaker is open (or a probe is in flight): how long until
+    /// it may let a call through. Takes no probe slot: the fast path's check.
+    pub(crate) fn refusing(&self) -> Option<Duration> {
+        match *self.state() {
+            State::Open { until } => until.checked_duration_since(Instant::now()),
+            State::HalfOpen { probing: true } => Some(PROBE_RETRY_AFTER),
+            State::Closed { .. } | State::HalfOpen { probing: false } => None,
+        }
+    }
+
     /// Asks to make a call.
     pub(crate) fn admit(&self) -> Result<Call<'_>, Refused> {
         let mut state = self.state();

@@ -97,6 +97,12 @@ impl Upstream {
         self.breaker.current()
     }
 
+    /// `Some(retry_after)` while the breaker refuses calls: a miss can be
+    /// answered 503 at once, without a load.
+    pub(crate) fn refusing(&self) -> Option<Duration> {
+        self.breaker.refusing()
+    }
+
     /// Validates `key` through `validator`, within the timeout, retrying
     /// failures with jittered backoff, under the cap and the breaker.
     pub(crate) async fn validate<V: KeyValidator>(&self, validator: &V, key: &str) -> Verdict {

@@ -3,6 +3,8 @@
 //! emulator. One binary, so that one tracing capture covers the whole suite.
 
 mod cache;
+mod fault_matrix;
 mod outage;
 mod responses;
+mod revocation;
 mod support;
