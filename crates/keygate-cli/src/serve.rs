@@ -3,9 +3,10 @@
 use std::io::{IsTerminal, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use keygate_emulator::Emulator;
+use keygate_emulator::{Emulator, RateLimit};
 use tracing_subscriber::EnvFilter;
 
 /// Options of `keygate serve`.
@@ -33,6 +34,10 @@ pub(crate) struct ServeArgs {
     /// Permissions user keys may carry (repeatable or comma-separated).
     #[arg(long = "user-permission", value_delimiter = ',', value_name = "SLUG")]
     user_permissions: Vec<String>,
+    /// Limit each secret to N requests per 60 s, answering 429 with
+    /// `Retry-After` beyond (WorkOS allows 6000); off by default.
+    #[arg(long, value_name = "N")]
+    rate_limit: Option<u32>,
     /// Log line format, on standard error.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -97,6 +102,12 @@ async fn serve(args: ServeArgs) -> Result<(), ServeError> {
     }
     if !args.user_permissions.is_empty() {
         builder = builder.user_permissions(args.user_permissions);
+    }
+    if let Some(requests) = args.rate_limit {
+        builder = builder.rate_limit(RateLimit {
+            requests,
+            per: Duration::from_secs(60),
+        });
     }
     let emu = builder.start().await?;
     {

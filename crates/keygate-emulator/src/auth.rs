@@ -39,12 +39,29 @@ impl EnvironmentSecrets {
 
     /// Whether `presented` is one of the secrets. Every secret is compared,
     /// whichever matches.
+    #[cfg(test)]
     pub(crate) fn accepts(&self, presented: &[u8]) -> bool {
+        self.matching(presented).is_some()
+    }
+
+    /// Which secret `presented` is, by position. Every secret is compared,
+    /// whichever matches, and the position is picked without branching.
+    pub(crate) fn matching(&self, presented: &[u8]) -> Option<usize> {
+        use subtle::ConditionallySelectable;
         let digest: [u8; 32] = Sha256::digest(presented).into();
-        self.digests
-            .iter()
-            .fold(subtle::Choice::from(0), |found, d| found | d.ct_eq(&digest))
-            .into()
+        let mut found = subtle::Choice::from(0);
+        let mut position = 0u64;
+        for (i, d) in self.digests.iter().enumerate() {
+            let equal = d.ct_eq(&digest);
+            position = u64::conditional_select(&position, &(i as u64), equal);
+            found |= equal;
+        }
+        bool::from(found).then(|| usize::try_from(position).unwrap_or(usize::MAX))
+    }
+
+    /// How many secrets are accepted.
+    pub(crate) fn len(&self) -> usize {
+        self.digests.len()
     }
 }
 
@@ -77,6 +94,8 @@ mod tests {
         assert!(s.accepts(b"sk_test_b"));
         assert!(!s.accepts(b"sk_test_c"));
         assert!(!s.accepts(b""));
+        assert_eq!(s.matching(b"sk_test_b"), Some(1));
+        assert_eq!(s.matching(b"sk_test_a"), Some(0));
         assert_eq!(s.first().expose_secret(), "sk_test_a");
     }
 

@@ -4,6 +4,7 @@ use crate::auth::EnvironmentSecrets;
 use crate::clock::Clock;
 use crate::counters::Counters;
 use crate::faults::FaultSet;
+use crate::rate_limit::Limiter;
 use crate::store::Store;
 use crate::webhooks::{WebhookRetry, Webhooks};
 
@@ -17,6 +18,8 @@ pub(crate) struct Environment {
     pub(crate) secrets: EnvironmentSecrets,
     /// The largest request body accepted, in bytes.
     pub(crate) body_limit: usize,
+    /// The rate limit per secret, when one is set.
+    pub(crate) limiter: Option<Limiter>,
     pub(crate) webhooks: Webhooks,
     pub(crate) webhook_retry: WebhookRetry,
 }
@@ -28,6 +31,9 @@ impl Environment {
     pub(crate) fn reset(&self) {
         self.store.reset();
         self.webhooks.forget_deliveries();
+        if let Some(limiter) = &self.limiter {
+            limiter.reset();
+        }
         self.counters.reset();
         self.faults.clear();
         self.clock.reset();

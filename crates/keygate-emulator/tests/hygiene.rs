@@ -169,3 +169,56 @@ async fn oversized_malformed_and_mistyped_bodies() {
     assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(a.body["errors"][0]["field"], "body");
 }
+
+#[tokio::test]
+async fn an_optional_rate_limit_per_secret_answers_429_with_retry_after() {
+    let emu = Emulator::builder()
+        .secret("sk_test_a")
+        .secret("sk_test_b")
+        .rate_limit(keygate_emulator::RateLimit {
+            requests: 3,
+            per: std::time::Duration::from_secs(60),
+        })
+        .start()
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let get = |secret: &'static str, path: &'static str| {
+        let req = http
+            .get(format!("{}{path}", emu.base_url()))
+            .bearer_auth(secret);
+        async move { answer(req.send().await.unwrap()).await }
+    };
+    for _ in 0..3 {
+        assert_eq!(
+            get("sk_test_a", "/organizations").await.status,
+            StatusCode::OK
+        );
+    }
+    let limited = get("sk_test_a", "/organizations").await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(limited.body["code"], "rate_limit_exceeded");
+    let wait: u64 = limited.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    assert_eq!(
+        get("sk_test_b", "/organizations").await.status,
+        StatusCode::OK,
+        "its own budget"
+    );
+    assert_eq!(
+        get("sk_test_a", "/_emulator/requests").await.status,
+        StatusCode::OK,
+        "controls are not limited"
+    );
+    assert_eq!(get("sk_test_a", "/health").await.status, StatusCode::OK);
+    emu.reset();
+    assert_eq!(
+        get("sk_test_a", "/organizations").await.status,
+        StatusCode::OK,
+        "reset refills"
+    );
+}

@@ -13,6 +13,7 @@ use crate::clock::Clock;
 use crate::counters::Counters;
 use crate::environment::Environment;
 use crate::faults::FaultSet;
+use crate::rate_limit::{Limiter, RateLimit};
 use crate::server::Server;
 use crate::store::{Policy, Store};
 use crate::webhooks::{Deliverer, WebhookRetry, Webhooks};
@@ -30,6 +31,7 @@ pub struct EmulatorBuilder {
     bind: SocketAddr,
     body_limit: usize,
     webhook_retry: WebhookRetry,
+    rate_limit: Option<RateLimit>,
 }
 
 impl Default for EmulatorBuilder {
@@ -43,6 +45,7 @@ impl Default for EmulatorBuilder {
             bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             body_limit: DEFAULT_BODY_LIMIT,
             webhook_retry: WebhookRetry::default(),
+            rate_limit: None,
         }
     }
 }
@@ -109,6 +112,14 @@ impl EmulatorBuilder {
         self
     }
 
+    /// Limits each environment secret's requests, answering 429 with
+    /// `Retry-After` over the limit, as WorkOS does ([`RateLimit::WORKOS`]).
+    /// Off by default; the test controls and `/health` are never limited.
+    pub fn rate_limit(mut self, limit: RateLimit) -> Self {
+        self.rate_limit = Some(limit);
+        self
+    }
+
     /// Applies the seeds and starts serving on a task of the current Tokio runtime.
     pub async fn start(self) -> Result<Emulator, Error> {
         let mut seeds: Vec<Seed> = self.seed.into_iter().collect();
@@ -126,12 +137,15 @@ impl EmulatorBuilder {
             }),
             user_permissions: pick(self.user_permissions, |s| s.user_permissions.as_ref()),
         };
+        let secrets = EnvironmentSecrets::new(self.secrets);
+        let limiter = self.rate_limit.map(|l| Limiter::new(l, secrets.len()));
         let env = Arc::new(Environment {
             store: Store::new(policy),
             clock: Clock::default(),
             faults: FaultSet::default(),
             counters: Counters::default(),
-            secrets: EnvironmentSecrets::new(self.secrets),
+            secrets,
+            limiter,
             body_limit: self.body_limit,
             webhooks: Webhooks::default(),
             webhook_retry: self.webhook_retry,

@@ -77,7 +77,7 @@ pub(crate) fn router(env: Arc<Environment>) -> Router {
             "/user_management/organization_memberships/{id}/reactivate",
             put(memberships::reactivate),
         )
-        .layer(from_fn_with_state(env.clone(), require_secret))
+        .layer(from_fn_with_state(env.clone(), require_secret_within_limit))
         .layer(from_fn_with_state(env.clone(), count_and_fault));
 
     let controls = Router::new()
@@ -147,29 +147,63 @@ async fn method_not_allowed(request: Request) -> ApiError {
     )
 }
 
-/// 401 unless the request carries one of the environment's secrets.
+/// Which environment secret the request carries, if any.
+fn presented_secret(env: &Environment, request: &Request) -> Option<usize> {
+    request
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| bearer_token(v.as_bytes()))
+        .and_then(|token| env.secrets.matching(token))
+}
+
+fn unauthorized(request: &Request) -> Response {
+    tracing::debug!(
+        path = request.uri().path(),
+        "request without a valid environment secret"
+    );
+    ApiError::unauthorized(
+        "Missing or unknown environment secret: send `Authorization: Bearer sk_…`.",
+    )
+    .into_response()
+}
+
+/// 401 unless the request carries one of the environment's secrets (for
+/// the test controls, which are never rate-limited).
 async fn require_secret(
     State(env): State<Arc<Environment>>,
     request: Request,
     next: Next,
 ) -> Response {
-    let accepted = request
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| bearer_token(v.as_bytes()))
-        .is_some_and(|token| env.secrets.accepts(token));
-    if accepted {
-        next.run(request).await
-    } else {
-        tracing::debug!(
-            path = request.uri().path(),
-            "request without a valid environment secret"
-        );
-        ApiError::unauthorized(
-            "Missing or unknown environment secret: send `Authorization: Bearer sk_…`.",
-        )
-        .into_response()
+    match presented_secret(&env, &request) {
+        Some(_) => next.run(request).await,
+        None => unauthorized(&request),
     }
+}
+
+/// 401 without a secret; 429 with `Retry-After` over the rate limit, if one is set.
+async fn require_secret_within_limit(
+    State(env): State<Arc<Environment>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(secret) = presented_secret(&env, &request) else {
+        return unauthorized(&request);
+    };
+    if let Some(Err(wait)) = env.limiter.as_ref().map(|l| l.admit(secret)) {
+        let mut response = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorBody::new(
+                "rate_limit_exceeded",
+                format!("Too many requests for this environment secret; retry in {wait} s."),
+            ),
+        )
+        .into_response();
+        if let Ok(value) = HeaderValue::from_str(&wait.to_string()) {
+            response.headers_mut().insert(RETRY_AFTER, value);
+        }
+        return response;
+    }
+    next.run(request).await
 }
 
 /// Counts the request under its route, then lets a matching fault take it.
