@@ -61,6 +61,9 @@ pub(crate) enum ServeError {
     /// The emulator could not start: a bad seed, or an address in use.
     #[error(transparent)]
     Emulator(#[from] keygate_emulator::Error),
+    /// Ctrl-C cannot be listened for.
+    #[error("could not listen for Ctrl-C: {0}")]
+    Signal(#[source] std::io::Error),
     /// Standard output is gone.
     #[error("could not write to standard output: {0}")]
     Stdout(#[source] std::io::Error),
@@ -110,6 +113,9 @@ async fn serve(args: ServeArgs) -> Result<(), ServeError> {
         });
     }
     let emu = builder.start().await?;
+    // Listen for Ctrl-C before saying where we listen: a script that reads
+    // the first lines and then interrupts must get a clean shutdown.
+    let interrupted = interrupt()?;
     {
         // The first lines are for people and scripts: where, and with what secret.
         let mut out = std::io::stdout().lock();
@@ -117,10 +123,29 @@ async fn serve(args: ServeArgs) -> Result<(), ServeError> {
         writeln!(out, "secret: {}", emu.secret().expose_secret()).map_err(ServeError::Stdout)?;
         out.flush().map_err(ServeError::Stdout)?;
     }
-    if let Err(e) = tokio::signal::ctrl_c().await {
-        tracing::error!(error = %e, "cannot listen for Ctrl-C; stopping");
-    }
+    interrupted.await;
     tracing::info!("shutting down");
     emu.shutdown().await;
     Ok(())
+}
+
+/// Resolves on Ctrl-C (SIGINT). The handler is installed when this returns,
+/// not when the future is first polled.
+#[cfg(unix)]
+fn interrupt() -> Result<impl std::future::Future<Output = ()>, ServeError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut sigint = signal(SignalKind::interrupt()).map_err(ServeError::Signal)?;
+    Ok(async move {
+        sigint.recv().await;
+    })
+}
+
+/// Resolves on Ctrl-C.
+#[cfg(not(unix))]
+fn interrupt() -> Result<impl std::future::Future<Output = ()>, ServeError> {
+    Ok(async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C; stopping");
+        }
+    })
 }

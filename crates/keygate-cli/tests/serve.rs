@@ -163,3 +163,30 @@ fn log_format_json_writes_one_json_object_per_line_on_stderr() {
         "the secret stays out of the logs"
     );
 }
+
+/// A script may interrupt as soon as it has read the first lines.
+#[test]
+fn ctrl_c_right_after_the_first_lines_is_still_a_clean_exit() {
+    for _ in 0..5 {
+        let child = Command::new(env!("CARGO_BIN_EXE_keygate"))
+            .args(["serve", "--port", "0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut child = Running(child);
+        let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
+        lines.next().unwrap().unwrap();
+        lines.next().unwrap().unwrap();
+        let pid = child.0.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-INT", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let status = child.0.wait().unwrap();
+        assert!(status.success(), "clean exit: {status}");
+    }
+}
