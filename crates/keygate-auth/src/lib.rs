@@ -13,9 +13,9 @@ mod guard;
 mod layer;
 mod principal;
 mod rejection;
-mod revocation;
+pub mod revocation;
 mod service;
-mod upstream;
+pub mod upstream;
 mod validator;
 
 pub use cache::{CacheOutcome, CacheStats, VerdictCache};

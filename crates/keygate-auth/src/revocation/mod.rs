@@ -1,6 +1,4 @@
-//! Revocation within a stated bound: the pull side (a listener on the Events
-//! API, feature `client`) and the push side (a webhook receiver, feature
-//! `webhooks`). Both invalidate cached verdicts by key id.
+#![doc = include_str!("../../docs/revocation.md")]
 
 #[cfg(feature = "client")]
 mod listener;

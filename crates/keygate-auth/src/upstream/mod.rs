@@ -1,9 +1,4 @@
-//! Upstream protection: what stands between a cache miss and the key
-//! service. A per-call timeout, bounded retries with jitter that honour
-//! `Retry-After`, a cap on concurrent validations and a circuit breaker.
-//!
-//! None of it is on the cache-hit path: a hit never waits for a permit,
-//! a timer or the breaker's lock.
+#![doc = include_str!("../../docs/resilience.md")]
 
 mod breaker;
 
