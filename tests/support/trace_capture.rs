@@ -118,15 +118,25 @@ pub fn secret(value: impl AsRef<[u8]>) -> String {
     {
         let mut registry = lock(registry());
         registry.secrets += 1;
-        for window in value.windows(FRAGMENT) {
+        registry.fragments.extend(fragments_of(&[value]));
+    }
+    String::from_utf8_lossy(value).into_owned()
+}
+
+/// The fragments `secret` registers, for checking a text without the
+/// global registry (the leak check's own test).
+pub fn fragments_of(secrets: &[&[u8]]) -> HashSet<[u8; FRAGMENT]> {
+    let mut fragments = HashSet::new();
+    for secret in secrets {
+        for window in secret.windows(FRAGMENT) {
             if window.iter().all(|b| is_token_byte(*b)) {
                 let mut fragment = [0; FRAGMENT];
                 fragment.copy_from_slice(window);
-                registry.fragments.insert(fragment);
+                fragments.insert(fragment);
             }
         }
     }
-    String::from_utf8_lossy(value).into_owned()
+    fragments
 }
 
 /// The bytes that can make up a key value (RFC 7235 token68, plus `_`).
@@ -136,7 +146,7 @@ fn is_token_byte(b: u8) -> bool {
 
 /// Every leak in `text`: a registered fragment inside a run of token bytes,
 /// or a key-shaped value. Described without quoting the secret.
-fn scan(text: &[u8], fragments: &HashSet<[u8; FRAGMENT]>) -> Vec<String> {
+pub fn scan(text: &[u8], fragments: &HashSet<[u8; FRAGMENT]>) -> Vec<String> {
     let mut leaks = Vec::new();
     let mut at = 0;
     while at < text.len() {
