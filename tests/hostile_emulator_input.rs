@@ -432,3 +432,70 @@ async fn a_json_array_is_not_an_object() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------
+// Permission slugs, as a property: the wire model, the layer's const check
+// and the emulator all agree with the grammar of WIRE.md.
+
+/// WIRE.md: "lowercase letters, digits and `:` `-` `_` `.`, 1–48
+/// characters, no `/`", written out plainly.
+fn slug_grammar(slug: &str) -> bool {
+    (1..=48).contains(&slug.chars().count())
+        && slug
+            .chars()
+            .all(|c| matches!(c, 'a'..='z' | '0'..='9' | ':' | '-' | '_' | '.'))
+}
+
+fn slug_world() -> &'static (tokio::runtime::Runtime, Emulator, OrganizationId) {
+    static WORLD: std::sync::OnceLock<(tokio::runtime::Runtime, Emulator, OrganizationId)> =
+        std::sync::OnceLock::new();
+    WORLD.get_or_init(|| {
+        trace_capture::install();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        // No allow-list: any well-formed slug is allowed, so only the form is judged.
+        let emu = rt.block_on(Emulator::start()).expect("the emulator starts");
+        trace_capture::secret(emu.secret().expose_secret());
+        let org = emu.create_organization("Slugs").expect("org").id;
+        (rt, emu, org)
+    })
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig {
+        cases: 256,
+        failure_persistence: None,
+        ..proptest::prelude::ProptestConfig::default()
+    })]
+
+    #[test]
+    fn permission_slugs_follow_the_grammar(
+        slug in proptest::prop_oneof![
+            "[a-z0-9:._-]{0,50}",
+            "[a-zA-Z0-9:._/ é*-]{0,50}",
+            ".{0,12}",
+        ],
+    ) {
+        let want = slug_grammar(&slug);
+        proptest::prop_assert_eq!(keygate::types::validate_permission(&slug).is_ok(), want, "types: {:?}", slug);
+        proptest::prop_assert_eq!(keygate::types::Permission::parse(slug.clone()).is_ok(), want, "Permission::parse: {:?}", slug);
+        proptest::prop_assert_eq!(keygate::is_valid_permission(&slug), want, "layer: {:?}", slug);
+        let (_rt, emu, org) = slug_world();
+        let created = emu.create_organization_key(org, "slug", &[slug.as_str()]);
+        match &created {
+            Ok(key) => {
+                trace_capture::secret(key.value.expose_secret());
+                proptest::prop_assert!(want, "the emulator accepted {:?}", slug);
+                proptest::prop_assert_eq!(&key.api_key.permissions, &vec![slug.clone()]);
+            }
+            Err(e) => {
+                proptest::prop_assert!(!want, "the emulator refused {:?}: {}", slug, e);
+                proptest::prop_assert_eq!(e.status(), 422);
+                proptest::prop_assert_eq!(&e.body().errors[0].code, "invalid_permission");
+            }
+        }
+    }
+}
