@@ -1,0 +1,321 @@
+//! `keygate-loadtest`: the load test and the memory probe.
+//!
+//! - `keygate-loadtest http`: starts the servers under test in a child
+//!   process (optionally pinned to its own CPUs with `taskset`), then drives
+//!   the public route and the keygate route alternately, and the emulator's
+//!   validation and a hello-world route alternately, and prints Markdown
+//!   tables and the issue's targets.
+//! - `keygate-loadtest memory`: resident memory per cached principal.
+//! - `keygate-loadtest serve`: the child process (internal).
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use keygate_loadtest::compare::{Side, Tally, alternate, ratios, table};
+use keygate_loadtest::drive::Load;
+use keygate_loadtest::memory::{self, Store};
+use keygate_loadtest::servers::{
+    self, Credentials, HELLO_PATH, KEY_VAR, KEYGATE_PATH, PUBLIC_PATH, SECRET_VAR, VALIDATION_PATH,
+};
+use keygate_loadtest::wire::Request;
+
+#[derive(Debug, Parser)]
+#[command(about = "keygate's load test and memory probe (loopback only)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Commands,
+}
+
+#[derive(Debug, Subcommand)]
+enum Commands {
+    /// Drive the servers under test over loopback HTTP/1.1 and compare.
+    Http {
+        /// Rounds per comparison (each side once per round, order alternating).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Measured seconds per run.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        /// Unmeasured warm-up seconds before each run.
+        #[arg(long, default_value_t = 1.0)]
+        warmup_seconds: f64,
+        /// Concurrent keep-alive connections.
+        #[arg(long, default_value_t = 32)]
+        connections: usize,
+        /// CPUs for the server process (a `taskset -c` list, e.g. `0`);
+        /// unpinned when absent.
+        #[arg(long)]
+        server_cpus: Option<String>,
+        /// Worker threads of the server process's runtime.
+        #[arg(long, default_value_t = 1)]
+        server_threads: usize,
+    },
+    /// Resident memory per cached principal.
+    Memory {
+        /// Principals to hold.
+        #[arg(long, default_value_t = 100_000)]
+        keys: u64,
+        /// Where to hold them.
+        #[arg(long, value_enum, default_value_t = Store::Keygate)]
+        store: Store,
+    },
+    /// Run the servers under test (the child of `http`): prints their
+    /// addresses on one line, serves until stdin closes.
+    #[command(hide = true)]
+    Serve {
+        /// Worker threads of the runtime.
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+    },
+}
+
+fn main() -> ExitCode {
+    let result = match Cli::parse().command {
+        Commands::Http {
+            rounds,
+            seconds,
+            warmup_seconds,
+            connections,
+            server_cpus,
+            server_threads,
+        } => http(
+            rounds,
+            Duration::from_secs_f64(seconds),
+            Duration::from_secs_f64(warmup_seconds),
+            connections,
+            server_cpus.as_deref(),
+            server_threads,
+        ),
+        Commands::Memory { keys, store } => memory_probe(keys, store),
+        Commands::Serve { threads } => serve(threads),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("keygate-loadtest: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type Failure = Box<dyn std::error::Error>;
+
+fn serve(threads: usize) -> Result<(), Failure> {
+    let credentials =
+        Credentials::from_env().ok_or_else(|| format!("{SECRET_VAR} and {KEY_VAR} must be set"))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads.max(1))
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let servers = servers::start(&credentials).await?;
+        println!(
+            "app={} emulator={} hello={}",
+            servers.app, servers.emulator, servers.hello
+        );
+        // Serve until the driver closes our stdin (or dies).
+        tokio::task::spawn_blocking(|| {
+            let mut sink = String::new();
+            while std::io::stdin().read_line(&mut sink).is_ok_and(|n| n > 0) {
+                sink.clear();
+            }
+        })
+        .await?;
+        drop(servers);
+        Ok(())
+    })
+}
+
+/// The server process, killed if still running when dropped.
+struct ServerProcess(Child);
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        drop(self.0.stdin.take());
+        // It exits once its stdin closes; make sure, by its own id.
+        std::thread::sleep(Duration::from_millis(200));
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+        }
+        let _ = self.0.wait();
+    }
+}
+
+struct Addresses {
+    app: SocketAddr,
+    emulator: SocketAddr,
+    hello: SocketAddr,
+}
+
+fn spawn_servers(
+    credentials: &Credentials,
+    cpus: Option<&str>,
+    threads: usize,
+) -> Result<(ServerProcess, Addresses), Failure> {
+    let exe = std::env::current_exe()?;
+    let mut command = match cpus {
+        Some(cpus) => {
+            let mut command = Command::new("taskset");
+            command.arg("-c").arg(cpus).arg(exe);
+            command
+        }
+        None => Command::new(exe),
+    };
+    command
+        .arg("serve")
+        .arg("--threads")
+        .arg(threads.to_string())
+        .env(SECRET_VAR, credentials.secret.expose_secret())
+        .env(KEY_VAR, credentials.key.expose_secret())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped());
+    let mut child = ServerProcess(command.spawn()?);
+    let stdout = child.0.stdout.take().ok_or("no stdout from the server")?;
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line)?;
+    let mut addresses = line.split_whitespace().map(|field| {
+        field
+            .split_once('=')
+            .map(|(_, addr)| addr.parse::<SocketAddr>())
+    });
+    let mut next = || -> Result<SocketAddr, Failure> {
+        Ok(addresses
+            .next()
+            .flatten()
+            .ok_or_else(|| format!("unexpected server line: {line:?}"))??)
+    };
+    let addresses = Addresses {
+        app: next()?,
+        emulator: next()?,
+        hello: next()?,
+    };
+    Ok((child, addresses))
+}
+
+fn http(
+    rounds: usize,
+    duration: Duration,
+    warmup: Duration,
+    connections: usize,
+    server_cpus: Option<&str>,
+    server_threads: usize,
+) -> Result<(), Failure> {
+    let credentials = Credentials::generate();
+    let (_server, addresses) = spawn_servers(&credentials, server_cpus, server_threads)?;
+    let bearer = format!("Bearer {}", credentials.key.expose_secret());
+    let load = |addr: SocketAddr, request: Request| Load {
+        addr,
+        request: request.encode(&addr.to_string()),
+        connections,
+        warmup,
+        duration,
+    };
+    // The public route gets the same header, so both requests are the same size.
+    let public = Side {
+        label: "public route".to_owned(),
+        load: load(
+            addresses.app,
+            Request::get(PUBLIC_PATH).header("authorization", &bearer),
+        ),
+    };
+    let keygate = Side {
+        label: "keygate route (hit + guard)".to_owned(),
+        load: load(
+            addresses.app,
+            Request::get(KEYGATE_PATH).header("authorization", &bearer),
+        ),
+    };
+    let body = serde_json::json!({ "value": credentials.key.expose_secret() }).to_string();
+    let validation = Side {
+        label: "emulator validation".to_owned(),
+        load: load(
+            addresses.emulator,
+            Request::post_json(VALIDATION_PATH, body).header(
+                "authorization",
+                format!("Bearer {}", credentials.secret.expose_secret()),
+            ),
+        ),
+    };
+    let hello = Side {
+        label: "hello-world route".to_owned(),
+        load: load(addresses.hello, Request::get(HELLO_PATH)),
+    };
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    println!(
+        "{connections} connections, {} s measured after {} s warm-up, {rounds} rounds, \
+         server on {} with {server_threads} worker thread(s)",
+        duration.as_secs_f64(),
+        warmup.as_secs_f64(),
+        server_cpus.map_or("any CPU".to_owned(), |cpus| format!("CPU {cpus}")),
+    );
+    let (public, keygate) = runtime.block_on(alternate(&public, &keygate, rounds))?;
+    println!();
+    println!("{}", table(&[&public, &keygate]));
+    let (validation, hello) = runtime.block_on(alternate(&validation, &hello, rounds))?;
+    println!("{}", table(&[&validation, &hello]));
+    print_targets(&public, &keygate, &validation, &hello);
+    Ok(())
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met { "MET" } else { "MISSED" }
+}
+
+fn print_targets(public: &Tally, keygate: &Tally, validation: &Tally, hello: &Tally) {
+    let (share, p99) = ratios(keygate, public);
+    println!("targets");
+    println!(
+        "  keygate route: {:.1}% of the public route's requests/s (target >= 95%) {}",
+        share * 100.0,
+        verdict(share >= 0.95)
+    );
+    println!(
+        "  keygate route: p99 {:.0} µs vs {:.0} µs, {:+.1}% (target within 10%) {}",
+        keygate.percentile_micros(99.0),
+        public.percentile_micros(99.0),
+        (p99 - 1.0) * 100.0,
+        verdict(p99 <= 1.10)
+    );
+    let (share, _) = ratios(validation, hello);
+    println!(
+        "  emulator validation: {:.1}% of the hello-world route's requests/s (target >= 50%) {}",
+        share * 100.0,
+        verdict(share >= 0.5)
+    );
+    for tally in [public, keygate, validation, hello] {
+        if tally.failed() > 0 {
+            println!(
+                "  warning: {} answered non-200 {} times",
+                tally.label,
+                tally.failed()
+            );
+        }
+    }
+}
+
+fn memory_probe(keys: u64, store: Store) -> Result<(), Failure> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let report = runtime.block_on(memory::fill(store, keys))?;
+    let per_entry = report
+        .bytes_per_entry()
+        .map_or("-".to_owned(), |bytes| format!("{bytes:.0}"));
+    println!(
+        "store={} principals={} rss_before_bytes={} rss_after_bytes={} bytes_per_principal={per_entry}",
+        match store {
+            Store::Keygate => "keygate",
+            Store::Floor => "floor",
+        },
+        report.entries,
+        report.before,
+        report.after,
+    );
+    Ok(())
+}
