@@ -228,3 +228,32 @@ async fn grace_never_outlives_expires_at() {
     assert_ne!(status, StatusCode::OK, "never past expires_at");
     assert_no_key_logged();
 }
+
+/// A revocation (here by id, as the listener and the webhook do) ends the
+/// grace at once, even while the key service is down.
+#[tokio::test]
+async fn a_revocation_ends_the_grace() {
+    let emu = emulator().await;
+    let auth = layer(&emu, Cached::StaleGraceOn);
+    let app = App::with_auth(auth.clone()).await;
+    let (key, value) = org_key(&emu, &["posts:read"]);
+    assert_eq!(
+        app.get("/whoami", Some(&value)).await.status(),
+        StatusCode::OK
+    );
+    emu.inject_fault(Fault::new(VALIDATIONS.0, VALIDATIONS.1).status(500));
+    tokio::time::sleep(TTL + Duration::from_millis(50)).await;
+    assert_eq!(
+        app.get("/whoami", Some(&value)).await.status(),
+        StatusCode::OK,
+        "stale within the grace"
+    );
+    auth.invalidate_id(&key.id).await;
+    assert_eq!(
+        app.get("/whoami", Some(&value)).await.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "no stale verdict after a revocation"
+    );
+    assert_eq!(auth.stats().stale, 1);
+    assert_no_key_logged();
+}
