@@ -123,7 +123,7 @@ async fn fill_keygate(entries: u64) -> Result<MemoryReport, MemoryError> {
     let validator =
         validator_fn(|key| async move { Ok(number_of(key.expose_secret()).map(principal)) });
     let auth = ApiKeyAuth::builder(validator)
-        .max_capacity(entries.saturating_mul(2).max(1))
+        .max_capacity(entries.max(1))
         .positive_ttl(Duration::from_secs(3_600))
         .build();
     let mut service = ServiceBuilder::new().layer(auth.clone()).service_fn(ok);
