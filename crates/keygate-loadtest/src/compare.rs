@@ -7,6 +7,12 @@ use std::time::Duration;
 
 use crate::drive::{DriveError, Load, Run, run};
 
+fn cpu_cell(micros: Option<f64>) -> String {
+    micros
+        .filter(|m| m.is_finite())
+        .map_or("-".to_owned(), |m| format!("{m:.1}"))
+}
+
 /// One side of a comparison.
 #[derive(Debug, Clone)]
 pub struct Side {
@@ -54,14 +60,43 @@ impl Tally {
         )
     }
 
+    /// The median over rounds of the server's CPU µs per request (NaN when
+    /// not probed).
+    pub fn server_cpu_micros(&self) -> f64 {
+        median(
+            self.runs
+                .iter()
+                .map(|run| run.server_cpu_micros_per_request().unwrap_or(f64::NAN))
+                .collect(),
+        )
+    }
+
     /// Non-200 answers over all rounds.
     pub fn failed(&self) -> u64 {
         self.runs.iter().map(|run| run.failed).sum()
     }
 }
 
-/// Runs `a` and `b` alternately for `rounds` rounds.
-pub async fn alternate(a: &Side, b: &Side, rounds: usize) -> Result<(Tally, Tally), DriveError> {
+/// Runs `load`, noting the server's CPU time around it when `server_cpu`
+/// can tell.
+async fn probed_run(
+    load: &Load,
+    server_cpu: &dyn Fn() -> Option<Duration>,
+) -> Result<Run, DriveError> {
+    let before = server_cpu();
+    let mut measured = run(load).await?;
+    measured.server_cpu = before.zip(server_cpu()).map(|(b, a)| a.saturating_sub(b));
+    Ok(measured)
+}
+
+/// Runs `a` and `b` alternately for `rounds` rounds; `server_cpu` reads the
+/// server process's CPU time (return `None` when it cannot be read).
+pub async fn alternate(
+    a: &Side,
+    b: &Side,
+    rounds: usize,
+    server_cpu: &dyn Fn() -> Option<Duration>,
+) -> Result<(Tally, Tally), DriveError> {
     let mut tallies = (
         Tally {
             label: a.label.clone(),
@@ -74,11 +109,11 @@ pub async fn alternate(a: &Side, b: &Side, rounds: usize) -> Result<(Tally, Tall
     );
     for round in 0..rounds {
         if round % 2 == 0 {
-            tallies.0.runs.push(run(&a.load).await?);
-            tallies.1.runs.push(run(&b.load).await?);
+            tallies.0.runs.push(probed_run(&a.load, server_cpu).await?);
+            tallies.1.runs.push(probed_run(&b.load, server_cpu).await?);
         } else {
-            tallies.1.runs.push(run(&b.load).await?);
-            tallies.0.runs.push(run(&a.load).await?);
+            tallies.1.runs.push(probed_run(&b.load, server_cpu).await?);
+            tallies.0.runs.push(probed_run(&a.load, server_cpu).await?);
         }
     }
     Ok(tallies)
@@ -89,29 +124,31 @@ pub fn table(tallies: &[&Tally]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "| route | round | requests/s | p50 µs | p99 µs | non-200 |"
+        "| route | round | requests/s | p50 µs | p99 µs | server CPU µs/request | non-200 |"
     );
-    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|");
+    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|");
     for tally in tallies {
         for (round, run) in tally.runs.iter().enumerate() {
             let _ = writeln!(
                 out,
-                "| {} | {} | {:.0} | {:.0} | {:.0} | {} |",
+                "| {} | {} | {:.0} | {:.0} | {:.0} | {} | {} |",
                 tally.label,
                 round + 1,
                 run.requests_per_second(),
                 micros(run.latencies.percentile(50.0)),
                 micros(run.latencies.percentile(99.0)),
+                cpu_cell(run.server_cpu_micros_per_request()),
                 run.failed
             );
         }
         let _ = writeln!(
             out,
-            "| **{}** | **median** | **{:.0}** | **{:.0}** | **{:.0}** | {} |",
+            "| **{}** | **median** | **{:.0}** | **{:.0}** | **{:.0}** | **{}** | {} |",
             tally.label,
             tally.requests_per_second(),
             tally.percentile_micros(50.0),
             tally.percentile_micros(99.0),
+            cpu_cell(Some(tally.server_cpu_micros())),
             tally.failed()
         );
     }

@@ -39,12 +39,25 @@ pub struct Run {
     pub elapsed: Duration,
     /// The latency of each `200` answer.
     pub latencies: Latencies,
+    /// Every answer, warm-up included: what the server did in the run.
+    pub answered: u64,
+    /// The server process's CPU time during the whole run (warm-up
+    /// included), when a probe was given to [`compare::alternate`](crate::compare::alternate).
+    pub server_cpu: Option<Duration>,
 }
 
 impl Run {
     /// `200` answers per second.
     pub fn requests_per_second(&self) -> f64 {
         self.ok as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// The server's CPU time per answer, in µs, if it was probed: unlike
+    /// requests/s, it does not depend on how much of the machine the server
+    /// got while other processes ran.
+    pub fn server_cpu_micros_per_request(&self) -> Option<f64> {
+        let cpu = self.server_cpu?;
+        (self.answered > 0).then(|| cpu.as_secs_f64() * 1e6 / self.answered as f64)
     }
 }
 
@@ -78,6 +91,7 @@ pub enum DriveError {
 /// One connection's share of a run.
 #[derive(Default)]
 struct Share {
+    answered: u64,
     ok: u64,
     failed: u64,
     latencies: Vec<Duration>,
@@ -98,12 +112,14 @@ pub async fn run(load: &Load) -> Result<Run, DriveError> {
             stop_at,
         ));
     }
+    let mut answered = 0;
     let mut ok = 0;
     let mut failed = 0;
     let mut latencies = Vec::new();
     while let Some(joined) = connections.join_next().await {
         // A panicking connection task is a bug in this crate: surface it.
         let share = joined.unwrap_or_else(|error| std::panic::resume_unwind(error.into_panic()))?;
+        answered += share.answered;
         ok += share.ok;
         failed += share.failed;
         latencies.extend(share.latencies);
@@ -113,6 +129,8 @@ pub async fn run(load: &Load) -> Result<Run, DriveError> {
         failed,
         elapsed: load.duration,
         latencies: Latencies::new(latencies),
+        answered,
+        server_cpu: None,
     })
 }
 
@@ -144,6 +162,7 @@ async fn connection(
             }
         };
         buf.advance(frame.len);
+        share.answered += 1;
         if sent < measure_from {
             continue;
         }

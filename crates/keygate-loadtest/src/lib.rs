@@ -8,7 +8,9 @@
 //!   percentiles ([`Latencies`]).
 //! - [`compare`]: two loads run alternately over several rounds, same
 //!   connections and duration, as a Markdown table.
-//! - [`memory`]: resident memory per cached principal.
+//! - [`memory`]: resident memory per cached principal; [`cpu`]: the server
+//!   process's CPU time, so that a run on a busy machine still tells what a
+//!   request costs the server.
 //!
 //! The `keygate-loadtest` binary runs them (`keygate-loadtest http`,
 //! `keygate-loadtest memory`); `scripts/bench` at the repository root runs
@@ -40,6 +42,7 @@
 #![deny(missing_debug_implementations)]
 
 pub mod compare;
+pub mod cpu;
 pub mod drive;
 mod latency;
 pub mod memory;

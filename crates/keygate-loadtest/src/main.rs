@@ -204,7 +204,9 @@ fn http(
     server_threads: usize,
 ) -> Result<(), Failure> {
     let credentials = Credentials::generate();
-    let (_server, addresses) = spawn_servers(&credentials, server_cpus, server_threads)?;
+    let (server, addresses) = spawn_servers(&credentials, server_cpus, server_threads)?;
+    let server_pid = server.0.id();
+    let server_cpu = move || keygate_loadtest::cpu::process_cpu(server_pid);
     let bearer = format!("Bearer {}", credentials.key.expose_secret());
     let load = |addr: SocketAddr, request: Request| Load {
         addr,
@@ -254,10 +256,11 @@ fn http(
         warmup.as_secs_f64(),
         server_cpus.map_or("any CPU".to_owned(), |cpus| format!("CPU {cpus}")),
     );
-    let (public, keygate) = runtime.block_on(alternate(&public, &keygate, rounds))?;
+    let (public, keygate) = runtime.block_on(alternate(&public, &keygate, rounds, &server_cpu))?;
     println!();
     println!("{}", table(&[&public, &keygate]));
-    let (validation, hello) = runtime.block_on(alternate(&validation, &hello, rounds))?;
+    let (validation, hello) =
+        runtime.block_on(alternate(&validation, &hello, rounds, &server_cpu))?;
     println!("{}", table(&[&validation, &hello]));
     print_targets(&public, &keygate, &validation, &hello);
     Ok(())
@@ -282,12 +285,29 @@ fn print_targets(public: &Tally, keygate: &Tally, validation: &Tally, hello: &Ta
         (p99 - 1.0) * 100.0,
         verdict(p99 <= 1.10)
     );
+    let (public_cpu, keygate_cpu) = (public.server_cpu_micros(), keygate.server_cpu_micros());
+    if public_cpu.is_finite() && keygate_cpu.is_finite() {
+        println!(
+            "  server CPU per request: keygate route {keygate_cpu:.1} µs, public {public_cpu:.1} µs: \
+             keygate adds {:.1} µs; at full load that is {:.1}% of the public route's requests/s",
+            keygate_cpu - public_cpu,
+            public_cpu / keygate_cpu * 100.0
+        );
+    }
     let (share, _) = ratios(validation, hello);
     println!(
         "  emulator validation: {:.1}% of the hello-world route's requests/s (target >= 50%) {}",
         share * 100.0,
         verdict(share >= 0.5)
     );
+    let (validation_cpu, hello_cpu) = (validation.server_cpu_micros(), hello.server_cpu_micros());
+    if validation_cpu.is_finite() && hello_cpu.is_finite() {
+        println!(
+            "  server CPU per request: emulator validation {validation_cpu:.1} µs, hello-world \
+             {hello_cpu:.1} µs: at full load {:.1}% of the hello-world route's requests/s",
+            hello_cpu / validation_cpu * 100.0
+        );
+    }
     for tally in [public, keygate, validation, hello] {
         if tally.failed() > 0 {
             println!(

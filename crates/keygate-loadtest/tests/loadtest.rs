@@ -104,6 +104,7 @@ fn the_binary_runs_the_comparisons_and_the_memory_probe() {
         "| emulator validation | 1 |",
         "| hello-world route | 1 |",
         "of the public route's requests/s",
+        "server CPU per request: keygate route",
     ] {
         assert!(
             stdout.contains(expected),
