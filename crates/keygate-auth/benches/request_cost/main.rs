@@ -207,6 +207,35 @@ fn keygate(c: &mut Criterion, runtime: &Runtime, registry: &Registry) {
     }
     group.finish();
 
+    // With 1,000 keys again, under a tracing subscriber at INFO (writing
+    // nowhere), as in a service that logs: keygate's per-request span is
+    // then really created and filled.
+    let mut setup = None;
+    c.bench_function("b_keygate_hit_guarded_traced/1000", |b| {
+        let (_, service, headers) = setup.get_or_insert_with(|| {
+            let (validator, auth, headers) = keygate_layer(1_000);
+            let service = ServiceBuilder::new()
+                .layer(auth.clone())
+                .layer(RequirePermission("posts:read"))
+                .service_fn(ok);
+            warm(runtime, &auth, &service, &headers);
+            (validator, service, headers)
+        });
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(std::io::sink)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            b.iter_custom(|iters| {
+                registry.record(
+                    "b_keygate_hit_guarded_traced/1000",
+                    measure(runtime, service, headers, iters),
+                    iters,
+                )
+            })
+        })
+    });
+
     // The same without the guard, to show what the guard itself costs.
     let mut setup = None;
     c.bench_function("b_keygate_hit_unguarded", |b| {
