@@ -3,6 +3,7 @@
 
 mod expiry;
 mod index;
+mod inflight;
 mod stale;
 mod stats;
 
@@ -24,6 +25,7 @@ use crate::validator::{KeyValidator, ValidatorError};
 use crate::{ApiKeyPrincipal, Clock};
 use expiry::VerdictExpiry;
 use index::IdIndex;
+use inflight::InFlight;
 use stale::StaleVerdicts;
 use stats::Counters;
 
@@ -84,6 +86,12 @@ pub(crate) enum CachedVerdict {
 pub(crate) struct CacheEntry {
     pub(crate) verdict: CachedVerdict,
     pub(crate) checked_at: Instant,
+    /// The invalidation epoch when the call that gave this verdict began.
+    pub(crate) loaded_epoch: u64,
+    /// An invalidation happened while that call was in flight: the verdict
+    /// may predate a revocation. Never served as a hit; the request that
+    /// made the call removes it.
+    pub(crate) suspect: bool,
 }
 
 /// What the cache knows about a key without waiting.
@@ -130,6 +138,8 @@ struct Inner {
     /// the positive TTL plus the grace window, served only when a call to
     /// the key service fails.
     stale: Option<StaleVerdicts>,
+    /// The calls in flight, by digest, with the epoch each began at.
+    inflight: InFlight,
     index: Arc<IdIndex>,
     counters: Counters,
     /// Bumped by every invalidation, so a load that was in flight during one
@@ -177,6 +187,7 @@ impl VerdictCache {
             inner: Arc::new(Inner {
                 cache,
                 stale,
+                inflight: InFlight::default(),
                 index,
                 counters: Counters::default(),
                 epoch: AtomicU64::new(0),
@@ -204,11 +215,11 @@ impl VerdictCache {
     /// the slow path, which awaits properly.
     pub(crate) fn lookup_now(&self, digest: &[u8; 32]) -> Lookup {
         match self.inner.cache.get(digest).now_or_never() {
-            Some(Some(entry)) => {
+            Some(Some(entry)) if !entry.suspect => {
                 Counters::bump(&self.inner.counters.hits);
                 Lookup::Hit(entry)
             }
-            Some(None) | None => Lookup::Miss,
+            Some(_) | None => Lookup::Miss,
         }
     }
 
@@ -225,6 +236,102 @@ impl VerdictCache {
         upstream: &Upstream,
     ) -> Result<(CacheEntry, CacheOutcome), Arc<ValidatorError>> {
         let inner = &*self.inner;
+        // Invalidations this request must not be overtaken by: those that
+        // happened before it got here.
+        let arrived = inner.epoch.load(Ordering::SeqCst);
+        loop {
+            if inner.inflight.began_before(&digest, arrived) {
+                // A call for this key is in flight, begun before an
+                // invalidation this request came after: do not wait for its
+                // (possibly pre-revocation) answer; ask on our own.
+                return self
+                    .load_alone(digest, key, validator, upstream, arrived)
+                    .await;
+            }
+            match self
+                .load_once(digest, key, validator, upstream, arrived)
+                .await
+            {
+                // It joined a call that began before an invalidation this
+                // request came after: that answer may predate a revocation.
+                // Drop it and ask again.
+                Ok((entry, CacheOutcome::Coalesced)) if entry.loaded_epoch < arrived => {
+                    inner.cache.invalidate(&digest).await;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    /// A call of this request's own, outside moka's coalescing.
+    async fn load_alone<V: KeyValidator>(
+        &self,
+        digest: [u8; 32],
+        key: &str,
+        validator: &V,
+        upstream: &Upstream,
+        epoch: u64,
+    ) -> Result<(CacheEntry, CacheOutcome), Arc<ValidatorError>> {
+        let inner = &*self.inner;
+        match upstream.validate(validator, key).await {
+            Ok(verdict) => {
+                Counters::bump(&inner.counters.misses);
+                let entry = self.entry(digest, verdict, epoch);
+                inner.cache.insert(digest, entry.clone()).await;
+                if let Some(stale) = &inner.stale {
+                    stale.remember(digest, &entry).await;
+                }
+                if inner.epoch.load(Ordering::SeqCst) != epoch {
+                    inner.cache.invalidate(&digest).await;
+                    if let Some(stale) = &inner.stale {
+                        stale.forget(&digest).await;
+                    }
+                }
+                Ok((entry, CacheOutcome::Miss))
+            }
+            Err(error) => {
+                Counters::bump(&inner.counters.errors);
+                if let Some(entry) = self.stale_for(&digest).await {
+                    Counters::bump(&inner.counters.stale);
+                    return Ok((entry, CacheOutcome::Stale));
+                }
+                Err(Arc::new(error))
+            }
+        }
+    }
+
+    /// The cache entry for a validator's answer, from a call begun at `epoch`.
+    fn entry(
+        &self,
+        digest: [u8; 32],
+        verdict: Option<keygate_types::ApiKey>,
+        epoch: u64,
+    ) -> CacheEntry {
+        let inner = &*self.inner;
+        let verdict = match verdict {
+            Some(api_key) => CachedVerdict::Valid {
+                generation: inner.index.insert(&api_key.id, digest),
+                principal: ApiKeyPrincipal::new(api_key),
+            },
+            None => CachedVerdict::Invalid,
+        };
+        CacheEntry {
+            verdict,
+            checked_at: Instant::now(),
+            loaded_epoch: epoch,
+            suspect: inner.epoch.load(Ordering::SeqCst) != epoch,
+        }
+    }
+
+    async fn load_once<V: KeyValidator>(
+        &self,
+        digest: [u8; 32],
+        key: &str,
+        validator: &V,
+        upstream: &Upstream,
+        arrived: u64,
+    ) -> Result<(CacheEntry, CacheOutcome), Arc<ValidatorError>> {
+        let inner = &*self.inner;
         let epoch = inner.epoch.load(Ordering::SeqCst);
         let ran = AtomicBool::new(false);
         let result = inner
@@ -232,29 +339,25 @@ impl VerdictCache {
             .entry(digest)
             .or_try_insert_with(async {
                 ran.store(true, Ordering::Relaxed);
-                let verdict = match upstream.validate(validator, key).await? {
-                    Some(api_key) => CachedVerdict::Valid {
-                        generation: inner.index.insert(&api_key.id, digest),
-                        principal: ApiKeyPrincipal::new(api_key),
-                    },
-                    None => CachedVerdict::Invalid,
-                };
-                Ok(CacheEntry {
-                    verdict,
-                    checked_at: Instant::now(),
-                })
+                let _in_flight = inner.inflight.begin(digest, epoch);
+                let verdict = upstream.validate(validator, key).await?;
+                Ok(self.entry(digest, verdict, epoch))
             })
             .await;
         match result {
             Ok(entry) => {
-                let outcome = if entry.is_fresh() {
+                let fresh = entry.is_fresh();
+                let entry = entry.into_value();
+                let outcome = if fresh {
                     Counters::bump(&inner.counters.misses);
                     CacheOutcome::Miss
+                } else if entry.loaded_epoch < arrived {
+                    // Retried by `load`: counted then.
+                    CacheOutcome::Coalesced
                 } else {
                     Counters::bump(&inner.counters.coalesced);
                     CacheOutcome::Coalesced
                 };
-                let entry = entry.into_value();
                 if outcome == CacheOutcome::Miss {
                     if let Some(stale) = &inner.stale {
                         stale.remember(digest, &entry).await;

@@ -309,3 +309,68 @@ async fn the_clock_decides_expiry_on_every_hit() {
         crate::AuthRejection::InvalidToken(crate::InvalidToken::Expired)
     );
 }
+
+/// A request that arrives after an invalidation neither waits for nor is
+/// served the answer of a call that began before it (which may predate a
+/// revocation); that answer is not kept either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_after_an_invalidation_does_not_join_an_older_call() {
+    let cache = cache();
+    let answers = Arc::new(AtomicU64::new(0));
+    let counter = Arc::clone(&answers);
+    // The first call answers "valid" (before the revocation), later ones "invalid".
+    let (validator, gated) = gated(move || {
+        if counter.fetch_add(1, Ordering::SeqCst) == 0 {
+            Ok(Some(api_key(8, None)))
+        } else {
+            Ok(None)
+        }
+    });
+    let validator = Arc::new(validator);
+    let d = digest("sk_eight");
+    let a = {
+        let (cache, validator) = (cache.clone(), Arc::clone(&validator));
+        tokio::spawn(async move {
+            cache
+                .load(d, "sk_eight", &*validator, &Upstream::unguarded())
+                .await
+                .map(|(entry, _)| matches!(entry.verdict, CachedVerdict::Valid { .. }))
+        })
+    };
+    while gated.calls.load(Ordering::SeqCst) == 0 {
+        tokio::task::yield_now().await;
+    }
+    // The key is revoked while A's call is in flight.
+    cache.invalidate_id(&api_key(8, None).id).await;
+    let b = {
+        let (cache, validator) = (cache.clone(), Arc::clone(&validator));
+        tokio::spawn(async move {
+            cache
+                .load(d, "sk_eight", &*validator, &Upstream::unguarded())
+                .await
+                .map(|(entry, _)| matches!(entry.verdict, CachedVerdict::Valid { .. }))
+        })
+    };
+    while gated.calls.load(Ordering::SeqCst) < 2 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(gated.calls.load(Ordering::SeqCst), 2, "B asked on its own");
+    // Answer A first ("valid"), then B ("invalid").
+    gated.gate.notify_one();
+    assert!(
+        a.await.unwrap().unwrap(),
+        "A is served the answer it waited for"
+    );
+    gated.gate.notify_one();
+    assert!(!b.await.unwrap().unwrap(), "B is not served A's answer");
+    assert!(
+        !matches!(
+            cache.lookup_now(&d),
+            Lookup::Hit(CacheEntry {
+                verdict: CachedVerdict::Valid { .. },
+                ..
+            })
+        ),
+        "A's pre-revocation answer was not kept"
+    );
+}
