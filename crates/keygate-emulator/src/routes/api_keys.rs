@@ -15,7 +15,7 @@ use super::path::PathId;
 use super::query::Query;
 use super::reply::{ApiError, json};
 use crate::environment::Environment;
-use crate::store::NewKey;
+use crate::store::{NewKey, digest};
 
 type Env = State<Arc<Environment>>;
 
@@ -140,7 +140,9 @@ pub(crate) async fn validate(
     State(env): Env,
     JsonBody(body): JsonBody<ValidateApiKey>,
 ) -> Response {
+    // Hash outside the lock: every validation contends for it.
+    let digest = digest(body.value.expose_secret());
     let now = env.clock.now();
-    let api_key = env.store.lock().validate(body.value.expose_secret(), now);
+    let api_key = env.store.lock().validate(&digest, now);
     json(StatusCode::OK, &ValidationResponse { api_key })
 }

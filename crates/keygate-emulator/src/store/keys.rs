@@ -290,11 +290,12 @@ impl State {
         Ok(key)
     }
 
-    /// Looks a presented value up. `None` for an unknown, revoked or expired
+    /// Looks a presented value up by its [`digest`] (hashed by the caller,
+    /// before it takes the lock). `None` for an unknown, revoked or expired
     /// key, or a user key whose membership is not active; otherwise records
     /// the use and returns the key.
-    pub(crate) fn validate(&mut self, value: &str, now: Timestamp) -> Option<ApiKey> {
-        let id = self.keys.by_digest.get(&digest(value))?;
+    pub(crate) fn validate(&mut self, digest: &ValueDigest, now: Timestamp) -> Option<ApiKey> {
+        let id = self.keys.by_digest.get(digest)?;
         let record = self.keys.by_id.get_mut(id)?;
         if record.api_key.is_expired_at(now) {
             return None;

@@ -15,7 +15,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 pub(crate) use directory::{Directory, MembershipFilter, UserFilter};
 pub(crate) use events::{EventFilter, EventLog};
-pub(crate) use keys::{KeyTable, NewKey};
+pub(crate) use keys::{KeyTable, NewKey, digest};
 pub(crate) use page::{Page, PageRequest};
 
 use keygate_types::Event;
