@@ -1,5 +1,6 @@
 //! One call to the service: building the request, the retry loop, tracing.
 
+use bytes::Bytes;
 use http::{Method, header};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -26,8 +27,9 @@ pub(crate) struct Call {
     /// The concrete path, its segments percent-encoded.
     pub(crate) path: String,
     pub(crate) query: Vec<(&'static str, String)>,
-    /// The JSON body, serialized once so that retries resend the same bytes.
-    pub(crate) body: Option<Vec<u8>>,
+    /// The JSON body, serialized once so that retries resend the same bytes
+    /// (shared, not copied, by each attempt).
+    pub(crate) body: Option<Bytes>,
     pub(crate) idempotence: Idempotence,
     pub(crate) idempotency_key: Option<String>,
 }
@@ -75,7 +77,8 @@ impl Call {
     pub(crate) fn json(mut self, body: &impl Serialize) -> Self {
         // Our own body types always serialize; an empty object is the
         // harmless fallback should one ever not.
-        self.body = Some(serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec()));
+        self.body =
+            Some(serde_json::to_vec(body).map_or_else(|_| Bytes::from_static(b"{}"), Bytes::from));
         self
     }
 
