@@ -7,6 +7,7 @@ use keygate_types::{
 };
 
 use crate::call::{Call, segment};
+use crate::page::list_query;
 use crate::{Client, Create, Error, ItemStream, Page};
 
 impl Client {
@@ -93,12 +94,9 @@ impl Client {
         organization: &OrganizationId,
         params: ListParams,
     ) -> ItemStream<ApiKey> {
-        let client = self.clone();
-        let organization = organization.clone();
-        let first = params.after.clone();
-        ItemStream::new(first, move |cursor| {
+        let (client, organization) = (self.clone(), organization.clone());
+        ItemStream::paging(params, move |params| {
             let (client, organization) = (client.clone(), organization.clone());
-            let params = with_cursor(&params, cursor);
             async move {
                 client
                     .list_organization_api_keys(&organization, &params)
@@ -131,13 +129,9 @@ impl Client {
         organization: Option<&OrganizationId>,
         params: ListParams,
     ) -> ItemStream<ApiKey> {
-        let client = self.clone();
-        let user = user.clone();
-        let organization = organization.cloned();
-        let first = params.after.clone();
-        ItemStream::new(first, move |cursor| {
+        let (client, user, organization) = (self.clone(), user.clone(), organization.cloned());
+        ItemStream::paging(params, move |params| {
             let (client, user, organization) = (client.clone(), user.clone(), organization.clone());
-            let params = with_cursor(&params, cursor);
             async move {
                 client
                     .list_user_api_keys(&user, organization.as_ref(), &params)
@@ -167,21 +161,5 @@ impl Client {
             call = call.idempotent();
         }
         self.execute(call).await
-    }
-}
-
-/// Adds `?before&after&limit&order`.
-pub(crate) fn list_query(call: Call, params: &ListParams) -> Call {
-    call.query("before", params.before.as_deref())
-        .query("after", params.after.as_deref())
-        .query("limit", params.limit)
-        .query("order", params.order)
-}
-
-/// `params` for the page after `cursor` (or the first page, for `None`).
-pub(crate) fn with_cursor(params: &ListParams, cursor: Option<String>) -> ListParams {
-    match cursor {
-        Some(cursor) => params.after(cursor),
-        None => params.clone(),
     }
 }

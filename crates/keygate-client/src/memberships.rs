@@ -5,8 +5,8 @@ use keygate_types::{
     UserId,
 };
 
-use crate::api_keys::{list_query, with_cursor};
 use crate::call::{Call, segment};
+use crate::page::list_query;
 use crate::{Client, Create, Error, ItemStream, Page};
 
 const MEMBERSHIPS: &str = "/user_management/organization_memberships";
@@ -55,12 +55,9 @@ impl Client {
         organization: Option<&OrganizationId>,
         params: ListParams,
     ) -> ItemStream<OrganizationMembership> {
-        let client = self.clone();
-        let (user, organization) = (user.cloned(), organization.cloned());
-        let first = params.after.clone();
-        ItemStream::new(first, move |cursor| {
+        let (client, user, organization) = (self.clone(), user.cloned(), organization.cloned());
+        ItemStream::paging(params, move |params| {
             let (client, user, organization) = (client.clone(), user.clone(), organization.clone());
-            let params = with_cursor(&params, cursor);
             async move {
                 client
                     .list_memberships(user.as_ref(), organization.as_ref(), &params)

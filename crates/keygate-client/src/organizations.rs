@@ -2,8 +2,8 @@
 
 use keygate_types::{CreateOrganization, List, ListParams, Organization, OrganizationId};
 
-use crate::api_keys::{list_query, with_cursor};
 use crate::call::{Call, segment};
+use crate::page::list_query;
 use crate::{Client, Create, Error, ItemStream, Page};
 
 impl Client {
@@ -33,10 +33,8 @@ impl Client {
     /// All organizations, page after page.
     pub fn stream_organizations(&self, params: ListParams) -> ItemStream<Organization> {
         let client = self.clone();
-        let first = params.after.clone();
-        ItemStream::new(first, move |cursor| {
+        ItemStream::paging(params, move |params| {
             let client = client.clone();
-            let params = with_cursor(&params, cursor);
             async move { client.list_organizations(&params).await }
         })
     }

@@ -7,9 +7,10 @@ use std::task::{Context, Poll};
 
 use futures_core::Stream;
 use futures_util::{StreamExt, TryStreamExt, stream};
-use keygate_types::{EventListMetadata, List, ListMetadata};
+use keygate_types::{EventListMetadata, List, ListMetadata, ListParams};
 
 use crate::Error;
+use crate::call::Call;
 
 /// One page of a list, with the cursors to its neighbours.
 #[derive(Debug, Clone, PartialEq)]
@@ -105,6 +106,33 @@ impl<T: Send + 'static> ItemStream<T> {
         Self {
             inner: pages.try_flatten().boxed(),
         }
+    }
+
+    /// Every item of a list whose pages `fetch` loads, from `params.after`
+    /// on: `fetch` gets `params` with `after` moved to each next cursor.
+    pub(crate) fn paging<F, Fut>(params: ListParams, fetch: F) -> Self
+    where
+        F: Fn(ListParams) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Page<T>, Error>> + Send + 'static,
+    {
+        let first = params.after.clone();
+        Self::new(first, move |cursor| fetch(with_cursor(&params, cursor)))
+    }
+}
+
+/// Adds `?before&after&limit&order`.
+pub(crate) fn list_query(call: Call, params: &ListParams) -> Call {
+    call.query("before", params.before.as_deref())
+        .query("after", params.after.as_deref())
+        .query("limit", params.limit)
+        .query("order", params.order)
+}
+
+/// `params` for the page after `cursor` (or the first page, for `None`).
+fn with_cursor(params: &ListParams, cursor: Option<String>) -> ListParams {
+    match cursor {
+        Some(cursor) => params.after(cursor),
+        None => params.clone(),
     }
 }
 

@@ -2,8 +2,8 @@
 
 use keygate_types::{CreateUser, List, ListParams, OrganizationId, User, UserId};
 
-use crate::api_keys::{list_query, with_cursor};
 use crate::call::{Call, segment};
+use crate::page::list_query;
 use crate::{Client, Create, Error, ItemStream, Page};
 
 impl Client {
@@ -43,12 +43,9 @@ impl Client {
         organization: Option<&OrganizationId>,
         params: ListParams,
     ) -> ItemStream<User> {
-        let client = self.clone();
-        let organization = organization.cloned();
-        let first = params.after.clone();
-        ItemStream::new(first, move |cursor| {
+        let (client, organization) = (self.clone(), organization.cloned());
+        ItemStream::paging(params, move |params| {
             let (client, organization) = (client.clone(), organization.clone());
-            let params = with_cursor(&params, cursor);
             async move { client.list_users(organization.as_ref(), &params).await }
         })
     }
