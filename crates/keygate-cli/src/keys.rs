@@ -8,7 +8,7 @@ use futures_util::TryStreamExt;
 use keygate_client::{Client, IdempotencyKey};
 use keygate_types::{
     ApiKey, ApiKeyId, CreateOrganizationApiKey, CreateUserApiKey, Expiry, ListParams,
-    OrganizationId, Timestamp, UserId, ValidationResponse,
+    OrganizationId, SecretString, Timestamp, UserId, ValidationResponse,
 };
 use serde_json::json;
 
@@ -76,8 +76,8 @@ struct ListArgs {
 #[derive(Debug, Args)]
 struct ValidateArgs {
     /// The key value; `-` reads it from standard input (keeps it out of
-    /// shell history).
-    value: String,
+    /// shell history). A `SecretString`, so `Debug` never shows it.
+    value: SecretString,
 }
 
 #[derive(Debug, Args)]
@@ -184,25 +184,22 @@ async fn list(client: &Client, a: ListArgs, json: bool) -> Result<(), CommandErr
 }
 
 async fn validate(client: &Client, a: ValidateArgs, json: bool) -> Result<(), CommandError> {
-    let value = if a.value == "-" {
+    let value = if a.value.expose_secret() == "-" {
         let mut line = String::new();
         std::io::stdin()
             .lock()
             .read_line(&mut line)
             .map_err(|e| CommandError::Io("read standard input", e))?;
-        line.trim().to_owned()
+        SecretString::from(line.trim())
     } else {
         a.value
     };
-    let api_key = client.validate_api_key(&value).await?;
-    let valid = api_key.is_some();
-    print(|out| match &api_key {
-        _ if json => write_json(
-            out,
-            &ValidationResponse {
-                api_key: api_key.clone(),
-            },
-        ),
+    let answer = ValidationResponse {
+        api_key: client.validate_api_key(value.expose_secret()).await?,
+    };
+    let valid = answer.api_key.is_some();
+    print(|out| match &answer.api_key {
+        _ if json => write_json(out, &answer),
         Some(key) => {
             writeln!(out, "valid")?;
             key_details(key).write(out)

@@ -61,3 +61,20 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parsed_arguments_never_show_a_secret_in_debug() {
+        for argv in [
+            &["keygate", "serve", "--secret", "sk_test_TOPSECRET"][..],
+            &["keygate", "keys", "validate", "sk_live_TOPSECRET"][..],
+        ] {
+            let cli = Cli::try_parse_from(argv).unwrap();
+            let shown = format!("{cli:?} {cli:#?}");
+            assert!(!shown.contains("TOPSECRET"), "{shown}");
+        }
+    }
+}

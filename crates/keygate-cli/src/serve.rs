@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use keygate_emulator::{Emulator, RateLimit};
+use keygate_types::SecretString;
 use tracing_subscriber::EnvFilter;
 
 /// Options of `keygate serve`.
@@ -20,7 +21,7 @@ pub(crate) struct ServeArgs {
     port: u16,
     /// An accepted environment secret (repeatable); a random `sk_test_…` one when none is given.
     #[arg(long = "secret", value_name = "SECRET")]
-    secrets: Vec<String>,
+    secrets: Vec<SecretString>,
     /// A JSON seed file: organizations, users, memberships, allow-lists, keys.
     #[arg(long, value_name = "FILE")]
     seed: Option<PathBuf>,
