@@ -6,14 +6,14 @@ use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use keygate_types::{
-    CreateOrganizationApiKey, CreateUserApiKey, ExpireApiKey, List, OrganizationId, Owner, UserId,
+    CreateOrganizationApiKey, CreateUserApiKey, ExpireApiKey, OrganizationId, Owner, UserId,
     ValidateApiKey, ValidationResponse,
 };
 
 use super::body::{JsonBody, RawBody, parse};
 use super::path::PathId;
 use super::query::Query;
-use super::reply::{ApiError, json};
+use super::reply::{ApiError, json, list_page};
 use crate::environment::Environment;
 use crate::store::{NewKey, digest};
 
@@ -53,13 +53,7 @@ pub(crate) async fn list_for_organization(
         .store
         .lock()
         .list_organization_keys(&OrganizationId::new_unchecked(org), &req)?;
-    Ok(json(
-        StatusCode::OK,
-        &List {
-            data: page.data,
-            list_metadata: page.metadata,
-        },
-    ))
+    Ok(list_page(page))
 }
 
 /// `POST /user_management/users/{user_id}/api_keys`: missing fields are a 400 here.
@@ -103,13 +97,7 @@ pub(crate) async fn list_for_user(
         .store
         .lock()
         .list_user_keys(&UserId::new_unchecked(user), org.as_ref(), &req)?;
-    Ok(json(
-        StatusCode::OK,
-        &List {
-            data: page.data,
-            list_metadata: page.metadata,
-        },
-    ))
+    Ok(list_page(page))
 }
 
 /// `DELETE /api_keys/{id}`.

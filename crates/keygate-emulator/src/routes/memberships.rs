@@ -6,14 +6,14 @@ use std::sync::Arc;
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
-use keygate_types::{CreateMembership, List, MembershipStatus, OrganizationId, UserId};
+use keygate_types::{CreateMembership, MembershipStatus, OrganizationId, UserId};
 
 use serde::Deserialize;
 
 use super::body::JsonBody;
 use super::path::PathId;
 use super::query::Query;
-use super::reply::{ApiError, json};
+use super::reply::{ApiError, json, list_page};
 use crate::environment::Environment;
 use crate::store::MembershipFilter;
 
@@ -93,13 +93,7 @@ pub(crate) async fn list(State(env): Env, RawQuery(raw): RawQuery) -> Result<Res
         statuses,
     };
     let page = env.store.lock().list_memberships(&filter, &req);
-    Ok(json(
-        StatusCode::OK,
-        &List {
-            data: page.data,
-            list_metadata: page.metadata,
-        },
-    ))
+    Ok(list_page(page))
 }
 
 pub(crate) async fn get(State(env): Env, PathId(id): PathId) -> Result<Response, ApiError> {

@@ -5,12 +5,12 @@ use std::sync::Arc;
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
-use keygate_types::{CreateOrganization, List};
+use keygate_types::CreateOrganization;
 
 use super::body::JsonBody;
 use super::path::PathId;
 use super::query::Query;
-use super::reply::{ApiError, json};
+use super::reply::{ApiError, json, list_page};
 use crate::environment::Environment;
 
 type Env = State<Arc<Environment>>;
@@ -27,13 +27,7 @@ pub(crate) async fn create(
 pub(crate) async fn list(State(env): Env, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
     let req = Query::parse(raw.as_deref()).page(false)?;
     let page = env.store.lock().list_organizations(&req);
-    Ok(json(
-        StatusCode::OK,
-        &List {
-            data: page.data,
-            list_metadata: page.metadata,
-        },
-    ))
+    Ok(list_page(page))
 }
 
 pub(crate) async fn get(State(env): Env, PathId(id): PathId) -> Result<Response, ApiError> {

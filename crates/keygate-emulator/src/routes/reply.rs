@@ -3,8 +3,10 @@
 use axum::response::{IntoResponse, Response};
 use http::header::{CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderValue, StatusCode};
-use keygate_types::{ErrorBody, codes};
+use keygate_types::{ErrorBody, List, codes};
 use serde::Serialize;
+
+use crate::store::Page;
 
 static APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
 
@@ -27,6 +29,17 @@ pub(crate) fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
         )
         .into_response(),
     }
+}
+
+/// A page as a 200 answer in WorkOS's list envelope.
+pub(crate) fn list_page<T: Serialize>(page: Page<T>) -> Response {
+    json(
+        StatusCode::OK,
+        &List {
+            data: page.data,
+            list_metadata: page.metadata,
+        },
+    )
 }
 
 /// An error answer: a status and a WorkOS error body.

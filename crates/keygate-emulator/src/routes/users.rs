@@ -5,12 +5,12 @@ use std::sync::Arc;
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
-use keygate_types::{CreateUser, List, OrganizationId};
+use keygate_types::{CreateUser, OrganizationId};
 
 use super::body::JsonBody;
 use super::path::PathId;
 use super::query::Query;
-use super::reply::{ApiError, json};
+use super::reply::{ApiError, json, list_page};
 use crate::environment::Environment;
 use crate::store::UserFilter;
 
@@ -39,13 +39,7 @@ pub(crate) async fn list(State(env): Env, RawQuery(raw): RawQuery) -> Result<Res
             .map(OrganizationId::new_unchecked),
     };
     let page = env.store.lock().list_users(&filter, &req);
-    Ok(json(
-        StatusCode::OK,
-        &List {
-            data: page.data,
-            list_metadata: page.metadata,
-        },
-    ))
+    Ok(list_page(page))
 }
 
 pub(crate) async fn get(State(env): Env, PathId(id): PathId) -> Result<Response, ApiError> {
