@@ -89,10 +89,7 @@ pub(crate) async fn list_for_user(
 ) -> Result<Response, ApiError> {
     let query = Query::parse(raw.as_deref());
     let req = query.page(false)?;
-    let org = query
-        .get("organization_id")
-        .filter(|o| !o.is_empty())
-        .map(OrganizationId::new_unchecked);
+    let org = query.organization_id();
     let page = env
         .store
         .lock()

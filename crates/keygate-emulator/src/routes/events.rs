@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use http::StatusCode;
-use keygate_types::{List, OrganizationId};
+use keygate_types::List;
 
 use super::query::Query;
 use super::reply::{ApiError, json};
@@ -36,10 +36,7 @@ pub(crate) async fn list(
             .collect(),
         range_start: query.timestamp("range_start")?,
         range_end: query.timestamp("range_end")?,
-        organization_id: query
-            .get("organization_id")
-            .filter(|o| !o.is_empty())
-            .map(OrganizationId::new_unchecked),
+        organization_id: query.organization_id(),
         page,
     };
     let now = env.clock.now();

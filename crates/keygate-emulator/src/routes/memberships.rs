@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
-use keygate_types::{CreateMembership, MembershipStatus, OrganizationId, UserId};
+use keygate_types::{CreateMembership, MembershipStatus, UserId};
 
 use serde::Deserialize;
 
@@ -86,10 +86,7 @@ pub(crate) async fn list(State(env): Env, RawQuery(raw): RawQuery) -> Result<Res
             .get("user_id")
             .filter(|v| !v.is_empty())
             .map(UserId::new_unchecked),
-        organization_id: query
-            .get("organization_id")
-            .filter(|v| !v.is_empty())
-            .map(OrganizationId::new_unchecked),
+        organization_id: query.organization_id(),
         statuses,
     };
     let page = env.store.lock().list_memberships(&filter, &req);

@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-use keygate_types::{DEFAULT_LIMIT, MAX_LIMIT, Timestamp};
+use keygate_types::{DEFAULT_LIMIT, MAX_LIMIT, OrganizationId, Timestamp};
 
 use super::reply::ApiError;
 use crate::store::PageRequest;
@@ -41,6 +41,13 @@ impl<'a> Query<'a> {
             .map(str::trim)
             .filter(|v| !v.is_empty())
             .collect()
+    }
+
+    /// The `organization_id` filter; an empty one filters nothing.
+    pub(crate) fn organization_id(&self) -> Option<OrganizationId> {
+        self.get("organization_id")
+            .filter(|o| !o.is_empty())
+            .map(OrganizationId::new_unchecked)
     }
 
     /// A timestamp parameter.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
-use keygate_types::{CreateUser, OrganizationId};
+use keygate_types::CreateUser;
 
 use super::body::JsonBody;
 use super::path::PathId;
@@ -33,10 +33,7 @@ pub(crate) async fn list(State(env): Env, RawQuery(raw): RawQuery) -> Result<Res
             .get("email")
             .filter(|e| !e.is_empty())
             .map(str::to_owned),
-        organization_id: query
-            .get("organization_id")
-            .filter(|o| !o.is_empty())
-            .map(OrganizationId::new_unchecked),
+        organization_id: query.organization_id(),
     };
     let page = env.store.lock().list_users(&filter, &req);
     Ok(list_page(page))
