@@ -132,7 +132,9 @@ async fn deliver(
         );
         if attempt < attempts {
             tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(retry.max_backoff.max(Duration::from_millis(1)));
+            backoff = backoff
+                .saturating_mul(2)
+                .min(retry.max_backoff.max(Duration::from_millis(1)));
         }
     }
     tracing::warn!(endpoint_id = %target.endpoint_id, %event_id, attempts, "webhook delivery failed");
