@@ -14,7 +14,10 @@ use crate::future::{LoadOutput, ResponseFuture};
 use crate::layer::Shared;
 use crate::principal::Anonymous;
 use crate::rejection::respond;
-use crate::{ApiKeyPrincipal, AuthRejection, Clock, InvalidToken, KeyValidator, OnRejection};
+use crate::{
+    ApiKeyPrincipal, AuthRejection, Clock, CredentialSource, InvalidToken, KeyValidator,
+    OnRejection,
+};
 
 /// The service built by [`ApiKeyAuth`](crate::ApiKeyAuth): authenticates,
 /// then calls the inner service `S` with the principal in the request's
@@ -86,6 +89,22 @@ pub(crate) fn log_refusal(rejection: &AuthRejection) {
     );
 }
 
+/// The request's span, before the verdict is known: the rest of its fields
+/// are recorded as they are found. `DEBUG`, not `INFO`: under a formatting
+/// subscriber a span costs a few microseconds, several times a cache hit
+/// (`BENCHMARKS.md`), too much to pay on every request by default. Its
+/// fields never include the key.
+fn request_span(source: Option<CredentialSource>) -> tracing::Span {
+    tracing::debug_span!(
+        "keygate_auth",
+        source = source.map(CredentialSource::as_str),
+        cache = Empty,
+        key_id = Empty,
+        owner_id = Empty,
+        organization_id = Empty,
+    )
+}
+
 /// Records who is calling on the request's span: ids only, never the key.
 pub(crate) fn record_principal(span: &tracing::Span, principal: &ApiKeyPrincipal) {
     span.record("key_id", principal.id().as_str());
@@ -109,14 +128,6 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqB>) -> Self::Future {
-        let span = tracing::info_span!(
-            "keygate_auth",
-            key_id = Empty,
-            owner_id = Empty,
-            organization_id = Empty,
-            cache = Empty,
-            source = Empty,
-        );
         let shared = &*self.shared;
         #[cfg(feature = "client")]
         if let Some(listener) = &shared.listener {
@@ -129,37 +140,49 @@ where
 
         let found = match shared.credentials.extract(request.headers(), request.uri()) {
             Ok(found) => found,
-            Err(error) => return refuse(error.into(), span),
+            Err(error) => return refuse(error.into(), request_span(None)),
         };
         let Some((token, source)) = found else {
             if shared.optional {
                 request.extensions_mut().insert(Anonymous);
-                return ResponseFuture::inner(self.inner.call(request), span);
+                return ResponseFuture::inner(self.inner.call(request), request_span(None));
             }
-            return refuse(AuthRejection::MissingCredential, span);
+            return refuse(AuthRejection::MissingCredential, request_span(None));
         };
-        span.record("source", source.as_str());
         if let Some(precheck) = &shared.precheck
             && !precheck.accepts(&token)
         {
-            return refuse(InvalidToken::Precheck.into(), span);
+            return refuse(InvalidToken::Precheck.into(), request_span(Some(source)));
         }
 
         let digest = digest(&token);
         match self.cache.lookup_now(&digest) {
             Lookup::Hit(entry) => {
                 drop(token);
-                span.record("cache", CacheOutcome::Hit.as_str());
                 match judge(&entry, self.cache.clock()) {
                     Ok(principal) => {
-                        record_principal(&span, &principal);
+                        // Every field is known: one span with all of them,
+                        // formatted once, rather than a record call each.
+                        let span = tracing::debug_span!(
+                            "keygate_auth",
+                            source = source.as_str(),
+                            cache = CacheOutcome::Hit.as_str(),
+                            key_id = principal.id().as_str(),
+                            owner_id = principal.owner().id(),
+                            organization_id = principal.organization_id().as_str(),
+                        );
                         request.extensions_mut().insert(principal);
                         ResponseFuture::inner(self.inner.call(request), span)
                     }
-                    Err(rejection) => refuse(rejection, span),
+                    Err(rejection) => {
+                        let span = request_span(Some(source));
+                        span.record("cache", CacheOutcome::Hit.as_str());
+                        refuse(rejection, span)
+                    }
                 }
             }
             Lookup::Miss => {
+                let span = request_span(Some(source));
                 // An open breaker answers at once: no load, no allocation.
                 // (With stale-if-error on, the load still runs: it may find
                 // a stale verdict, and the breaker refuses the call inside.)
