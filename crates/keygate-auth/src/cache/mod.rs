@@ -41,6 +41,45 @@ pub(crate) fn digest(key: &str) -> [u8; 32] {
     Sha256::digest(key.as_bytes()).into()
 }
 
+/// moka's hasher for digest keys: the first 8 bytes of the digest.
+///
+/// A SHA-256 digest is already uniformly distributed, so SipHash over it buys
+/// nothing but time on every hit. Nor is there a HashDoS risk (the reason
+/// std defaults to SipHash): an attacker cannot choose SHA-256 outputs that
+/// collide in 64 bits, short of breaking SHA-256's preimage resistance.
+#[derive(Debug, Clone, Copy, Default)]
+struct DigestHashing;
+
+impl std::hash::BuildHasher for DigestHashing {
+    type Hasher = DigestHasher;
+
+    fn build_hasher(&self) -> DigestHasher {
+        DigestHasher(0)
+    }
+}
+
+/// See [`DigestHashing`].
+#[derive(Debug)]
+struct DigestHasher(u64);
+
+impl std::hash::Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // `[u8; 32]` hashes as a length prefix, then the 32 bytes: the
+        // digest's first 8 bytes replace whatever came before.
+        if let Some(head) = bytes.first_chunk::<8>() {
+            self.0 = u64::from_le_bytes(*head);
+        } else {
+            for &byte in bytes {
+                self.0 = self.0.rotate_left(8) ^ u64::from(byte);
+            }
+        }
+    }
+}
+
 /// How a request's verdict was found, as recorded on its span.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -133,7 +172,7 @@ pub struct VerdictCache {
 }
 
 struct Inner {
-    cache: Cache<[u8; 32], CacheEntry>,
+    cache: Cache<[u8; 32], CacheEntry, DigestHashing>,
     /// With stale-if-error on: the last valid verdict of each key, kept for
     /// the positive TTL plus the grace window, served only when a call to
     /// the key service fails.
@@ -179,7 +218,7 @@ impl VerdictCache {
                     }
                 },
             )
-            .build();
+            .build_with_hasher(DigestHashing);
         let stale = config
             .grace
             .map(|grace| StaleVerdicts::new(config, config.positive_ttl.saturating_add(grace)));
