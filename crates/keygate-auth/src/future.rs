@@ -45,9 +45,10 @@ pin_project! {
         Inner { #[pin] future: S::Future },
         // Refused without a call.
         Rejected { response: Option<S::Response> },
-        // A cache miss: waiting for the key service (boxed; a network call
-        // dwarfs the allocation).
-        Loading { load: Load, pending: Option<(Request<ReqB>, S, R)> },
+        // A cache miss: waiting for the key service. Boxed, request and
+        // all: a network call dwarfs the allocation, and a small future
+        // spares every hit the copying of a large one.
+        Loading { load: Load, pending: Option<Box<(Request<ReqB>, S, R)>> },
     }
 }
 
@@ -81,7 +82,7 @@ where
         Self {
             state: State::Loading {
                 load,
-                pending: Some((request, inner, on_rejection)),
+                pending: Some(Box::new((request, inner, on_rejection))),
             },
             span,
         }
@@ -109,9 +110,10 @@ where
                 }
                 StateProj::Loading { load, pending } => {
                     let output = ready!(load.as_mut().poll(cx));
-                    let Some((mut request, mut inner, on_rejection)) = pending.take() else {
+                    let Some(pending) = pending.take() else {
                         panic!("ResponseFuture polled after completion");
                     };
+                    let (mut request, mut inner, on_rejection) = *pending;
                     if let Some(outcome) = output.outcome {
                         this.span.record("cache", outcome.as_str());
                     }

@@ -9,7 +9,7 @@ use keygate_types::SecretString;
 use tower::Service;
 use tracing::field::Empty;
 
-use crate::cache::{CacheEntry, CacheOutcome, CachedVerdict, Lookup, VerdictCache, digest};
+use crate::cache::{CacheOutcome, CachedVerdict, Lookup, VerdictCache, digest};
 use crate::future::{LoadOutput, ResponseFuture};
 use crate::layer::Shared;
 use crate::principal::Anonymous;
@@ -65,15 +65,15 @@ impl<S: fmt::Debug, V, R> fmt::Debug for ApiKeyAuthService<S, V, R> {
 /// Turns a cached verdict into a principal, checking `expires_at` against the
 /// clock on every use: a cached entry never outlives its key.
 pub(crate) fn judge(
-    entry: &CacheEntry,
+    verdict: CachedVerdict,
     clock: &dyn Clock,
 ) -> Result<ApiKeyPrincipal, AuthRejection> {
-    match &entry.verdict {
-        CachedVerdict::Valid { principal, .. } => {
+    match verdict {
+        CachedVerdict::Valid { principal } => {
             if principal.expires_at().is_some_and(|at| at <= clock.now()) {
                 Err(InvalidToken::Expired.into())
             } else {
-                Ok(principal.clone())
+                Ok(principal)
             }
         }
         CachedVerdict::Invalid => Err(InvalidToken::Rejected.into()),
@@ -157,9 +157,9 @@ where
 
         let digest = digest(&token);
         match self.cache.lookup_now(&digest) {
-            Lookup::Hit(entry) => {
+            Lookup::Hit(verdict) => {
                 drop(token);
-                match judge(&entry, self.cache.clock()) {
+                match judge(verdict, self.cache.clock()) {
                     Ok(principal) => {
                         // Every field is known: one span with all of them,
                         // formatted once, rather than a record call each.
@@ -223,7 +223,7 @@ fn load<V: KeyValidator, R: Send + Sync + 'static>(
             .await
         {
             Ok((entry, outcome)) => LoadOutput {
-                verdict: judge(&entry, cache.clock()),
+                verdict: judge(entry.verdict.clone(), cache.clock()),
                 outcome: Some(outcome),
             },
             Err(error) => {

@@ -1,53 +1,87 @@
-//! The id → digest index behind `invalidate_id`.
+//! The id → entry index behind `invalidate_id`.
 //!
-//! Each valid entry gets a generation number; the index remembers the
-//! generation it points at, and the eviction listener removes an index entry
-//! only when the evicted cache entry is that same generation. So a late
-//! eviction of an old entry never erases the index of a newer one.
+//! It holds the shared cache entries themselves, found by the hash of the
+//! key id inside them: a slot is one pointer, and the id and digest are not
+//! copied. The eviction listener removes an entry only if the index still
+//! holds that very entry (by identity), so a late eviction of an old entry
+//! never erases the index of a newer one.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::hash::BuildHasher;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use hashbrown::HashTable;
 use keygate_types::ApiKeyId;
 
-#[derive(Debug, Default)]
+use super::{CacheEntry, CachedVerdict};
+
+#[derive(Default)]
 pub(crate) struct IdIndex {
-    map: Mutex<HashMap<ApiKeyId, ([u8; 32], u64)>>,
-    next_generation: AtomicU64,
+    entries: Mutex<HashTable<Arc<CacheEntry>>>,
+    /// SipHash with random keys: ids come from the key service, but nothing
+    /// is lost by not trusting their distribution.
+    hasher: std::collections::hash_map::RandomState,
+}
+
+/// The key id of a valid entry.
+fn id_of(entry: &CacheEntry) -> Option<&ApiKeyId> {
+    match &entry.verdict {
+        CachedVerdict::Valid { principal } => Some(principal.id()),
+        CachedVerdict::Invalid => None,
+    }
 }
 
 impl IdIndex {
-    fn map(&self) -> MutexGuard<'_, HashMap<ApiKeyId, ([u8; 32], u64)>> {
-        self.map.lock().unwrap_or_else(PoisonError::into_inner)
+    fn entries(&self) -> MutexGuard<'_, HashTable<Arc<CacheEntry>>> {
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Points `id` at `digest`; returns the entry's generation.
-    pub(crate) fn insert(&self, id: &ApiKeyId, digest: [u8; 32]) -> u64 {
-        let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
-        self.map().insert(id.clone(), (digest, generation));
-        generation
+    fn hash(&self, id: &ApiKeyId) -> u64 {
+        self.hasher.hash_one(id.as_str())
     }
 
-    /// Forgets `id` if it still points at `generation`.
-    pub(crate) fn remove_if(&self, id: &ApiKeyId, generation: u64) {
-        let mut map = self.map();
-        if map.get(id).is_some_and(|&(_, g)| g == generation) {
-            map.remove(id);
+    /// Points the entry's key id at it (valid entries only).
+    pub(crate) fn insert(&self, entry: &Arc<CacheEntry>) {
+        let Some(id) = id_of(entry) else { return };
+        let hash = self.hash(id);
+        let mut entries = self.entries();
+        match entries.find_mut(hash, |held| id_of(held) == Some(id)) {
+            Some(held) => *held = Arc::clone(entry),
+            None => {
+                entries.insert_unique(hash, Arc::clone(entry), |held| {
+                    id_of(held).map_or(0, |id| self.hash(id))
+                });
+            }
         }
     }
 
-    /// Takes the digest `id` points at.
-    pub(crate) fn take(&self, id: &ApiKeyId) -> Option<[u8; 32]> {
-        self.map().remove(id).map(|(digest, _)| digest)
+    /// Forgets `entry`'s id if the index still holds that very entry.
+    pub(crate) fn remove_same(&self, entry: &Arc<CacheEntry>) {
+        let Some(id) = id_of(entry) else { return };
+        let hash = self.hash(id);
+        if let Ok(found) = self
+            .entries()
+            .find_entry(hash, |held| Arc::ptr_eq(held, entry))
+        {
+            found.remove();
+        }
+    }
+
+    /// Takes the entry `id` points at.
+    pub(crate) fn take(&self, id: &ApiKeyId) -> Option<Arc<CacheEntry>> {
+        let hash = self.hash(id);
+        let mut entries = self.entries();
+        let found = entries
+            .find_entry(hash, |held| id_of(held) == Some(id))
+            .ok()?;
+        Some(found.remove().0)
     }
 
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.map().len()
+        self.entries().len()
     }
 
     pub(crate) fn clear(&self) {
-        self.map().clear();
+        self.entries().clear();
     }
 }

@@ -1,7 +1,9 @@
 //! The verdict cache: moka, keyed by the SHA-256 digest of the key.
 #![doc = include_str!("../../docs/cache.md")]
 
+mod digest;
 mod expiry;
+mod hits;
 mod index;
 mod inflight;
 mod stale;
@@ -16,14 +18,16 @@ use futures_util::FutureExt;
 use keygate_types::ApiKeyId;
 use moka::future::Cache;
 use moka::notification::RemovalCause;
-use sha2::{Digest, Sha256};
 
 pub use stats::CacheStats;
 
 use crate::upstream::Upstream;
 use crate::validator::{KeyValidator, ValidatorError};
 use crate::{ApiKeyPrincipal, Clock};
-use expiry::VerdictExpiry;
+use digest::DigestHashing;
+pub(crate) use digest::digest;
+use expiry::{Lifetimes, VerdictExpiry};
+use hits::HitTable;
 use index::IdIndex;
 use inflight::InFlight;
 use stale::StaleVerdicts;
@@ -35,50 +39,6 @@ pub const DEFAULT_POSITIVE_TTL: Duration = Duration::from_secs(30);
 pub const DEFAULT_NEGATIVE_TTL: Duration = Duration::from_secs(5);
 /// The default bound on the number of cached verdicts.
 pub const DEFAULT_MAX_CAPACITY: u64 = 10_000;
-
-/// The SHA-256 digest of a key: the only form in which the cache holds it.
-pub(crate) fn digest(key: &str) -> [u8; 32] {
-    Sha256::digest(key.as_bytes()).into()
-}
-
-/// moka's hasher for digest keys: the first 8 bytes of the digest.
-///
-/// A SHA-256 digest is already uniformly distributed, so SipHash over it buys
-/// nothing but time on every hit. Nor is there a HashDoS risk (the reason
-/// std defaults to SipHash): an attacker cannot choose SHA-256 outputs that
-/// collide in 64 bits, short of breaking SHA-256's preimage resistance.
-#[derive(Debug, Clone, Copy, Default)]
-struct DigestHashing;
-
-impl std::hash::BuildHasher for DigestHashing {
-    type Hasher = DigestHasher;
-
-    fn build_hasher(&self) -> DigestHasher {
-        DigestHasher(0)
-    }
-}
-
-/// See [`DigestHashing`].
-#[derive(Debug)]
-struct DigestHasher(u64);
-
-impl std::hash::Hasher for DigestHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // `[u8; 32]` hashes as a length prefix, then the 32 bytes: the
-        // digest's first 8 bytes replace whatever came before.
-        if let Some(head) = bytes.first_chunk::<8>() {
-            self.0 = u64::from_le_bytes(*head);
-        } else {
-            for &byte in bytes {
-                self.0 = self.0.rotate_left(8) ^ u64::from(byte);
-            }
-        }
-    }
-}
 
 /// How a request's verdict was found, as recorded on its span.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,21 +70,23 @@ impl CacheOutcome {
 /// A cached verdict. Only definite ones are cached; errors never are.
 #[derive(Debug, Clone)]
 pub(crate) enum CachedVerdict {
-    /// The key was valid; `generation` ties the entry to the id index.
-    Valid {
-        principal: ApiKeyPrincipal,
-        generation: u64,
-    },
+    /// The key was valid.
+    Valid { principal: ApiKeyPrincipal },
     /// The key service said "not a valid key".
     Invalid,
 }
 
-/// One cache entry: the verdict and when the key service gave it (the
-/// stale-if-error window counts from then).
-#[derive(Debug, Clone)]
+/// One cache entry, shared (one `Arc`) by moka, the hit table and the id
+/// index: the verdict, for which key, and when the key service gave it.
+#[derive(Debug)]
 pub(crate) struct CacheEntry {
+    /// The digest of the key the verdict is for.
+    pub(crate) digest: [u8; 32],
     pub(crate) verdict: CachedVerdict,
+    /// When the key service answered (the stale-if-error window counts from then).
     pub(crate) checked_at: Instant,
+    /// When the verdict stops being fresh: the TTL, capped at `expires_at`.
+    pub(crate) fresh_until: Instant,
     /// The invalidation epoch when the call that gave this verdict began.
     pub(crate) loaded_epoch: u64,
     /// An invalidation happened while that call was in flight: the verdict
@@ -135,7 +97,7 @@ pub(crate) struct CacheEntry {
 
 /// What the cache knows about a key without waiting.
 pub(crate) enum Lookup {
-    Hit(CacheEntry),
+    Hit(CachedVerdict),
     /// Not cached, or moka could not answer without waiting for its own
     /// housekeeping; either way the slow path takes over.
     Miss,
@@ -172,7 +134,10 @@ pub struct VerdictCache {
 }
 
 struct Inner {
-    cache: Cache<[u8; 32], CacheEntry, DigestHashing>,
+    cache: Cache<[u8; 32], Arc<CacheEntry>, DigestHashing>,
+    /// moka's fresh valid entries, for hits (see `hits.rs`).
+    hits: Arc<HitTable>,
+    lifetimes: Lifetimes,
     /// With stale-if-error on: the last valid verdict of each key, kept for
     /// the positive TTL plus the grace window, served only when a call to
     /// the key service fails.
@@ -184,7 +149,6 @@ struct Inner {
     /// Bumped by every invalidation, so a load that was in flight during one
     /// does not leave its (possibly revoked) verdict behind.
     epoch: AtomicU64,
-    clock: Arc<dyn Clock>,
 }
 
 impl fmt::Debug for VerdictCache {
@@ -198,24 +162,19 @@ impl fmt::Debug for VerdictCache {
 impl VerdictCache {
     pub(crate) fn new(config: &CacheConfig, clock: Arc<dyn Clock>) -> Self {
         let index = Arc::new(IdIndex::default());
-        let listener_index = Arc::clone(&index);
+        let hits = Arc::new(HitTable::new());
+        let (listener_index, listener_hits) = (Arc::clone(&index), Arc::clone(&hits));
         let cache = Cache::builder()
             .name("keygate-verdicts")
             .max_capacity(config.max_capacity)
-            .expire_after(VerdictExpiry {
-                positive_ttl: config.positive_ttl,
-                negative_ttl: config.negative_ttl,
-                clock: Arc::clone(&clock),
-            })
+            .expire_after(VerdictExpiry)
+            // Every way out of moka (expiry, eviction, replacement, removal)
+            // takes the entry out of the hit table and the index too, unless
+            // they already hold a newer one.
             .eviction_listener(
-                move |_digest: Arc<[u8; 32]>, entry: CacheEntry, _cause: RemovalCause| {
-                    if let CachedVerdict::Valid {
-                        principal,
-                        generation,
-                    } = &entry.verdict
-                    {
-                        listener_index.remove_if(principal.id(), *generation);
-                    }
+                move |_digest: Arc<[u8; 32]>, entry: Arc<CacheEntry>, _cause: RemovalCause| {
+                    listener_hits.remove_same(&entry);
+                    listener_index.remove_same(&entry);
                 },
             )
             .build_with_hasher(DigestHashing);
@@ -225,12 +184,17 @@ impl VerdictCache {
         Self {
             inner: Arc::new(Inner {
                 cache,
+                hits,
+                lifetimes: Lifetimes {
+                    positive_ttl: config.positive_ttl,
+                    negative_ttl: config.negative_ttl,
+                    clock,
+                },
                 stale,
                 inflight: InFlight::default(),
                 index,
                 counters: Counters::default(),
                 epoch: AtomicU64::new(0),
-                clock,
             }),
         }
     }
@@ -242,23 +206,52 @@ impl VerdictCache {
 
     /// The clock `expires_at` is checked against.
     pub(crate) fn clock(&self) -> &dyn Clock {
-        &*self.inner.clock
+        &*self.inner.lifetimes.clock
     }
 
     /// Looks `digest` up without waiting: the hot path.
     ///
-    /// moka's `get` is async only because a read may run the cache's pending
-    /// housekeeping; it resolves on the first poll otherwise. Polling it once
-    /// here spares a hit from allocating a boxed future; if it does not
+    /// A fresh valid verdict is read from the hit table. Anything else asks
+    /// moka: its `get` is async only because a read may run the cache's
+    /// pending housekeeping, and resolves on the first poll otherwise.
+    /// Polling it once here spares the request a boxed future; if it does not
     /// resolve at once (moka's operations are cancel-safe), the request takes
     /// the slow path, which awaits properly.
     pub(crate) fn lookup_now(&self, digest: &[u8; 32]) -> Lookup {
-        match self.inner.cache.get(digest).now_or_never() {
+        let inner = &*self.inner;
+        if let Some(hit) = inner.hits.get(digest, Instant::now()) {
+            if hit.sampled {
+                // Let moka's admission policy see that this key is in use.
+                let _ = inner.cache.get(digest).now_or_never();
+            }
+            return Lookup::Hit(CachedVerdict::Valid {
+                principal: hit.principal,
+            });
+        }
+        let epoch = inner.epoch.load(Ordering::SeqCst);
+        match inner.cache.get(digest).now_or_never() {
             Some(Some(entry)) if !entry.suspect => {
-                Counters::bump(&self.inner.counters.hits);
-                Lookup::Hit(entry)
+                Counters::bump(&inner.counters.hits);
+                // In moka but not in the hit table: a verdict another request
+                // was waiting for, or one the table dropped. Mirror it.
+                self.publish(&entry, epoch);
+                Lookup::Hit(entry.verdict.clone())
             }
             Some(_) | None => Lookup::Miss,
+        }
+    }
+
+    /// Mirrors `entry`, read or stored at invalidation epoch `epoch`, in the
+    /// hit table, unless an invalidation has come since.
+    ///
+    /// Mirroring first and checking after closes the race with an
+    /// invalidation: either it sees the entry in the table and removes it,
+    /// or this check sees its epoch and removes it here.
+    fn publish(&self, entry: &Arc<CacheEntry>, epoch: u64) {
+        let inner = &*self.inner;
+        inner.hits.insert(entry);
+        if inner.epoch.load(Ordering::SeqCst) != epoch {
+            inner.hits.remove_same(entry);
         }
     }
 
@@ -273,7 +266,7 @@ impl VerdictCache {
         key: &str,
         validator: &V,
         upstream: &Upstream,
-    ) -> Result<(CacheEntry, CacheOutcome), Arc<ValidatorError>> {
+    ) -> Result<(Arc<CacheEntry>, CacheOutcome), Arc<ValidatorError>> {
         let inner = &*self.inner;
         // Invalidations this request must not be overtaken by: those that
         // happened before it got here.
@@ -310,22 +303,14 @@ impl VerdictCache {
         validator: &V,
         upstream: &Upstream,
         epoch: u64,
-    ) -> Result<(CacheEntry, CacheOutcome), Arc<ValidatorError>> {
+    ) -> Result<(Arc<CacheEntry>, CacheOutcome), Arc<ValidatorError>> {
         let inner = &*self.inner;
         match upstream.validate(validator, key).await {
             Ok(verdict) => {
                 Counters::bump(&inner.counters.misses);
                 let entry = self.entry(digest, verdict, epoch);
-                inner.cache.insert(digest, entry.clone()).await;
-                if let Some(stale) = &inner.stale {
-                    stale.remember(digest, &entry).await;
-                }
-                if inner.epoch.load(Ordering::SeqCst) != epoch {
-                    inner.cache.invalidate(&digest).await;
-                    if let Some(stale) = &inner.stale {
-                        stale.forget(&digest).await;
-                    }
-                }
+                inner.cache.insert(digest, Arc::clone(&entry)).await;
+                self.keep(&entry, epoch).await;
                 Ok((entry, CacheOutcome::Miss))
             }
             Err(error) => {
@@ -345,20 +330,43 @@ impl VerdictCache {
         digest: [u8; 32],
         verdict: Option<keygate_types::ApiKey>,
         epoch: u64,
-    ) -> CacheEntry {
+    ) -> Arc<CacheEntry> {
         let inner = &*self.inner;
         let verdict = match verdict {
             Some(api_key) => CachedVerdict::Valid {
-                generation: inner.index.insert(&api_key.id, digest),
                 principal: ApiKeyPrincipal::new(api_key),
             },
             None => CachedVerdict::Invalid,
         };
-        CacheEntry {
+        let checked_at = Instant::now();
+        let entry = Arc::new(CacheEntry {
+            digest,
+            fresh_until: inner.lifetimes.fresh_until(&verdict, checked_at),
             verdict,
-            checked_at: Instant::now(),
+            checked_at,
             loaded_epoch: epoch,
             suspect: inner.epoch.load(Ordering::SeqCst) != epoch,
+        });
+        inner.index.insert(&entry);
+        entry
+    }
+
+    /// After this request's own call stored `entry` in moka: mirror it for
+    /// hits and keep it for stale-if-error, or, if an invalidation came
+    /// during the call (it may have been meant for this very key), answer
+    /// this request but keep nothing.
+    async fn keep(&self, entry: &Arc<CacheEntry>, epoch: u64) {
+        let inner = &*self.inner;
+        if let Some(stale) = &inner.stale {
+            stale.remember(entry).await;
+        }
+        self.publish(entry, epoch);
+        if inner.epoch.load(Ordering::SeqCst) != epoch {
+            inner.hits.remove_same(entry);
+            inner.cache.invalidate(&entry.digest).await;
+            if let Some(stale) = &inner.stale {
+                stale.forget(&entry.digest).await;
+            }
         }
     }
 
@@ -369,7 +377,7 @@ impl VerdictCache {
         validator: &V,
         upstream: &Upstream,
         arrived: u64,
-    ) -> Result<(CacheEntry, CacheOutcome), Arc<ValidatorError>> {
+    ) -> Result<(Arc<CacheEntry>, CacheOutcome), Arc<ValidatorError>> {
         let inner = &*self.inner;
         let epoch = inner.epoch.load(Ordering::SeqCst);
         let ran = AtomicBool::new(false);
@@ -387,30 +395,16 @@ impl VerdictCache {
             Ok(entry) => {
                 let fresh = entry.is_fresh();
                 let entry = entry.into_value();
-                let outcome = if fresh {
+                if fresh {
                     Counters::bump(&inner.counters.misses);
-                    CacheOutcome::Miss
-                } else if entry.loaded_epoch < arrived {
-                    // Retried by `load`: counted then.
-                    CacheOutcome::Coalesced
-                } else {
-                    Counters::bump(&inner.counters.coalesced);
-                    CacheOutcome::Coalesced
-                };
-                if outcome == CacheOutcome::Miss {
-                    if let Some(stale) = &inner.stale {
-                        stale.remember(digest, &entry).await;
-                    }
-                    // An invalidation during our call may have been meant for
-                    // this very key: answer this request, but keep nothing.
-                    if inner.epoch.load(Ordering::SeqCst) != epoch {
-                        inner.cache.invalidate(&digest).await;
-                        if let Some(stale) = &inner.stale {
-                            stale.forget(&digest).await;
-                        }
-                    }
+                    self.keep(&entry, epoch).await;
+                    return Ok((entry, CacheOutcome::Miss));
                 }
-                Ok((entry, outcome))
+                // Retried by `load` if older than this request: counted then.
+                if entry.loaded_epoch >= arrived {
+                    Counters::bump(&inner.counters.coalesced);
+                }
+                Ok((entry, CacheOutcome::Coalesced))
             }
             Err(error) => {
                 if ran.load(Ordering::Relaxed) {
@@ -429,14 +423,14 @@ impl VerdictCache {
 
     /// The stale verdict for `digest`, if stale-if-error is on, the verdict
     /// is within its window and its key has not expired.
-    async fn stale_for(&self, digest: &[u8; 32]) -> Option<CacheEntry> {
+    async fn stale_for(&self, digest: &[u8; 32]) -> Option<Arc<CacheEntry>> {
         let entry = self.inner.stale.as_ref()?.get(digest).await?;
-        let CachedVerdict::Valid { principal, .. } = &entry.verdict else {
+        let CachedVerdict::Valid { principal } = &entry.verdict else {
             return None;
         };
         if principal
             .expires_at()
-            .is_some_and(|at| at <= self.inner.clock.now())
+            .is_some_and(|at| at <= self.clock().now())
         {
             return None;
         }
@@ -455,6 +449,7 @@ impl VerdictCache {
         inner.epoch.fetch_add(1, Ordering::SeqCst);
         Counters::bump(&inner.counters.invalidations);
         let digest = digest(key);
+        inner.hits.remove(&digest);
         if let Some(stale) = &inner.stale {
             stale.forget(&digest).await;
         }
@@ -462,7 +457,7 @@ impl VerdictCache {
     }
 
     /// Forgets the verdict for the key with id `id` (found through the id →
-    /// digest index), for revocation by id. Returns whether one was cached.
+    /// entry index), for revocation by id. Returns whether one was cached.
     pub async fn invalidate_id(&self, id: &ApiKeyId) -> bool {
         let inner = &*self.inner;
         inner.epoch.fetch_add(1, Ordering::SeqCst);
@@ -471,7 +466,10 @@ impl VerdictCache {
             stale.forget_id(id);
         }
         match inner.index.take(id) {
-            Some(digest) => inner.cache.remove(&digest).await.is_some(),
+            Some(entry) => {
+                inner.hits.remove(&entry.digest);
+                inner.cache.remove(&entry.digest).await.is_some()
+            }
             None => false,
         }
     }
@@ -481,6 +479,7 @@ impl VerdictCache {
         let inner = &*self.inner;
         inner.epoch.fetch_add(1, Ordering::SeqCst);
         Counters::bump(&inner.counters.invalidations);
+        inner.hits.clear();
         inner.cache.invalidate_all();
         if let Some(stale) = &inner.stale {
             stale.forget_all();
@@ -490,7 +489,10 @@ impl VerdictCache {
 
     /// The counters, and the number of entries.
     pub fn stats(&self) -> CacheStats {
-        self.inner.counters.snapshot(self.inner.cache.entry_count())
+        let inner = &*self.inner;
+        inner
+            .counters
+            .snapshot(inner.hits.hits(), inner.cache.entry_count())
     }
 
     /// Runs moka's pending housekeeping (evictions and their listener) now.
@@ -502,6 +504,11 @@ impl VerdictCache {
     #[cfg(test)]
     pub(crate) fn indexed_ids(&self) -> usize {
         self.inner.index.len()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn mirrored(&self) -> usize {
+        self.inner.hits.len()
     }
 }
 

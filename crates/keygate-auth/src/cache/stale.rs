@@ -5,6 +5,7 @@
 //! exactly as they are. A definite "invalid" answer and every invalidation
 //! remove the key's stale verdict too.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use keygate_types::ApiKeyId;
@@ -13,7 +14,7 @@ use moka::future::Cache;
 use super::{CacheConfig, CacheEntry, CachedVerdict};
 
 pub(crate) struct StaleVerdicts {
-    cache: Cache<[u8; 32], CacheEntry>,
+    cache: Cache<[u8; 32], Arc<CacheEntry>>,
 }
 
 impl StaleVerdicts {
@@ -31,14 +32,14 @@ impl StaleVerdicts {
     }
 
     /// Keeps a valid verdict; a definite "invalid" removes the old one.
-    pub(crate) async fn remember(&self, digest: [u8; 32], entry: &CacheEntry) {
+    pub(crate) async fn remember(&self, entry: &Arc<CacheEntry>) {
         match entry.verdict {
-            CachedVerdict::Valid { .. } => self.cache.insert(digest, entry.clone()).await,
-            CachedVerdict::Invalid => self.cache.invalidate(&digest).await,
+            CachedVerdict::Valid { .. } => self.cache.insert(entry.digest, Arc::clone(entry)).await,
+            CachedVerdict::Invalid => self.cache.invalidate(&entry.digest).await,
         }
     }
 
-    pub(crate) async fn get(&self, digest: &[u8; 32]) -> Option<CacheEntry> {
+    pub(crate) async fn get(&self, digest: &[u8; 32]) -> Option<Arc<CacheEntry>> {
         self.cache.get(digest).await
     }
 

@@ -44,9 +44,11 @@ impl Counters {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub(crate) fn snapshot(&self, entries: u64) -> CacheStats {
+    /// `table_hits`: the hits the hit table counted (per shard, to spare a
+    /// shared counter on every hit).
+    pub(crate) fn snapshot(&self, table_hits: u64, entries: u64) -> CacheStats {
         CacheStats {
-            hits: self.hits.load(Ordering::Relaxed),
+            hits: self.hits.load(Ordering::Relaxed) + table_hits,
             misses: self.misses.load(Ordering::Relaxed),
             coalesced: self.coalesced.load(Ordering::Relaxed),
             errors: self.errors.load(Ordering::Relaxed),

@@ -267,6 +267,101 @@ async fn the_index_follows_evictions() {
     let entries = cache.stats().entries;
     assert!(entries <= 10, "capacity bound holds: {entries}");
     assert_eq!(cache.indexed_ids() as u64, entries);
+    assert_eq!(
+        cache.mirrored() as u64,
+        entries,
+        "the hit table holds what moka holds, no more"
+    );
+}
+
+/// The hit table serves hits, and every invalidation empties it at once,
+/// without waiting for moka's housekeeping.
+#[tokio::test]
+async fn the_hit_table_follows_every_invalidation() {
+    let cache = cache();
+    let validator = validator_fn(|_key: SecretString| async { Ok(Some(api_key(9, None))) });
+    let d = digest("sk_nine");
+    let upstream = Upstream::unguarded();
+    let load = || cache.load(d, "sk_nine", &validator, &upstream);
+
+    load().await.unwrap();
+    assert_eq!(cache.mirrored(), 1, "a miss mirrors its valid verdict");
+    for _ in 0..3 {
+        assert!(matches!(
+            cache.lookup_now(&d),
+            Lookup::Hit(CachedVerdict::Valid { .. })
+        ));
+    }
+    assert_eq!(cache.stats().hits, 3);
+
+    cache.invalidate_key("sk_nine").await;
+    assert_eq!(cache.mirrored(), 0);
+    assert!(matches!(cache.lookup_now(&d), Lookup::Miss));
+
+    load().await.unwrap();
+    cache.invalidate_id(&api_key(9, None).id).await;
+    assert_eq!(cache.mirrored(), 0);
+    assert!(matches!(cache.lookup_now(&d), Lookup::Miss));
+
+    load().await.unwrap();
+    cache.invalidate_all();
+    assert_eq!(cache.mirrored(), 0);
+    assert!(matches!(cache.lookup_now(&d), Lookup::Miss));
+}
+
+/// Invalid verdicts are cached by moka only; a hit on one still answers.
+#[tokio::test]
+async fn invalid_verdicts_are_not_mirrored() {
+    let cache = cache();
+    let validator = validator_fn(|_key: SecretString| async { Ok(None) });
+    let d = digest("sk_bad");
+    cache
+        .load(d, "sk_bad", &validator, &Upstream::unguarded())
+        .await
+        .unwrap();
+    assert_eq!(cache.mirrored(), 0);
+    assert!(matches!(
+        cache.lookup_now(&d),
+        Lookup::Hit(CachedVerdict::Invalid)
+    ));
+}
+
+/// A verdict that moka holds but the hit table does not (here: the table
+/// was cleared behind moka's back) is served by moka and mirrored again.
+#[tokio::test]
+async fn a_moka_hit_is_mirrored_again() {
+    let cache = cache();
+    let validator = validator_fn(|_key: SecretString| async { Ok(Some(api_key(10, None))) });
+    let d = digest("sk_ten");
+    cache
+        .load(d, "sk_ten", &validator, &Upstream::unguarded())
+        .await
+        .unwrap();
+    cache.inner.hits.clear();
+    assert!(matches!(
+        cache.lookup_now(&d),
+        Lookup::Hit(CachedVerdict::Valid { .. })
+    ));
+    assert_eq!(cache.mirrored(), 1);
+}
+
+/// The hit table never serves an entry past its deadline, even before moka
+/// has evicted it.
+#[tokio::test]
+async fn the_hit_table_expires_with_moka() {
+    let cache = cache_with(CacheConfig {
+        positive_ttl: Duration::from_millis(50),
+        ..CacheConfig::default()
+    });
+    let validator = validator_fn(|_key: SecretString| async { Ok(Some(api_key(11, None))) });
+    let d = digest("sk_eleven");
+    cache
+        .load(d, "sk_eleven", &validator, &Upstream::unguarded())
+        .await
+        .unwrap();
+    assert!(matches!(cache.lookup_now(&d), Lookup::Hit(_)));
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    assert!(matches!(cache.lookup_now(&d), Lookup::Miss));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -309,13 +404,13 @@ async fn the_clock_decides_expiry_on_every_hit() {
     let Lookup::Hit(entry) = cache.lookup_now(&d) else {
         panic!("expected a hit")
     };
-    assert!(crate::service::judge(&entry, cache.clock()).is_ok());
+    assert!(crate::service::judge(entry, cache.clock()).is_ok());
     *clock.0.lock().unwrap() = expires;
     let Lookup::Hit(entry) = cache.lookup_now(&d) else {
         panic!("expected a hit")
     };
     assert_eq!(
-        crate::service::judge(&entry, cache.clock()).unwrap_err(),
+        crate::service::judge(entry, cache.clock()).unwrap_err(),
         crate::AuthRejection::InvalidToken(crate::InvalidToken::Expired)
     );
 }
@@ -376,10 +471,7 @@ async fn a_request_after_an_invalidation_does_not_join_an_older_call() {
     assert!(
         !matches!(
             cache.lookup_now(&d),
-            Lookup::Hit(CacheEntry {
-                verdict: CachedVerdict::Valid { .. },
-                ..
-            })
+            Lookup::Hit(CachedVerdict::Valid { .. })
         ),
         "A's pre-revocation answer was not kept"
     );
