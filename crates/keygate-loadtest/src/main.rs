@@ -4,7 +4,8 @@
 //!   process (optionally pinned to its own CPUs with `taskset`), then drives
 //!   the public route and the keygate route alternately, and the emulator's
 //!   validation and a hello-world route alternately, and prints Markdown
-//!   tables and the issue's targets.
+//!   tables and the issue's targets (`--only keygate|emulator` runs one
+//!   of the two comparisons).
 //! - `keygate-loadtest memory`: resident memory per cached principal.
 //! - `keygate-loadtest serve`: the child process (internal).
 
@@ -13,7 +14,7 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use keygate_loadtest::compare::{Side, Tally, alternate, ratios, table};
 use keygate_loadtest::drive::Load;
 use keygate_loadtest::memory::{self, Store};
@@ -27,6 +28,15 @@ use keygate_loadtest::wire::Request;
 struct Cli {
     #[command(subcommand)]
     command: Commands,
+}
+
+/// One of the two comparisons `http` makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Comparison {
+    /// The public route against the keygate route.
+    Keygate,
+    /// The emulator's validation against the hello-world route.
+    Emulator,
 }
 
 #[derive(Debug, Subcommand)]
@@ -52,6 +62,9 @@ enum Commands {
         /// Worker threads of the server process's runtime.
         #[arg(long, default_value_t = 1)]
         server_threads: usize,
+        /// Run only one of the two comparisons.
+        #[arg(long, value_enum)]
+        only: Option<Comparison>,
     },
     /// Resident memory per cached principal.
     Memory {
@@ -81,6 +94,7 @@ fn main() -> ExitCode {
             connections,
             server_cpus,
             server_threads,
+            only,
         } => http(
             rounds,
             Duration::from_secs_f64(seconds),
@@ -88,6 +102,7 @@ fn main() -> ExitCode {
             connections,
             server_cpus.as_deref(),
             server_threads,
+            only,
         ),
         Commands::Memory { keys, store } => memory_probe(keys, store),
         Commands::Serve { threads } => serve(threads),
@@ -202,6 +217,7 @@ fn http(
     connections: usize,
     server_cpus: Option<&str>,
     server_threads: usize,
+    only: Option<Comparison>,
 ) -> Result<(), Failure> {
     let credentials = Credentials::generate();
     let (server, addresses) = spawn_servers(&credentials, server_cpus, server_threads)?;
@@ -256,13 +272,40 @@ fn http(
         warmup.as_secs_f64(),
         server_cpus.map_or("any CPU".to_owned(), |cpus| format!("CPU {cpus}")),
     );
-    let (public, keygate) = runtime.block_on(alternate(&public, &keygate, rounds, &server_cpu))?;
     println!();
-    println!("{}", table(&[&public, &keygate]));
-    let (validation, hello) =
-        runtime.block_on(alternate(&validation, &hello, rounds, &server_cpu))?;
-    println!("{}", table(&[&validation, &hello]));
-    print_targets(&public, &keygate, &validation, &hello);
+    let keygate = if only.is_none_or(|c| c == Comparison::Keygate) {
+        let (public, keygate) =
+            runtime.block_on(alternate(&public, &keygate, rounds, &server_cpu))?;
+        println!("{}", table(&[&public, &keygate]));
+        Some((public, keygate))
+    } else {
+        None
+    };
+    let emulator = if only.is_none_or(|c| c == Comparison::Emulator) {
+        let (validation, hello) =
+            runtime.block_on(alternate(&validation, &hello, rounds, &server_cpu))?;
+        println!("{}", table(&[&validation, &hello]));
+        Some((validation, hello))
+    } else {
+        None
+    };
+    println!("targets");
+    if let Some((public, keygate)) = &keygate {
+        print_keygate_targets(public, keygate);
+    }
+    if let Some((validation, hello)) = &emulator {
+        print_emulator_targets(validation, hello);
+    }
+    let tallies = keygate.iter().chain(&emulator).flat_map(|(a, b)| [a, b]);
+    for tally in tallies {
+        if tally.failed() > 0 {
+            println!(
+                "  warning: {} answered non-200 {} times",
+                tally.label,
+                tally.failed()
+            );
+        }
+    }
     Ok(())
 }
 
@@ -270,9 +313,8 @@ fn verdict(met: bool) -> &'static str {
     if met { "MET" } else { "MISSED" }
 }
 
-fn print_targets(public: &Tally, keygate: &Tally, validation: &Tally, hello: &Tally) {
+fn print_keygate_targets(public: &Tally, keygate: &Tally) {
     let (share, p99) = ratios(keygate, public);
-    println!("targets");
     println!(
         "  keygate route: {:.1}% of the public route's requests/s (target >= 95%) {}",
         share * 100.0,
@@ -294,6 +336,9 @@ fn print_targets(public: &Tally, keygate: &Tally, validation: &Tally, hello: &Ta
             public_cpu / keygate_cpu * 100.0
         );
     }
+}
+
+fn print_emulator_targets(validation: &Tally, hello: &Tally) {
     let (share, _) = ratios(validation, hello);
     println!(
         "  emulator validation: {:.1}% of the hello-world route's requests/s (target >= 50%) {}",
@@ -307,15 +352,6 @@ fn print_targets(public: &Tally, keygate: &Tally, validation: &Tally, hello: &Ta
              {hello_cpu:.1} µs: at full load {:.1}% of the hello-world route's requests/s",
             hello_cpu / validation_cpu * 100.0
         );
-    }
-    for tally in [public, keygate, validation, hello] {
-        if tally.failed() > 0 {
-            println!(
-                "  warning: {} answered non-200 {} times",
-                tally.label,
-                tally.failed()
-            );
-        }
     }
 }
 
