@@ -91,15 +91,47 @@ impl FromStr for Timestamp {
     }
 }
 
-impl fmt::Display for Timestamp {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Timestamp {
+    /// Formats through `time`'s format description: the reference, and the
+    /// path for years outside 0..=9999.
+    fn format_described(&self) -> Result<String, time::error::Format> {
         let format = format_description!(
             "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
         );
-        match self.0.format(&format) {
-            Ok(s) => f.write_str(&s),
-            Err(_) => Err(fmt::Error),
-        }
+        self.0.format(&format)
+    }
+}
+
+/// Writes `value`'s last `digits.len()` decimal digits, zero-padded.
+fn put_digits(digits: &mut [u8], mut value: u32) {
+    for digit in digits.iter_mut().rev() {
+        // `value % 10` is below 10, so the cast cannot truncate.
+        *digit = b'0' + (value % 10) as u8;
+        value /= 10;
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Written by hand into a fixed buffer: every key in every answer
+        // carries two or three timestamps, and `time`'s general formatter
+        // allocates and costs several times as much. Same output (tested
+        // against it).
+        let (year, month, day) = self.0.to_calendar_date();
+        let Some(year) = u32::try_from(year).ok().filter(|y| *y <= 9999) else {
+            let text = self.format_described().map_err(|_| fmt::Error)?;
+            return f.write_str(&text);
+        };
+        let (hour, minute, second, milli) = self.0.to_hms_milli();
+        let mut text = *b"0000-00-00T00:00:00.000Z";
+        put_digits(&mut text[0..4], year);
+        put_digits(&mut text[5..7], u32::from(u8::from(month)));
+        put_digits(&mut text[8..10], u32::from(day));
+        put_digits(&mut text[11..13], u32::from(hour));
+        put_digits(&mut text[14..16], u32::from(minute));
+        put_digits(&mut text[17..19], u32::from(second));
+        put_digits(&mut text[20..23], u32::from(milli));
+        f.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -132,6 +164,31 @@ mod tests {
         assert_eq!(t.to_string(), "2026-01-15T12:00:00.000Z");
         let t: Timestamp = "2026-01-15T12:00:00.123456789Z".parse().unwrap();
         assert_eq!(t.to_string(), "2026-01-15T12:00:00.123Z");
+    }
+
+    #[test]
+    fn writes_the_edges_of_the_four_digit_years() {
+        for text in [
+            "0000-01-01T00:00:00.000Z",
+            "0999-12-31T23:59:59.999Z",
+            "1970-01-01T00:00:00.000Z",
+            "2024-02-29T07:08:09.010Z",
+            "9999-12-31T23:59:59.999Z",
+        ] {
+            let t: Timestamp = text.parse().unwrap();
+            assert_eq!(t.to_string(), text);
+            assert_eq!(t.format_described().unwrap(), text);
+        }
+    }
+
+    proptest::proptest! {
+        /// The hand-written formatter writes what `time`'s does, for any
+        /// instant `time` can hold (negative years take `time`'s path).
+        #[test]
+        fn formats_as_time_does(nanos in -377_705_116_800_000_000_000i128..253_402_300_800_000_000_000i128) {
+            let t = Timestamp::from(OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap());
+            proptest::prop_assert_eq!(t.to_string(), t.format_described().unwrap());
+        }
     }
 
     #[test]
