@@ -32,6 +32,7 @@ impl Server {
         let app = routes::router(env);
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
+            let app = axum::ServiceExt::<axum::extract::Request>::into_make_service(app);
             let served = axum::serve(listener, app)
                 .with_graceful_shutdown(async {
                     // A dropped sender means the emulator is gone: stop too.

@@ -6,9 +6,10 @@ use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use keygate_types::{
-    CreateOrganizationApiKey, CreateUserApiKey, ExpireApiKey, OrganizationId, Owner, UserId,
-    ValidateApiKey, ValidationResponse,
+    ApiKey, CreateOrganizationApiKey, CreateUserApiKey, ExpireApiKey, OrganizationId, Owner,
+    UserId, ValidateApiKey,
 };
+use serde::Serialize;
 
 use super::body::{JsonBody, RawBody, parse};
 use super::path::PathId;
@@ -128,6 +129,18 @@ pub(crate) async fn validate(
     // Hash outside the lock: every validation contends for it.
     let digest = digest(body.value.expose_secret());
     let now = env.clock.now();
-    let api_key = env.store.lock().validate(&digest, now);
-    json(StatusCode::OK, &ValidationResponse { api_key })
+    let mut state = env.store.lock();
+    // Encoded under the lock, from the stored key: no copy of it per request.
+    json(
+        StatusCode::OK,
+        &ValidationReply {
+            api_key: state.validate(&digest, now),
+        },
+    )
+}
+
+/// [`keygate_types::ValidationResponse`] with the key borrowed: the same JSON.
+#[derive(Serialize)]
+struct ValidationReply<'a> {
+    api_key: Option<&'a ApiKey>,
 }

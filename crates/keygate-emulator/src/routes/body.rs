@@ -86,6 +86,11 @@ pub(crate) fn parse<T: DeserializeOwned>(
             .with_field_error("body", "invalid_type"),
         ));
     }
+    // The common case, a good body, parses without tracking the path; only a
+    // failed parse is repeated with it, to name the field in the answer.
+    if let Ok(value) = serde_json::from_slice(bytes) {
+        return Ok(value);
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();

@@ -13,6 +13,7 @@ mod reply;
 mod users;
 mod webhooks;
 
+use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::Router;
@@ -23,6 +24,7 @@ use axum::routing::{get, post, put};
 use http::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderName, HeaderValue, StatusCode};
 use keygate_types::ErrorBody;
+use tower::{Layer, Service};
 
 use crate::auth::bearer_token;
 use crate::environment::Environment;
@@ -31,7 +33,10 @@ use crate::request_id::request_id;
 pub(crate) use reply::ApiError;
 
 /// The whole service.
-pub(crate) fn router(env: Arc<Environment>) -> Router {
+pub(crate) fn router(
+    env: Arc<Environment>,
+) -> impl Service<Request, Response = Response, Error = Infallible, Future: Send> + Clone + Send + Sync
+{
     let api = Router::new()
         .route(
             "/organizations/{id}/api_keys",
@@ -77,8 +82,7 @@ pub(crate) fn router(env: Arc<Environment>) -> Router {
             "/user_management/organization_memberships/{id}/reactivate",
             put(memberships::reactivate),
         )
-        .layer(from_fn_with_state(env.clone(), require_secret_within_limit))
-        .layer(from_fn_with_state(env.clone(), count_and_fault));
+        .layer(from_fn_with_state(env.clone(), gate));
 
     let controls = Router::new()
         .route("/_emulator/reset", post(controls::reset))
@@ -108,15 +112,19 @@ pub(crate) fn router(env: Arc<Environment>) -> Router {
         )
         .layer(from_fn_with_state(env.clone(), require_secret));
 
-    Router::new()
+    let body_limit = env.body_limit;
+    let routes = Router::new()
         .merge(api)
         .merge(controls)
         .route("/health", get(controls::health))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(env.body_limit))
-        .layer(from_fn(request_id))
-        .with_state(env)
+        .with_state(env);
+    // Request ids and the body cap wrap the router once, rather than each
+    // route (which `Router::layer` does): axum clones a route's whole stack
+    // of layers on every call, an allocation per layer per request, while
+    // the router itself clones as an `Arc`.
+    from_fn(request_id).layer(DefaultBodyLimit::max(body_limit).layer(routes))
 }
 
 async fn not_found(request: Request) -> ApiError {
@@ -180,48 +188,12 @@ async fn require_secret(
     }
 }
 
-/// 401 without a secret; 429 with `Retry-After` over the rate limit, if one is set.
-async fn require_secret_within_limit(
-    State(env): State<Arc<Environment>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let Some(secret) = presented_secret(&env, &request) else {
-        return unauthorized(&request);
-    };
-    if let Some(Err(wait)) = env.limiter.as_ref().map(|l| l.admit(secret)) {
-        let mut response = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            ErrorBody::new(
-                "rate_limit_exceeded",
-                format!("Too many requests for this environment secret; retry in {wait} s."),
-            ),
-        )
-        .into_response();
-        if let Ok(value) = HeaderValue::from_str(&wait.to_string()) {
-            response.headers_mut().insert(RETRY_AFTER, value);
-        }
-        return response;
-    }
-    next.run(request).await
-}
-
-/// Counts the request under its route, then lets a matching fault take it.
-async fn count_and_fault(
-    State(env): State<Arc<Environment>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let template = request.extensions().get::<MatchedPath>().cloned();
-    let method = request.method().as_str();
-    let path = request.uri().path();
-    let route = template.as_ref().map_or(path, MatchedPath::as_str);
-    env.counters.hit(method, route);
-    if let Some(fault) = env
-        .faults
-        .take(method, template.as_ref().map(MatchedPath::as_str), path)
-    {
-        tracing::debug!(method, route, status = ?fault.status, "injected fault");
+/// The gate of every WorkOS route, in one layer (each layer costs every
+/// request a clone of the route's stack): counts the request under its
+/// route, lets a matching fault take it, then answers 401 without a secret
+/// and 429 with `Retry-After` over the rate limit, if one is set.
+async fn gate(State(env): State<Arc<Environment>>, request: Request, next: Next) -> Response {
+    if let Some(fault) = count_and_find_fault(&env, &request) {
         if let Some(delay) = fault.delay {
             tokio::time::sleep(delay).await;
         }
@@ -229,7 +201,43 @@ async fn count_and_fault(
             return fault_response(fault, status);
         }
     }
+    let Some(secret) = presented_secret(&env, &request) else {
+        return unauthorized(&request);
+    };
+    if let Some(Err(wait)) = env.limiter.as_ref().map(|l| l.admit(secret)) {
+        return too_many_requests(wait);
+    }
     next.run(request).await
+}
+
+fn too_many_requests(wait: u64) -> Response {
+    let mut response = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        ErrorBody::new(
+            "rate_limit_exceeded",
+            format!("Too many requests for this environment secret; retry in {wait} s."),
+        ),
+    )
+    .into_response();
+    if let Ok(value) = HeaderValue::from_str(&wait.to_string()) {
+        response.headers_mut().insert(RETRY_AFTER, value);
+    }
+    response
+}
+
+/// Counts the request under its route, and takes the fault that matches
+/// it, if any.
+fn count_and_find_fault(env: &Environment, request: &Request) -> Option<Fault> {
+    let template = request.extensions().get::<MatchedPath>();
+    let method = request.method().as_str();
+    let path = request.uri().path();
+    let route = template.map_or(path, MatchedPath::as_str);
+    env.counters.hit(method, route);
+    let fault = env
+        .faults
+        .take(method, template.map(MatchedPath::as_str), path)?;
+    tracing::debug!(method, route, status = ?fault.status, "injected fault");
+    Some(fault)
 }
 
 fn fault_response(fault: Fault, status: u16) -> Response {

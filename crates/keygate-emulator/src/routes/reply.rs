@@ -12,8 +12,10 @@ static APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/jso
 
 /// `value` as a JSON answer with `status`.
 pub(crate) fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
-    match serde_json::to_vec(value) {
-        Ok(bytes) => {
+    // Room for a key or an error body at once, instead of growing by doubling.
+    let mut bytes = Vec::with_capacity(512);
+    match serde_json::to_writer(&mut bytes, value) {
+        Ok(()) => {
             let mut response = (status, bytes).into_response();
             response
                 .headers_mut()

@@ -293,8 +293,9 @@ impl State {
     /// Looks a presented value up by its [`digest`] (hashed by the caller,
     /// before it takes the lock). `None` for an unknown, revoked or expired
     /// key, or a user key whose membership is not active; otherwise records
-    /// the use and returns the key.
-    pub(crate) fn validate(&mut self, digest: &ValueDigest, now: Timestamp) -> Option<ApiKey> {
+    /// the use and returns the key (borrowed: the caller encodes it under the
+    /// lock instead of copying it out).
+    pub(crate) fn validate(&mut self, digest: &ValueDigest, now: Timestamp) -> Option<&ApiKey> {
         let id = self.keys.by_digest.get(digest)?;
         let record = self.keys.by_id.get_mut(id)?;
         if record.api_key.is_expired_at(now) {
@@ -309,7 +310,7 @@ impl State {
             return None;
         }
         record.api_key.last_used_at = Some(now);
-        Some(record.api_key.clone())
+        Some(&record.api_key)
     }
 }
 
