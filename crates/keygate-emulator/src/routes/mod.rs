@@ -5,6 +5,7 @@ mod api_keys;
 mod body;
 mod controls;
 mod events;
+mod gate;
 mod memberships;
 mod organizations;
 mod path;
@@ -17,19 +18,18 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::middleware::{Next, from_fn, from_fn_with_state};
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use http::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
-use http::{HeaderName, HeaderValue, StatusCode};
+use http::StatusCode;
+use http::header::AUTHORIZATION;
 use keygate_types::ErrorBody;
 use tower::{Layer, Service};
 
 use crate::auth::bearer_token;
 use crate::environment::Environment;
-use crate::faults::{Fault, FaultBody};
-use crate::request_id::request_id;
+use crate::request_id::RequestIds;
 pub(crate) use reply::ApiError;
 
 /// The whole service.
@@ -82,7 +82,7 @@ pub(crate) fn router(
             "/user_management/organization_memberships/{id}/reactivate",
             put(memberships::reactivate),
         )
-        .layer(from_fn_with_state(env.clone(), gate));
+        .layer(gate::Gate(env.clone()));
 
     let controls = Router::new()
         .route("/_emulator/reset", post(controls::reset))
@@ -122,9 +122,9 @@ pub(crate) fn router(
         .with_state(env);
     // Request ids and the body cap wrap the router once, rather than each
     // route (which `Router::layer` does): axum clones a route's whole stack
-    // of layers on every call, an allocation per layer per request, while
-    // the router itself clones as an `Arc`.
-    from_fn(request_id).layer(DefaultBodyLimit::max(body_limit).layer(routes))
+    // of layers on every call, allocations per layer per request, while the
+    // router itself clones as an `Arc`.
+    RequestIds(DefaultBodyLimit::max(body_limit).layer(routes))
 }
 
 async fn not_found(request: Request) -> ApiError {
@@ -186,92 +186,4 @@ async fn require_secret(
         Some(_) => next.run(request).await,
         None => unauthorized(&request),
     }
-}
-
-/// The gate of every WorkOS route, in one layer (each layer costs every
-/// request a clone of the route's stack): counts the request under its
-/// route, lets a matching fault take it, then answers 401 without a secret
-/// and 429 with `Retry-After` over the rate limit, if one is set.
-async fn gate(State(env): State<Arc<Environment>>, request: Request, next: Next) -> Response {
-    if let Some(fault) = count_and_find_fault(&env, &request) {
-        if let Some(delay) = fault.delay {
-            tokio::time::sleep(delay).await;
-        }
-        if let Some(status) = fault.status {
-            return fault_response(fault, status);
-        }
-    }
-    let Some(secret) = presented_secret(&env, &request) else {
-        return unauthorized(&request);
-    };
-    if let Some(Err(wait)) = env.limiter.as_ref().map(|l| l.admit(secret)) {
-        return too_many_requests(wait);
-    }
-    next.run(request).await
-}
-
-fn too_many_requests(wait: u64) -> Response {
-    let mut response = ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        ErrorBody::new(
-            "rate_limit_exceeded",
-            format!("Too many requests for this environment secret; retry in {wait} s."),
-        ),
-    )
-    .into_response();
-    if let Ok(value) = HeaderValue::from_str(&wait.to_string()) {
-        response.headers_mut().insert(RETRY_AFTER, value);
-    }
-    response
-}
-
-/// Counts the request under its route, and takes the fault that matches
-/// it, if any.
-fn count_and_find_fault(env: &Environment, request: &Request) -> Option<Fault> {
-    let template = request.extensions().get::<MatchedPath>();
-    let method = request.method().as_str();
-    let path = request.uri().path();
-    let route = template.map_or(path, MatchedPath::as_str);
-    env.counters.hit(method, route);
-    let fault = env
-        .faults
-        .take(method, template.map(MatchedPath::as_str), path)?;
-    tracing::debug!(method, route, status = ?fault.status, "injected fault");
-    Some(fault)
-}
-
-fn fault_response(fault: Fault, status: u16) -> Response {
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = match fault.body {
-        None => reply::json(
-            status,
-            &ErrorBody::new(
-                "emulator_fault",
-                format!("Injected fault: {} {}.", fault.method, fault.path),
-            ),
-        ),
-        Some(FaultBody::Json(value)) => reply::json(status, &value),
-        Some(FaultBody::Text(text)) => {
-            let mut r = (status, text).into_response();
-            r.headers_mut().insert(
-                CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; charset=utf-8"),
-            );
-            r
-        }
-    };
-    for (name, value) in &fault.headers {
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(value),
-        ) {
-            response.headers_mut().insert(name, value);
-        }
-    }
-    if status == StatusCode::TOO_MANY_REQUESTS && !response.headers().contains_key(RETRY_AFTER) {
-        response
-            .headers_mut()
-            .insert(RETRY_AFTER, HeaderValue::from_static("1"));
-    }
-    response
 }
