@@ -222,3 +222,42 @@ async fn library_reset_empties_everything() {
     let org2 = emu.create_organization("Beta").unwrap();
     assert!(org2.id > org.id);
 }
+
+/// The order of the WorkOS routes' gate: the request is counted and a
+/// fault may take it before the secret is checked; a pass-through fault's
+/// delay comes before the check, which then still refuses a request
+/// without a secret.
+#[tokio::test]
+async fn the_gate_counts_and_faults_before_checking_the_secret() {
+    let emu = Emulator::start().await.unwrap();
+    let http = reqwest::Client::new();
+    let url = format!("{}/api_keys/validations", emu.base_url());
+    let without_secret = || http.post(&url).json(&json!({"value": "sk_x"})).send();
+
+    assert_eq!(
+        without_secret().await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    emu.inject_fault(
+        Fault::new("POST", "/api_keys/validations")
+            .status(503)
+            .times(1),
+    );
+    assert_eq!(
+        without_secret().await.unwrap().status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "a fault answers before the secret check"
+    );
+    emu.inject_fault(
+        Fault::new("POST", "/api_keys/validations")
+            .delay(Duration::from_millis(200))
+            .pass_through()
+            .times(1),
+    );
+    let started = Instant::now();
+    let refused = without_secret().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    assert!(refused.headers().contains_key("x-request-id"));
+    assert_eq!(emu.request_count("POST", "/api_keys/validations"), 3);
+}
