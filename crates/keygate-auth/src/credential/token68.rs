@@ -8,9 +8,24 @@
 
 use super::CredentialError;
 
+/// `TOKEN68[b]`: whether byte `b` may appear in the body of a `token68`
+/// (before any trailing `=`). A table, because every request's key goes
+/// through this check byte by byte.
+const TOKEN68: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < table.len() {
+        let c = b as u8;
+        table[b] =
+            c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
+        b += 1;
+    }
+    table
+};
+
 /// Whether `b` may appear in the body of a `token68` (before any trailing `=`).
 fn is_token68_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+    TOKEN68[usize::from(b)]
 }
 
 /// Whether `b` is an RFC 9110 `tchar`, the alphabet of an auth scheme.
@@ -38,7 +53,10 @@ fn is_tchar(b: u8) -> bool {
 /// Whether `s` is a `token68`: at least one body character, then only `=`.
 pub(crate) fn is_token68(s: &str) -> bool {
     let bytes = s.as_bytes();
-    let body = bytes.iter().take_while(|&&b| is_token68_char(b)).count();
+    let body = bytes
+        .iter()
+        .position(|&b| !is_token68_char(b))
+        .unwrap_or(bytes.len());
     body > 0 && bytes[body..].iter().all(|&b| b == b'=')
 }
 
@@ -49,10 +67,10 @@ pub(crate) fn is_token68(s: &str) -> bool {
 /// allowed. A scheme other than `Bearer` is [`CredentialError::UnsupportedScheme`],
 /// which RFC 6750 § 3.1 answers without an error code.
 pub(crate) fn parse_bearer(value: &[u8]) -> Result<&str, CredentialError> {
-    let value = std::str::from_utf8(value).map_err(|_| CredentialError::NotAscii)?;
     if !value.is_ascii() {
         return Err(CredentialError::NotAscii);
     }
+    let value = std::str::from_utf8(value).map_err(|_| CredentialError::NotAscii)?;
     let value = value.trim_matches([' ', '\t']);
     let (scheme, rest) = match value.find(' ') {
         Some(at) => (&value[..at], &value[at..]),
