@@ -2,7 +2,9 @@
 //!
 //! - the **app**: one axum server with a public route and a keygate route
 //!   (`ApiKeyAuth` validating through the typed client against the emulator,
-//!   plus a `RequirePermission` guard), both answering `hello`;
+//!   plus a `RequirePermission` guard), both answering `hello`, and a second
+//!   keygate route checking the same permission with the `Authorized<P>`
+//!   extractor instead of a guard layer;
 //! - the **emulator**, whose `POST /api_keys/validations` is measured;
 //! - a **hello-world** axum server, the emulator's yardstick.
 
@@ -10,7 +12,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 
 use axum::Router;
 use axum::routing::get;
-use keygate_auth::{ApiKeyAuth, ApiKeyPrincipal, RequirePermission};
+use keygate_auth::{ApiKeyAuth, ApiKeyPrincipal, Authorized, RequirePermission, permission};
 use keygate_emulator::{Emulator, Seed};
 use keygate_types::SecretString;
 use rand::Rng;
@@ -22,12 +24,17 @@ use tokio::task::JoinHandle;
 pub const PUBLIC_PATH: &str = "/public";
 /// The keygate route of the app.
 pub const KEYGATE_PATH: &str = "/private";
+/// The app's keygate route that checks [`PERMISSION`] with the
+/// `Authorized<P>` extractor: one route layer fewer than [`KEYGATE_PATH`].
+pub const EXTRACTOR_PATH: &str = "/private-extractor";
 /// The hello-world server's route.
 pub const HELLO_PATH: &str = "/hello";
 /// The emulator's validation endpoint.
 pub const VALIDATION_PATH: &str = "/api_keys/validations";
 /// The permission the keygate route requires (and the key has).
 pub const PERMISSION: &str = "posts:read";
+
+permission!(PostsRead = "posts:read");
 
 /// The emulator's environment secret and the one API key the load uses:
 /// chosen by the driver, handed to the server process in its environment,
@@ -87,7 +94,7 @@ pub enum ServeError {
 /// The running servers; they stop when this is dropped.
 #[derive(Debug)]
 pub struct Servers {
-    /// The app: [`PUBLIC_PATH`] and [`KEYGATE_PATH`].
+    /// The app: [`PUBLIC_PATH`], [`KEYGATE_PATH`] and [`EXTRACTOR_PATH`].
     pub app: SocketAddr,
     /// The emulator: [`VALIDATION_PATH`].
     pub emulator: SocketAddr,
@@ -116,11 +123,19 @@ async fn hello_principal(principal: ApiKeyPrincipal) -> &'static str {
     "hello"
 }
 
-/// The app: a public route and a keygate route on one router.
+async fn hello_authorized(who: Authorized<PostsRead>) -> &'static str {
+    let _ = who.organization_id();
+    "hello"
+}
+
+/// The app: a public route and two keygate routes on one router.
 pub fn app<V: keygate_auth::KeyValidator>(auth: ApiKeyAuth<V>) -> Router {
-    let keygate = Router::new()
+    let guarded = Router::new()
         .route(KEYGATE_PATH, get(hello_principal))
-        .route_layer(RequirePermission(PERMISSION))
+        .route_layer(RequirePermission(PERMISSION));
+    let keygate = Router::new()
+        .route(EXTRACTOR_PATH, get(hello_authorized))
+        .merge(guarded)
         .route_layer(auth);
     Router::new().route(PUBLIC_PATH, get(hello)).merge(keygate)
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use keygate_loadtest::drive::{DriveError, Load, run};
 use keygate_loadtest::servers::{
-    self, Credentials, HELLO_PATH, KEYGATE_PATH, PUBLIC_PATH, VALIDATION_PATH,
+    self, Credentials, EXTRACTOR_PATH, HELLO_PATH, KEYGATE_PATH, PUBLIC_PATH, VALIDATION_PATH,
 };
 use keygate_loadtest::wire::Request;
 
@@ -44,6 +44,13 @@ async fn every_route_answers_200_under_load_and_refusals_are_counted() {
             ),
         ),
         (
+            "keygate with the extractor",
+            short(
+                servers.app,
+                Request::get(EXTRACTOR_PATH).header("authorization", &bearer),
+            ),
+        ),
+        (
             "validation",
             short(
                 servers.emulator,
@@ -59,12 +66,12 @@ async fn every_route_answers_200_under_load_and_refusals_are_counted() {
         assert!(measured.requests_per_second() > 0.0);
     }
 
-    // Without a key, the keygate route refuses: counted, not measured.
-    let refused = run(&short(servers.app, Request::get(KEYGATE_PATH)))
-        .await
-        .unwrap();
-    assert_eq!(refused.ok, 0);
-    assert!(refused.failed > 0);
+    // Without a key, the keygate routes refuse: counted, not measured.
+    for path in [KEYGATE_PATH, EXTRACTOR_PATH] {
+        let refused = run(&short(servers.app, Request::get(path))).await.unwrap();
+        assert_eq!(refused.ok, 0, "{path}");
+        assert!(refused.failed > 0, "{path}");
+    }
 }
 
 #[tokio::test]
