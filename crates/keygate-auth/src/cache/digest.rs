@@ -1,4 +1,5 @@
-//! Keys as the cache holds them: the SHA-256 digest, and the cheap hash of it.
+//! Keys as the cache holds them: the SHA-256 digest, and the hash of it that
+//! the cache's tables use.
 
 use sha2::{Digest, Sha256};
 
@@ -7,48 +8,69 @@ pub(crate) fn digest(key: &str) -> [u8; 32] {
     Sha256::digest(key.as_bytes()).into()
 }
 
-/// A digest's hash for hash tables: its first 8 bytes.
+/// The tables' hash of a digest: its first 8 bytes, mixed with a random key
+/// of this cache (a folded multiply, as in foldhash).
 ///
-/// A SHA-256 digest is already uniformly distributed, so SipHash over it buys
-/// nothing but time on every hit. Nor is there a HashDoS risk (the reason
-/// std defaults to SipHash): an attacker cannot choose SHA-256 outputs that
-/// collide in 64 bits, short of breaking SHA-256's preimage resistance.
-pub(crate) fn digest_hash(digest: &[u8; 32]) -> u64 {
-    let mut head = [0; 8];
-    head.copy_from_slice(&digest[..8]);
-    u64::from_le_bytes(head)
+/// A digest is already uniform, so SipHash over all of it buys nothing but
+/// time on every hit. But its bytes are not secret: an attacker can grind
+/// keys whose digests share their low bits (about 2^k tries for k bits) and
+/// pile them into one region of a table (they reach moka as "invalid"
+/// verdicts). The random key makes that impossible to do offline.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DigestHashing {
+    seed: u64,
+    multiplier: u64,
 }
 
-/// moka's hasher for digest keys: [`digest_hash`].
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct DigestHashing;
+impl DigestHashing {
+    /// A fresh random key.
+    pub(crate) fn random() -> Self {
+        Self {
+            seed: rand::random(),
+            // Odd, so the multiply loses no bits.
+            multiplier: rand::random::<u64>() | 1,
+        }
+    }
 
+    pub(crate) fn hash(&self, digest: &[u8; 32]) -> u64 {
+        let mut head = [0; 8];
+        head.copy_from_slice(&digest[..8]);
+        let full = u128::from(u64::from_le_bytes(head) ^ self.seed) * u128::from(self.multiplier);
+        // Folding the high half in makes every output bit depend on every
+        // input bit (the low half alone depends only on lower bits).
+        (full as u64) ^ ((full >> 64) as u64)
+    }
+}
+
+/// moka's hasher: [`DigestHashing::hash`] of the `[u8; 32]` key.
 impl std::hash::BuildHasher for DigestHashing {
     type Hasher = DigestHasher;
 
     fn build_hasher(&self) -> DigestHasher {
-        DigestHasher(0)
+        DigestHasher {
+            hashing: *self,
+            value: 0,
+        }
     }
 }
 
 /// See [`DigestHashing`].
 #[derive(Debug)]
-pub(crate) struct DigestHasher(u64);
+pub(crate) struct DigestHasher {
+    hashing: DigestHashing,
+    value: u64,
+}
 
 impl std::hash::Hasher for DigestHasher {
     fn finish(&self) -> u64 {
-        self.0
+        self.value
     }
 
     fn write(&mut self, bytes: &[u8]) {
-        // `[u8; 32]` hashes as a length prefix, then the 32 bytes: the
-        // digest's first 8 bytes replace whatever came before.
-        if let Some(head) = bytes.first_chunk::<8>() {
-            self.0 = u64::from_le_bytes(*head);
-        } else {
-            for &byte in bytes {
-                self.0 = self.0.rotate_left(8) ^ u64::from(byte);
-            }
+        // `[u8; 32]` hashes as a length prefix, then its 32 bytes: the
+        // digest decides; the prefix (the same for every key) is ignored.
+        if let Ok(digest) = <&[u8; 32]>::try_from(bytes) {
+            self.value = self.hashing.hash(digest);
         }
     }
 }
@@ -61,7 +83,34 @@ mod tests {
 
     #[test]
     fn moka_and_the_hit_table_hash_a_digest_alike() {
+        let hashing = DigestHashing::random();
         let d = digest("sk_example");
-        assert_eq!(DigestHashing.hash_one(d), digest_hash(&d));
+        assert_eq!(hashing.hash_one(d), hashing.hash(&d));
+    }
+
+    #[test]
+    fn each_cache_hashes_with_its_own_key() {
+        let d = digest("sk_example");
+        let (a, b) = (DigestHashing::random(), DigestHashing::random());
+        assert_ne!(a.hash(&d), b.hash(&d));
+    }
+
+    #[test]
+    fn digests_sharing_their_low_bits_spread_out() {
+        // Digests whose first 8 bytes agree in the low 16 bits: what an
+        // attacker could grind offline. Their hashes' low bits must not.
+        let hashing = DigestHashing::random();
+        let low: std::collections::HashSet<u64> = (0u64..64)
+            .map(|n| {
+                let mut d = [0u8; 32];
+                d[..8].copy_from_slice(&((n << 16) | 0xbeef).to_le_bytes());
+                hashing.hash(&d) & 0xffff
+            })
+            .collect();
+        assert!(
+            low.len() > 56,
+            "only {} distinct low-16-bit values",
+            low.len()
+        );
     }
 }

@@ -7,7 +7,8 @@
 //! clone) instead of moka's read bookkeeping (clock, read log, frequency
 //! sketch). Each entry carries its own deadline, so an entry moka has expired
 //! but not yet evicted is never served; moka's eviction listener and every
-//! invalidation remove entries here too.
+//! invalidation remove entries here too, and `VerdictCache::publish` keeps an
+//! entry here only while moka still holds it (see there).
 //!
 //! The slots hold only the shared entry (8 bytes): the digest the lookup
 //! compares is inside it, and removal matches entries by identity, so a late
@@ -19,7 +20,7 @@ use std::time::Instant;
 
 use hashbrown::HashTable;
 
-use super::digest::digest_hash as hash;
+use super::digest::DigestHashing;
 use super::{CacheEntry, CachedVerdict};
 use crate::ApiKeyPrincipal;
 
@@ -32,6 +33,8 @@ const SAMPLE_EVERY: u64 = 64;
 
 pub(crate) struct HitTable {
     shards: Box<[Shard]>,
+    /// The same keyed hash moka uses for this cache.
+    hashing: DigestHashing,
 }
 
 /// A shard's lock and its hit counter on one cache line: a hit already
@@ -51,10 +54,15 @@ pub(crate) struct Hit {
 }
 
 impl HitTable {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(hashing: DigestHashing) -> Self {
         Self {
             shards: (0..SHARDS).map(|_| Shard::default()).collect(),
+            hashing,
         }
+    }
+
+    fn hash(&self, digest: &[u8; 32]) -> u64 {
+        self.hashing.hash(digest)
     }
 
     /// The shard of a digest: chosen by other bits than the in-shard hash.
@@ -67,7 +75,7 @@ impl HitTable {
         let shard = self.shard(digest);
         let principal = {
             let entries = shard.entries.read().unwrap_or_else(PoisonError::into_inner);
-            let entry = entries.find(hash(digest), |entry| entry.digest == *digest)?;
+            let entry = entries.find(self.hash(digest), |entry| entry.digest == *digest)?;
             if entry.fresh_until <= now {
                 return None;
             }
@@ -90,10 +98,12 @@ impl HitTable {
         }
         let digest = &entry.digest;
         let mut entries = self.write(digest);
-        match entries.find_mut(hash(digest), |held| held.digest == *digest) {
+        match entries.find_mut(self.hash(digest), |held| held.digest == *digest) {
             Some(held) => *held = Arc::clone(entry),
             None => {
-                entries.insert_unique(hash(digest), Arc::clone(entry), |held| hash(&held.digest));
+                entries.insert_unique(self.hash(digest), Arc::clone(entry), |held| {
+                    self.hash(&held.digest)
+                });
             }
         }
     }
@@ -101,7 +111,7 @@ impl HitTable {
     /// Removes whatever entry is held for `digest`.
     pub(crate) fn remove(&self, digest: &[u8; 32]) {
         let mut entries = self.write(digest);
-        if let Ok(found) = entries.find_entry(hash(digest), |held| held.digest == *digest) {
+        if let Ok(found) = entries.find_entry(self.hash(digest), |held| held.digest == *digest) {
             found.remove();
         }
     }
@@ -109,7 +119,8 @@ impl HitTable {
     /// Removes `entry` itself, not a newer entry for the same key.
     pub(crate) fn remove_same(&self, entry: &Arc<CacheEntry>) {
         let mut entries = self.write(&entry.digest);
-        if let Ok(found) = entries.find_entry(hash(&entry.digest), |held| Arc::ptr_eq(held, entry))
+        if let Ok(found) =
+            entries.find_entry(self.hash(&entry.digest), |held| Arc::ptr_eq(held, entry))
         {
             found.remove();
         }

@@ -41,6 +41,11 @@ impl IdIndex {
 
     /// Points the entry's key id at it (valid entries only).
     pub(crate) fn insert(&self, entry: &Arc<CacheEntry>) {
+        // A suspect entry is never served and its loader removes it from
+        // moka: it must not take the slot of a live entry for the same id.
+        if entry.suspect {
+            return;
+        }
         let Some(id) = id_of(entry) else { return };
         let hash = self.hash(id);
         let mut entries = self.entries();

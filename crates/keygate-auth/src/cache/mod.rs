@@ -162,7 +162,8 @@ impl fmt::Debug for VerdictCache {
 impl VerdictCache {
     pub(crate) fn new(config: &CacheConfig, clock: Arc<dyn Clock>) -> Self {
         let index = Arc::new(IdIndex::default());
-        let hits = Arc::new(HitTable::new());
+        let hashing = DigestHashing::random();
+        let hits = Arc::new(HitTable::new(hashing));
         let (listener_index, listener_hits) = (Arc::clone(&index), Arc::clone(&hits));
         let cache = Cache::builder()
             .name("keygate-verdicts")
@@ -172,12 +173,18 @@ impl VerdictCache {
             // takes the entry out of the hit table and the index too, unless
             // they already hold a newer one.
             .eviction_listener(
-                move |_digest: Arc<[u8; 32]>, entry: Arc<CacheEntry>, _cause: RemovalCause| {
+                move |_digest: Arc<[u8; 32]>, entry: Arc<CacheEntry>, cause: RemovalCause| {
                     listener_hits.remove_same(&entry);
-                    listener_index.remove_same(&entry);
+                    // Replaced: moka still holds a verdict for this digest,
+                    // and the index only needs to lead `invalidate_id` to the
+                    // digest; removing the slot by identity could leave the
+                    // live replacement unindexed.
+                    if cause != RemovalCause::Replaced {
+                        listener_index.remove_same(&entry);
+                    }
                 },
             )
-            .build_with_hasher(DigestHashing);
+            .build_with_hasher(hashing);
         let stale = config
             .grace
             .map(|grace| StaleVerdicts::new(config, config.positive_ttl.saturating_add(grace)));
@@ -230,7 +237,14 @@ impl VerdictCache {
         }
         let epoch = inner.epoch.load(Ordering::SeqCst);
         match inner.cache.get(digest).now_or_never() {
-            Some(Some(entry)) if !entry.suspect => {
+            // A valid verdict whose call began before the latest
+            // invalidation may have been stored after it (its loader's
+            // `keep` is about to drop it): let `load` decide.
+            Some(Some(entry))
+                if !entry.suspect
+                    && (matches!(entry.verdict, CachedVerdict::Invalid)
+                        || entry.loaded_epoch >= epoch) =>
+            {
                 Counters::bump(&inner.counters.hits);
                 // In moka but not in the hit table: a verdict another request
                 // was waiting for, or one the table dropped. Mirror it.
@@ -250,7 +264,16 @@ impl VerdictCache {
     fn publish(&self, entry: &Arc<CacheEntry>, epoch: u64) {
         let inner = &*self.inner;
         inner.hits.insert(entry);
-        if inner.epoch.load(Ordering::SeqCst) != epoch {
+        // moka may have dropped this entry (eviction, expiry, replacement,
+        // removal) and run its listener before the insert above: then no
+        // listener will ever remove it. Keep it only if moka still holds this
+        // very entry, checked after the insert (any later removal runs the
+        // listener after it). Not knowing (housekeeping busy) counts as no.
+        let held = matches!(
+            inner.cache.get(&entry.digest).now_or_never(),
+            Some(Some(current)) if Arc::ptr_eq(&current, entry)
+        );
+        if !held || inner.epoch.load(Ordering::SeqCst) != epoch {
             inner.hits.remove_same(entry);
         }
     }
@@ -477,6 +500,9 @@ impl VerdictCache {
     /// Forgets every verdict.
     pub fn invalidate_all(&self) {
         let inner = &*self.inner;
+        // Before the epoch moves: an entry indexed after it (by a load that
+        // began after it) is live and must stay findable by `invalidate_id`.
+        inner.index.clear();
         inner.epoch.fetch_add(1, Ordering::SeqCst);
         Counters::bump(&inner.counters.invalidations);
         inner.hits.clear();
@@ -484,7 +510,10 @@ impl VerdictCache {
         if let Some(stale) = &inner.stale {
             stale.forget_all();
         }
-        inner.index.clear();
+        // Again, now that moka answers None for everything older: a lookup
+        // that read an entry before `invalidate_all` may have mirrored it
+        // after the first clear (moka's listener runs only at housekeeping).
+        inner.hits.clear();
     }
 
     /// The counters, and the number of entries.
@@ -514,3 +543,6 @@ impl VerdictCache {
 
 #[cfg(test)]
 pub(crate) mod tests;
+
+#[cfg(test)]
+mod race_tests;

@@ -39,11 +39,11 @@ impl Clock for ManualClock {
     }
 }
 
-fn cache_with(config: CacheConfig) -> VerdictCache {
+pub(super) fn cache_with(config: CacheConfig) -> VerdictCache {
     VerdictCache::new(&config, Arc::new(SystemClock))
 }
 
-fn cache() -> VerdictCache {
+pub(super) fn cache() -> VerdictCache {
     cache_with(CacheConfig::default())
 }
 
