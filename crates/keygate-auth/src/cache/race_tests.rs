@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use keygate_types::SecretString;
 
-use super::tests::{api_key, cache, cache_with};
+use super::tests::{api_key, cache, cache_with, cached};
 use super::*;
 use crate::upstream::Upstream;
 use crate::validator::validator_fn;
@@ -24,11 +24,8 @@ async fn an_entry_evicted_while_read_is_not_mirrored() {
         max_capacity: 1,
         ..CacheConfig::default()
     });
-    let upstream = Upstream::unguarded();
     // B: a hot key, so moka's admission prefers it over a newcomer.
-    let vb = validator_fn(|_key: SecretString| async { Ok(Some(api_key(2, None))) });
-    let db = digest("sk_b");
-    cache.load(db, "sk_b", &vb, &upstream).await.unwrap();
+    let db = cached(&cache, "sk_b", Some(api_key(2, None))).await;
     for _ in 0..30 {
         let _ = cache.inner.cache.get(&db).await;
     }
@@ -64,10 +61,7 @@ async fn an_entry_evicted_while_read_is_not_mirrored() {
 #[tokio::test]
 async fn a_fallback_read_racing_invalidate_key_is_not_mirrored() {
     let cache = cache();
-    let upstream = Upstream::unguarded();
-    let v = validator_fn(|_key: SecretString| async { Ok(Some(api_key(5, None))) });
-    let d = digest("sk_five");
-    cache.load(d, "sk_five", &v, &upstream).await.unwrap();
+    let d = cached(&cache, "sk_five", Some(api_key(5, None))).await;
     assert_eq!(cache.mirrored(), 1);
     let inner = &*cache.inner;
 

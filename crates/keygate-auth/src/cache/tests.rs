@@ -47,6 +47,21 @@ pub(super) fn cache() -> VerdictCache {
     cache_with(CacheConfig::default())
 }
 
+/// Loads `key` into `cache` through a validator that answers `answer`;
+/// returns the key's digest.
+pub(super) async fn cached(cache: &VerdictCache, key: &str, answer: Option<ApiKey>) -> [u8; 32] {
+    let validator = validator_fn(move |_key: SecretString| {
+        let answer = answer.clone();
+        async move { Ok(answer) }
+    });
+    let d = digest(key);
+    cache
+        .load(d, key, &validator, &Upstream::unguarded())
+        .await
+        .unwrap();
+    d
+}
+
 /// A validator whose calls wait at a gate until the test opens it, so the
 /// test decides when "the key service" answers.
 struct Gated {
@@ -279,12 +294,7 @@ async fn the_index_follows_evictions() {
 #[tokio::test]
 async fn the_hit_table_follows_every_invalidation() {
     let cache = cache();
-    let validator = validator_fn(|_key: SecretString| async { Ok(Some(api_key(9, None))) });
-    let d = digest("sk_nine");
-    let upstream = Upstream::unguarded();
-    let load = || cache.load(d, "sk_nine", &validator, &upstream);
-
-    load().await.unwrap();
+    let d = cached(&cache, "sk_nine", Some(api_key(9, None))).await;
     assert_eq!(cache.mirrored(), 1, "a miss mirrors its valid verdict");
     for _ in 0..3 {
         assert!(matches!(
@@ -298,12 +308,12 @@ async fn the_hit_table_follows_every_invalidation() {
     assert_eq!(cache.mirrored(), 0);
     assert!(matches!(cache.lookup_now(&d), Lookup::Miss));
 
-    load().await.unwrap();
+    cached(&cache, "sk_nine", Some(api_key(9, None))).await;
     cache.invalidate_id(&api_key(9, None).id).await;
     assert_eq!(cache.mirrored(), 0);
     assert!(matches!(cache.lookup_now(&d), Lookup::Miss));
 
-    load().await.unwrap();
+    cached(&cache, "sk_nine", Some(api_key(9, None))).await;
     cache.invalidate_all();
     assert_eq!(cache.mirrored(), 0);
     assert!(matches!(cache.lookup_now(&d), Lookup::Miss));
@@ -313,12 +323,7 @@ async fn the_hit_table_follows_every_invalidation() {
 #[tokio::test]
 async fn invalid_verdicts_are_not_mirrored() {
     let cache = cache();
-    let validator = validator_fn(|_key: SecretString| async { Ok(None) });
-    let d = digest("sk_bad");
-    cache
-        .load(d, "sk_bad", &validator, &Upstream::unguarded())
-        .await
-        .unwrap();
+    let d = cached(&cache, "sk_bad", None).await;
     assert_eq!(cache.mirrored(), 0);
     assert!(matches!(
         cache.lookup_now(&d),
@@ -331,12 +336,7 @@ async fn invalid_verdicts_are_not_mirrored() {
 #[tokio::test]
 async fn a_moka_hit_is_mirrored_again() {
     let cache = cache();
-    let validator = validator_fn(|_key: SecretString| async { Ok(Some(api_key(10, None))) });
-    let d = digest("sk_ten");
-    cache
-        .load(d, "sk_ten", &validator, &Upstream::unguarded())
-        .await
-        .unwrap();
+    let d = cached(&cache, "sk_ten", Some(api_key(10, None))).await;
     cache.inner.hits.clear();
     assert!(matches!(
         cache.lookup_now(&d),
@@ -353,12 +353,7 @@ async fn the_hit_table_expires_with_moka() {
         positive_ttl: Duration::from_millis(50),
         ..CacheConfig::default()
     });
-    let validator = validator_fn(|_key: SecretString| async { Ok(Some(api_key(11, None))) });
-    let d = digest("sk_eleven");
-    cache
-        .load(d, "sk_eleven", &validator, &Upstream::unguarded())
-        .await
-        .unwrap();
+    let d = cached(&cache, "sk_eleven", Some(api_key(11, None))).await;
     assert!(matches!(cache.lookup_now(&d), Lookup::Hit(_)));
     tokio::time::sleep(Duration::from_millis(60)).await;
     assert!(matches!(cache.lookup_now(&d), Lookup::Miss));
