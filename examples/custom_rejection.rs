@@ -8,8 +8,8 @@
 //! The closure receives the typed [`AuthRejection`]; starting from
 //! [`AuthRejection::to_response`] keeps the parts that clients and proxies
 //! rely on (status, `WWW-Authenticate`, `Retry-After`, the rejection in the
-//! response's extensions) and replaces only the body. The same closure works
-//! on guards through their `on_rejection`.
+//! response's extensions) and replaces only the body. The layer renders the
+//! refusals of the guards and extractors behind it with the same closure.
 
 use axum::Router;
 use axum::body::Body;
@@ -42,8 +42,7 @@ fn app(client: Client) -> Router {
     Router::new()
         .route(
             "/posts",
-            get(|| async { "[]" })
-                .route_layer(RequirePermission("posts:write").on_rejection(problem)),
+            get(|| async { "[]" }).route_layer(RequirePermission("posts:write")),
         )
         .layer(auth)
 }

@@ -25,7 +25,7 @@
 //!
 //! | part | what it is |
 //! |---|---|
-//! | [`keygate_auth`] (re-exported at the root) | the tower layer, its verdict cache, the principal, guards and extractors |
+//! | `keygate-auth` (its items at the root) | the tower layer, its verdict cache, the principal, guards and extractors |
 //! | [`client`] (feature `client`, on by default) | the typed HTTP client of the key service |
 //! | [`types`] | the wire model: keys, owners, lists, events, errors |
 //! | [`emulator`] (feature `emulator`) | the in-process, WorkOS-compatible key service for tests |
@@ -38,7 +38,30 @@
 #![deny(missing_debug_implementations)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-pub use keygate_auth::*;
+pub use keygate_auth::{
+    Anonymous, ApiKeyAuth, ApiKeyAuthBuilder, ApiKeyAuthService, ApiKeyPrincipal, AuthRejection,
+    Authorized, BreakerState, CacheStats, CircuitBreaker, Clock, CredentialError,
+    DEFAULT_MAX_CAPACITY, DEFAULT_MAX_CONCURRENT_VALIDATIONS, DEFAULT_MAX_INVALID_CAPACITY,
+    DEFAULT_MAX_KEY_LENGTH, DEFAULT_NEGATIVE_TTL, DEFAULT_POSITIVE_TTL, DEFAULT_RETRY_AFTER,
+    DEFAULT_UPSTREAM_TIMEOUT, DefaultRejection, FnValidator, GuardFuture, GuardService,
+    InsufficientScope, InvalidToken, KeyValidator, OnRejection, PermissionSlug, Precheck,
+    RequireAllPermissions, RequireAnyPermission, RequirePermission, ResponseFuture, SystemClock,
+    UpstreamError, ValidatorError, Verdict, VerdictCache, permission, validator_fn,
+};
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+pub use keygate_auth::{DEFAULT_POLL_INTERVAL, ListenerHandle, ListenerStats, RevocationListener};
+#[cfg(feature = "test-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+pub use keygate_auth::InMemoryValidator;
+#[cfg(feature = "webhooks")]
+#[cfg_attr(docsrs, doc(cfg(feature = "webhooks")))]
+pub use keygate_auth::{
+    DEFAULT_WEBHOOK_TOLERANCE, Delivery, SIGNATURE_HEADER, WebhookError, WebhookReceiver,
+    webhook_signature,
+};
+
+/// The wire model of the key service (crate `keygate-types`).
 pub use keygate_types as types;
 
 /// The typed client of the key service (crate `keygate-client`).

@@ -429,7 +429,7 @@ async fn run(total: u64, concurrency: usize, revocations: Revocations) -> Report
     let seconds = start.elapsed().as_secs_f64();
     let (created, revoked) = churn.await.expect("churn finished");
     let rss = sampler.await.expect("sampler finished");
-    auth.cache().run_pending_tasks().await;
+    auth.cache().run_pending_tasks();
     let tally = std::mem::take(&mut *lock(&tally));
     let mut latencies = std::mem::take(&mut *lock(&latencies));
     latencies.sort_unstable();

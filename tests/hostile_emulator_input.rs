@@ -480,7 +480,7 @@ proptest::proptest! {
         let want = slug_grammar(&slug);
         proptest::prop_assert_eq!(keygate::types::validate_permission(&slug).is_ok(), want, "types: {:?}", slug);
         proptest::prop_assert_eq!(keygate::types::Permission::parse(slug.clone()).is_ok(), want, "Permission::parse: {:?}", slug);
-        proptest::prop_assert_eq!(keygate::is_valid_permission(&slug), want, "layer: {:?}", slug);
+        proptest::prop_assert_eq!(keygate::types::is_valid_permission(&slug), want, "layer: {:?}", slug);
         let (_rt, emu, org) = slug_world();
         let created = emu.create_organization_key(org, "slug", &[slug.as_str()]);
         match &created {

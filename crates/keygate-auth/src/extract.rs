@@ -106,7 +106,7 @@ macro_rules! permission {
         impl $crate::PermissionSlug for $name {
             const SLUG: &'static str = {
                 assert!(
-                    $crate::is_valid_permission($slug),
+                    $crate::__private::is_valid_permission($slug),
                     "not a valid permission slug"
                 );
                 $slug
@@ -115,25 +115,6 @@ macro_rules! permission {
 
         const _: &str = <$name as $crate::PermissionSlug>::SLUG;
     };
-}
-
-/// Whether `slug` is a valid permission (lowercase letters, digits, `:` `-`
-/// `_` `.`, 1 to 48 bytes), usable in `const` context.
-pub const fn is_valid_permission(slug: &str) -> bool {
-    let bytes = slug.as_bytes();
-    if bytes.is_empty() || bytes.len() > keygate_types::MAX_PERMISSION_LEN {
-        return false;
-    }
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if !(b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b':' | b'-' | b'_' | b'.'))
-        {
-            return false;
-        }
-        i += 1;
-    }
-    true
 }
 
 /// The principal, when its key grants the permission `P`; otherwise 403
@@ -199,7 +180,7 @@ impl<S: Send + Sync, P: PermissionSlug> FromRequestParts<S> for Authorized<P> {
             })
         } else {
             Err(AuthRejection::InsufficientScope(InsufficientScope::new(
-                std::sync::Arc::from([std::borrow::Cow::Borrowed(P::SLUG)]),
+                &[P::SLUG],
                 false,
             )))
         }

@@ -4,33 +4,33 @@
 #![deny(missing_debug_implementations)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-pub mod cache;
+mod authenticate;
+mod cache;
 mod clock;
 mod credential;
 mod extract;
-mod future;
 mod guard;
-mod layer;
 mod principal;
 mod rejection;
-pub mod revocation;
-mod service;
-pub mod upstream;
+mod revocation;
+mod upstream;
 mod validator;
 
-pub use cache::{CacheOutcome, CacheStats, VerdictCache};
+pub use authenticate::{
+    ApiKeyAuth, ApiKeyAuthBuilder, ApiKeyAuthService, DEFAULT_RETRY_AFTER, ResponseFuture,
+};
+pub use cache::{
+    CacheStats, DEFAULT_MAX_CAPACITY, DEFAULT_MAX_INVALID_CAPACITY, DEFAULT_NEGATIVE_TTL,
+    DEFAULT_POSITIVE_TTL, VerdictCache,
+};
 pub use clock::{Clock, SystemClock};
-pub use credential::{CredentialError, CredentialSource, DEFAULT_MAX_KEY_LENGTH, Precheck};
-pub use extract::{Authorized, PermissionSlug, is_valid_permission};
-pub use future::ResponseFuture;
+pub use credential::{CredentialError, DEFAULT_MAX_KEY_LENGTH, Precheck};
+pub use extract::{Authorized, PermissionSlug};
 pub use guard::{
     GuardFuture, GuardService, RequireAllPermissions, RequireAnyPermission, RequirePermission,
 };
-pub use layer::{ApiKeyAuth, ApiKeyAuthBuilder, DEFAULT_RETRY_AFTER};
 pub use principal::{Anonymous, ApiKeyPrincipal};
-pub use rejection::{
-    AuthRejection, DefaultRejection, InsufficientScope, InvalidToken, OnRejection,
-};
+pub use rejection::{AuthRejection, DefaultRejection, InsufficientScope, InvalidToken, OnRejection};
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use revocation::{DEFAULT_POLL_INTERVAL, ListenerHandle, ListenerStats, RevocationListener};
@@ -40,7 +40,6 @@ pub use revocation::{
     DEFAULT_TOLERANCE as DEFAULT_WEBHOOK_TOLERANCE, Delivery, SIGNATURE_HEADER, WebhookError,
     WebhookReceiver, webhook_signature,
 };
-pub use service::ApiKeyAuthService;
 pub use upstream::{
     BreakerState, CircuitBreaker, DEFAULT_MAX_CONCURRENT_VALIDATIONS, DEFAULT_UPSTREAM_TIMEOUT,
     UpstreamError,
@@ -49,3 +48,9 @@ pub use upstream::{
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub use validator::InMemoryValidator;
 pub use validator::{FnValidator, KeyValidator, ValidatorError, Verdict, validator_fn};
+
+/// What [`permission!`] expands to; not an API.
+#[doc(hidden)]
+pub mod __private {
+    pub use keygate_types::is_valid_permission;
+}

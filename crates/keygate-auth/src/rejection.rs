@@ -12,8 +12,13 @@
 //! Every response has a small JSON body, `{"error": "…", "error_description": "…"}`,
 //! and carries the [`AuthRejection`] in its extensions, so an outer layer can
 //! inspect it. Replace the response with any [`OnRejection`], such as a closure.
+//!
+//! One layer, one voice: the guards and extractors behind an
+//! [`ApiKeyAuth`](crate::ApiKeyAuth) leave their refusals unrendered (a
+//! default response marked as such), and the layer renders them on the way
+//! out with its own [`OnRejection`] and realm, so a 403 names the same realm
+//! as a 401.
 
-use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
@@ -77,17 +82,20 @@ pub enum InvalidToken {
     .required.join(" ")
 )]
 pub struct InsufficientScope {
-    required: Arc<[Cow<'static, str>]>,
+    required: Vec<&'static str>,
     any: bool,
 }
 
 impl InsufficientScope {
-    pub(crate) fn new(required: Arc<[Cow<'static, str>]>, any: bool) -> Self {
-        Self { required, any }
+    pub(crate) fn new(required: &[&'static str], any: bool) -> Self {
+        Self {
+            required: required.to_vec(),
+            any,
+        }
     }
 
     /// The permissions the guard names.
-    pub fn required(&self) -> &[Cow<'static, str>] {
+    pub fn required(&self) -> &[&'static str] {
         &self.required
     }
 
@@ -198,9 +206,61 @@ fn quoted(s: &str) -> String {
     out
 }
 
+/// The default response without a realm, marked for the layer in front to
+/// render with its own [`OnRejection`] and realm (see the module docs).
+/// Without a layer in front (a misconfiguration), it stands as it is.
 impl axum_core::response::IntoResponse for AuthRejection {
     fn into_response(self) -> axum_core::response::Response {
-        self.to_response(None)
+        self.unrendered()
+    }
+}
+
+/// Marks a refusal response that a guard or extractor built with the
+/// defaults, for the layer to render.
+#[derive(Debug, Clone, Copy)]
+struct Unrendered;
+
+impl AuthRejection {
+    /// The default response without a realm, marked [`Unrendered`].
+    pub(crate) fn unrendered<B: From<Bytes>>(self) -> Response<B> {
+        let mut response = self.to_response(None);
+        response.extensions_mut().insert(Unrendered);
+        response
+    }
+}
+
+/// A layer's [`OnRejection`], shared by its services and response futures.
+#[derive(Debug)]
+pub(crate) struct Refusals<R>(R);
+
+impl<R> Refusals<R> {
+    pub(crate) fn new(on_rejection: R) -> Self {
+        Self(on_rejection)
+    }
+
+    /// Builds the response for `rejection`, with the rejection in its extensions.
+    pub(crate) fn render<B>(&self, rejection: AuthRejection) -> Response<B>
+    where
+        R: OnRejection<B>,
+    {
+        let mut response = self.0.on_rejection(&rejection);
+        response.extensions_mut().insert(rejection);
+        response
+    }
+
+    /// Renders a refusal that a guard or extractor behind the layer left
+    /// unrendered; any other response passes through untouched.
+    pub(crate) fn render_behind<B>(&self, mut response: Response<B>) -> Response<B>
+    where
+        R: OnRejection<B>,
+    {
+        if response.extensions_mut().remove::<Unrendered>().is_none() {
+            return response;
+        }
+        match response.extensions_mut().remove::<AuthRejection>() {
+            Some(rejection) => self.render(rejection),
+            None => response,
+        }
     }
 }
 
@@ -259,26 +319,12 @@ impl DefaultRejection {
         }
     }
 
-    /// Responses without a realm, as the guards send them.
-    pub fn without_realm() -> Self {
-        Self { realm: None }
-    }
 }
 
 impl<B: From<Bytes>> OnRejection<B> for DefaultRejection {
     fn on_rejection(&self, rejection: &AuthRejection) -> Response<B> {
         rejection.to_response(self.realm.as_deref())
     }
-}
-
-/// Builds the response and makes sure the typed rejection rides along.
-pub(crate) fn respond<B, R: OnRejection<B>>(
-    on_rejection: &R,
-    rejection: AuthRejection,
-) -> Response<B> {
-    let mut response = on_rejection.on_rejection(&rejection);
-    response.extensions_mut().insert(rejection);
-    response
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
-//! Two loads run alternately, several rounds, same connections and duration:
-//! the comparison the issue asks for. The order flips every round (A B, B A,
-//! A B, …) so that a drift in the machine's speed favours neither side.
+//! Several loads run in turn, several rounds, same connections and duration.
+//! The order rotates every round (A B C, B C A, C A B, …) so that a drift in
+//! the machine's speed favours no side.
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -89,31 +89,27 @@ async fn probed_run(
     Ok(measured)
 }
 
-/// Runs `a` and `b` alternately for `rounds` rounds; `server_cpu` reads the
-/// server process's CPU time (return `None` when it cannot be read).
-pub async fn alternate(
-    a: &Side,
-    b: &Side,
+/// Runs every side once per round for `rounds` rounds, the order rotating
+/// each round; `server_cpu` reads the server process's CPU time (return
+/// `None` when it cannot be read).
+pub async fn rotate(
+    sides: &[Side],
     rounds: usize,
     server_cpu: &dyn Fn() -> Option<Duration>,
-) -> Result<(Tally, Tally), DriveError> {
-    let mut tallies = (
-        Tally {
-            label: a.label.clone(),
+) -> Result<Vec<Tally>, DriveError> {
+    let mut tallies: Vec<Tally> = sides
+        .iter()
+        .map(|side| Tally {
+            label: side.label.clone(),
             runs: Vec::new(),
-        },
-        Tally {
-            label: b.label.clone(),
-            runs: Vec::new(),
-        },
-    );
+        })
+        .collect();
     for round in 0..rounds {
-        if round % 2 == 0 {
-            tallies.0.runs.push(probed_run(&a.load, server_cpu).await?);
-            tallies.1.runs.push(probed_run(&b.load, server_cpu).await?);
-        } else {
-            tallies.1.runs.push(probed_run(&b.load, server_cpu).await?);
-            tallies.0.runs.push(probed_run(&a.load, server_cpu).await?);
+        for k in 0..sides.len() {
+            let n = (round + k) % sides.len();
+            tallies[n]
+                .runs
+                .push(probed_run(&sides[n].load, server_cpu).await?);
         }
     }
     Ok(tallies)

@@ -42,7 +42,7 @@ pub struct Run {
     /// Every answer, warm-up included: what the server did in the run.
     pub answered: u64,
     /// The server process's CPU time during the whole run (warm-up
-    /// included), when a probe was given to [`compare::alternate`](crate::compare::alternate).
+    /// included), when a probe was given to [`compare::rotate`](crate::compare::rotate).
     pub server_cpu: Option<Duration>,
 }
 

@@ -6,7 +6,7 @@
 //! - [`drive`]: a small HTTP/1.1 load generator: keep-alive connections in a
 //!   closed loop, a warm-up, then a measured period; requests/s and latency
 //!   percentiles ([`Latencies`]).
-//! - [`compare`]: two loads run alternately over several rounds, same
+//! - [`compare`]: several loads run in rotation over several rounds, same
 //!   connections and duration, as a Markdown table.
 //! - [`memory`]: resident memory per cached principal; [`cpu`]: the server
 //!   process's CPU time, so that a run on a busy machine still tells what a

@@ -2,10 +2,10 @@
 //!
 //! - `keygate-loadtest http`: starts the servers under test in a child
 //!   process (optionally pinned to its own CPUs with `taskset`), then drives
-//!   the public route and the keygate route alternately, and the emulator's
-//!   validation and a hello-world route alternately, and prints Markdown
-//!   tables and the issue's targets (`--only keygate|emulator` runs one
-//!   of the two comparisons).
+//!   four front doors to one handler in rotation (none, keygate, tower-http's
+//!   static bearer, an HS256 JWT), and the emulator's validation against a
+//!   hello-world route, and prints Markdown tables and the issue's targets
+//!   (`--only keygate|emulator` runs one of the two comparisons).
 //! - `keygate-loadtest memory`: resident memory per cached principal.
 //! - `keygate-loadtest serve`: the child process (internal).
 
@@ -15,11 +15,12 @@ use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use keygate_loadtest::compare::{Side, Tally, alternate, ratios, table};
+use keygate_loadtest::compare::{Side, Tally, ratios, rotate, table};
 use keygate_loadtest::drive::Load;
 use keygate_loadtest::memory::{self, Store};
 use keygate_loadtest::servers::{
-    self, Credentials, HELLO_PATH, KEY_VAR, KEYGATE_PATH, PUBLIC_PATH, SECRET_VAR, VALIDATION_PATH,
+    self, Credentials, HELLO_PATH, JWT_PATH, KEY_VAR, KEYGATE_PATH, PUBLIC_PATH, SECRET_VAR,
+    STATIC_BEARER_PATH, VALIDATION_PATH,
 };
 use keygate_loadtest::wire::Request;
 
@@ -33,7 +34,7 @@ struct Cli {
 /// One of the two comparisons `http` makes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Comparison {
-    /// The public route against the keygate route.
+    /// The four front doors: none, keygate, tower-http's static bearer, an HS256 JWT.
     Keygate,
     /// The emulator's validation against the hello-world route.
     Emulator,
@@ -231,21 +232,22 @@ fn http(
         warmup,
         duration,
     };
-    // The public route gets the same header, so both requests are the same size.
-    let public = Side {
-        label: "public route".to_owned(),
+    // The public and static-bearer routes get the same header, so their
+    // requests are the same size as keygate's.
+    let door = |label: &str, path: &str, authorization: &str| Side {
+        label: label.to_owned(),
         load: load(
             addresses.app,
-            Request::get(PUBLIC_PATH).header("authorization", &bearer),
+            Request::get(path).header("authorization", authorization),
         ),
     };
-    let keygate = Side {
-        label: "keygate route (hit + guard)".to_owned(),
-        load: load(
-            addresses.app,
-            Request::get(KEYGATE_PATH).header("authorization", &bearer),
-        ),
-    };
+    let jwt = format!("Bearer {}", servers::jwt());
+    let doors = [
+        door("no auth", PUBLIC_PATH, &bearer),
+        door("keygate (hit + guard)", KEYGATE_PATH, &bearer),
+        door("tower-http static bearer", STATIC_BEARER_PATH, &bearer),
+        door("HS256 JWT (jsonwebtoken)", JWT_PATH, &jwt),
+    ];
     let body = serde_json::json!({ "value": credentials.key.expose_secret() }).to_string();
     let validation = Side {
         label: "emulator validation".to_owned(),
@@ -273,31 +275,31 @@ fn http(
         server_cpus.map_or("any CPU".to_owned(), |cpus| format!("CPU {cpus}")),
     );
     println!();
+    let mut tallies = Vec::new();
     let keygate = if only.is_none_or(|c| c == Comparison::Keygate) {
-        let (public, keygate) =
-            runtime.block_on(alternate(&public, &keygate, rounds, &server_cpu))?;
-        println!("{}", table(&[&public, &keygate]));
-        Some((public, keygate))
+        let doors = runtime.block_on(rotate(&doors, rounds, &server_cpu))?;
+        println!("{}", table(&doors.iter().collect::<Vec<_>>()));
+        tallies.extend(doors.iter().cloned());
+        Some(doors)
     } else {
         None
     };
     let emulator = if only.is_none_or(|c| c == Comparison::Emulator) {
-        let (validation, hello) =
-            runtime.block_on(alternate(&validation, &hello, rounds, &server_cpu))?;
-        println!("{}", table(&[&validation, &hello]));
-        Some((validation, hello))
+        let pair = runtime.block_on(rotate(&[validation, hello], rounds, &server_cpu))?;
+        println!("{}", table(&pair.iter().collect::<Vec<_>>()));
+        tallies.extend(pair.iter().cloned());
+        Some(pair)
     } else {
         None
     };
     println!("targets");
-    if let Some((public, keygate)) = &keygate {
-        print_keygate_targets(public, keygate);
+    if let Some(doors) = &keygate {
+        print_keygate_targets(&doors[0], &doors[1], &doors[2], &doors[3]);
     }
-    if let Some((validation, hello)) = &emulator {
-        print_emulator_targets(validation, hello);
+    if let Some(pair) = &emulator {
+        print_emulator_targets(&pair[0], &pair[1]);
     }
-    let tallies = keygate.iter().chain(&emulator).flat_map(|(a, b)| [a, b]);
-    for tally in tallies {
+    for tally in &tallies {
         if tally.failed() > 0 {
             println!(
                 "  warning: {} answered non-200 {} times",
@@ -313,27 +315,36 @@ fn verdict(met: bool) -> &'static str {
     if met { "MET" } else { "MISSED" }
 }
 
-fn print_keygate_targets(public: &Tally, keygate: &Tally) {
-    let (share, p99) = ratios(keygate, public);
+fn print_keygate_targets(none: &Tally, keygate: &Tally, bearer: &Tally, jwt: &Tally) {
+    let share = keygate.requests_per_second() / bearer.requests_per_second();
     println!(
-        "  keygate route: {:.1}% of the public route's requests/s (target >= 95%) {}",
+        "  keygate: {:.1}% of the static-bearer route's requests/s (target >= 95%) {}",
         share * 100.0,
         verdict(share >= 0.95)
     );
-    println!(
-        "  keygate route: p99 {:.0} µs vs {:.0} µs, {:+.1}% (target within 10%) {}",
-        keygate.percentile_micros(99.0),
-        public.percentile_micros(99.0),
-        (p99 - 1.0) * 100.0,
-        verdict(p99 <= 1.10)
-    );
-    let (public_cpu, keygate_cpu) = (public.server_cpu_micros(), keygate.server_cpu_micros());
-    if public_cpu.is_finite() && keygate_cpu.is_finite() {
+    let cpu = |tally: &Tally| tally.server_cpu_micros();
+    if [none, keygate, bearer, jwt]
+        .iter()
+        .all(|t| cpu(t).is_finite())
+    {
+        let added = cpu(keygate) - cpu(bearer);
         println!(
-            "  server CPU per request: keygate route {keygate_cpu:.1} µs, public {public_cpu:.1} µs: \
-             keygate adds {:.1} µs; at full load that is {:.1}% of the public route's requests/s",
-            keygate_cpu - public_cpu,
-            public_cpu / keygate_cpu * 100.0
+            "  server CPU per request: no auth {:.2} µs, keygate {:.2}, static bearer {:.2}, \
+             JWT {:.2}; keygate adds {added:.2} µs over the static bearer (target <= 1.0) {}",
+            cpu(none),
+            cpu(keygate),
+            cpu(bearer),
+            cpu(jwt),
+            verdict(added <= 1.0)
+        );
+    }
+    for tally in [none, bearer, jwt] {
+        let (share, p99) = ratios(keygate, tally);
+        println!(
+            "  keygate vs {}: {:.1}% of its requests/s, p99 {:+.1}%",
+            tally.label,
+            share * 100.0,
+            (p99 - 1.0) * 100.0
         );
     }
 }

@@ -131,12 +131,12 @@ async fn fill_keygate(entries: u64) -> Result<MemoryReport, MemoryError> {
     // tracing callsites, moka's internals): measure from after it.
     send(&mut service, u64::MAX).await?;
     auth.cache().invalidate_all();
-    auth.cache().run_pending_tasks().await;
+    auth.cache().run_pending_tasks();
     let before = resident_bytes()?;
     for n in 0..entries {
         send(&mut service, n).await?;
     }
-    auth.cache().run_pending_tasks().await;
+    auth.cache().run_pending_tasks();
     let held = auth.stats().entries;
     if held != entries {
         return Err(MemoryError::Short {

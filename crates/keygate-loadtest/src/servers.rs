@@ -1,10 +1,11 @@
 //! The servers under test, all on loopback in one process:
 //!
-//! - the **app**: one axum server with a public route and a keygate route
-//!   (`ApiKeyAuth` validating through the typed client against the emulator,
-//!   plus a `RequirePermission` guard), both answering `hello`, and a second
-//!   keygate route checking the same permission with the `Authorized<P>`
-//!   extractor instead of a guard layer;
+//! - the **app**: one axum server with four front doors to the same `hello`
+//!   handler: none, keygate (`ApiKeyAuth` validating through the typed client
+//!   against the emulator, plus a `RequirePermission` guard), tower-http's
+//!   static bearer check, and an HS256 JWT; and a second keygate route
+//!   checking the permission with the `Authorized<P>` extractor instead of a
+//!   guard layer;
 //! - the **emulator**, whose `POST /api_keys/validations` is measured;
 //! - a **hello-world** axum server, the emulator's yardstick.
 
@@ -20,9 +21,16 @@ use rand::distr::Alphanumeric;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-/// The public route of the app.
+/// The public route of the app: no authentication (door 1 of 4).
 pub const PUBLIC_PATH: &str = "/public";
-/// The keygate route of the app.
+/// tower-http's `ValidateRequestHeaderLayer::bearer` with one static token
+/// (door 3 of 4): the least a service can do.
+pub const STATIC_BEARER_PATH: &str = "/static-bearer";
+/// An HS256 JWT verified by `jsonwebtoken` in a `from_fn` middleware (door 4
+/// of 4): what a service would do with self-contained tokens.
+pub const JWT_PATH: &str = "/jwt";
+/// The keygate route of the app (door 2 of 4): `.layer(ApiKeyAuth)` on its
+/// router and `RequirePermission` on the route, as the README mounts it.
 pub const KEYGATE_PATH: &str = "/private";
 /// The app's keygate route that checks [`PERMISSION`] with the
 /// `Authorized<P>` extractor: one route layer fewer than [`KEYGATE_PATH`].
@@ -43,8 +51,71 @@ permission!(PostsRead = "posts:read");
 pub struct Credentials {
     /// The emulator's environment secret (`sk_test_…`).
     pub secret: SecretString,
-    /// An organization key with [`PERMISSION`].
+    /// An organization key with [`PERMISSION`]; also the static bearer
+    /// token of [`STATIC_BEARER_PATH`], so both requests are the same size.
     pub key: SecretString,
+}
+
+/// The HS256 secret of [`JWT_PATH`] (a load test's, not a secret).
+const JWT_SECRET: &[u8] = b"keygate-loadtest-hs256-secret-0123456789";
+
+/// The claims of the JWT door's token.
+#[derive(Debug, serde::Serialize, serde::Deserialize, Clone)]
+struct Claims {
+    sub: String,
+    org: String,
+    permissions: Vec<String>,
+    exp: u64,
+}
+
+/// A token for [`JWT_PATH`], valid for a day, with [`PERMISSION`].
+pub fn jwt() -> String {
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+        + 86_400;
+    let claims = Claims {
+        sub: "api_key_01HZY3K2J5QW8N7X6V4T3R2P1M".into(),
+        org: "org_01HZY3K2J5QW8N7X6V4T3R2P1M".into(),
+        permissions: vec![PERMISSION.into()],
+        exp,
+    };
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(JWT_SECRET),
+    )
+    .expect("HS256 encoding of plain claims")
+}
+
+/// The JWT door: verify the token, check the permission, put the claims in
+/// the request's extensions.
+async fn jwt_check(
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    static KEY: std::sync::LazyLock<jsonwebtoken::DecodingKey> =
+        std::sync::LazyLock::new(|| jsonwebtoken::DecodingKey::from_secret(JWT_SECRET));
+    static VALIDATION: std::sync::LazyLock<jsonwebtoken::Validation> =
+        std::sync::LazyLock::new(|| jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256));
+    let token = request
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "));
+    let claims =
+        token.and_then(|token| jsonwebtoken::decode::<Claims>(token, &KEY, &VALIDATION).ok());
+    match claims {
+        Some(data) if data.claims.permissions.iter().any(|p| p == PERMISSION) => {
+            request
+                .extensions_mut()
+                .insert(std::sync::Arc::new(data.claims));
+            next.run(request).await
+        }
+        Some(_) => http::StatusCode::FORBIDDEN.into_response(),
+        None => http::StatusCode::UNAUTHORIZED.into_response(),
+    }
 }
 
 /// The environment variable carrying [`Credentials::secret`] to a server process.
@@ -128,16 +199,27 @@ async fn hello_authorized(who: Authorized<PostsRead>) -> &'static str {
     "hello"
 }
 
-/// The app: a public route and two keygate routes on one router.
-pub fn app<V: keygate_auth::KeyValidator>(auth: ApiKeyAuth<V>) -> Router {
-    let guarded = Router::new()
-        .route(KEYGATE_PATH, get(hello_principal))
-        .route_layer(RequirePermission(PERMISSION));
+/// The app: the four front doors, each on a router of its own, merged.
+pub fn app<V: keygate_auth::KeyValidator>(auth: ApiKeyAuth<V>, static_token: &str) -> Router {
     let keygate = Router::new()
+        .route(
+            KEYGATE_PATH,
+            get(hello_principal).route_layer(RequirePermission(PERMISSION)),
+        )
         .route(EXTRACTOR_PATH, get(hello_authorized))
-        .merge(guarded)
-        .route_layer(auth);
-    Router::new().route(PUBLIC_PATH, get(hello)).merge(keygate)
+        .layer(auth);
+    #[allow(deprecated)] // `bearer` is tower-http's static-token check, the baseline.
+    let static_bearer = Router::new()
+        .route(STATIC_BEARER_PATH, get(hello))
+        .layer(tower_http::validate_request::ValidateRequestHeaderLayer::bearer(static_token));
+    let jwt = Router::new()
+        .route(JWT_PATH, get(hello))
+        .layer(axum::middleware::from_fn(jwt_check));
+    Router::new()
+        .route(PUBLIC_PATH, get(hello))
+        .merge(keygate)
+        .merge(static_bearer)
+        .merge(jwt)
 }
 
 /// The hello-world router.
@@ -179,7 +261,11 @@ pub async fn start(credentials: &Credentials) -> Result<Servers, ServeError> {
         .base_url(emulator.base_url())
         .secret(credentials.secret.clone())
         .build()?;
-    let (app, app_task) = spawn(app(ApiKeyAuth::new(client))).await?;
+    let (app, app_task) = spawn(app(
+        ApiKeyAuth::new(client),
+        credentials.key.expose_secret(),
+    ))
+    .await?;
     let (hello, hello_task) = spawn(hello_world()).await?;
     Ok(Servers {
         app,

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use keygate_loadtest::drive::{DriveError, Load, run};
 use keygate_loadtest::servers::{
-    self, Credentials, EXTRACTOR_PATH, HELLO_PATH, KEYGATE_PATH, PUBLIC_PATH, VALIDATION_PATH,
+    self, Credentials, EXTRACTOR_PATH, HELLO_PATH, JWT_PATH, KEYGATE_PATH, PUBLIC_PATH,
+    STATIC_BEARER_PATH, VALIDATION_PATH,
 };
 use keygate_loadtest::wire::Request;
 
@@ -44,6 +45,21 @@ async fn every_route_answers_200_under_load_and_refusals_are_counted() {
             ),
         ),
         (
+            "static bearer",
+            short(
+                servers.app,
+                Request::get(STATIC_BEARER_PATH).header("authorization", &bearer),
+            ),
+        ),
+        (
+            "jwt",
+            short(
+                servers.app,
+                Request::get(JWT_PATH)
+                    .header("authorization", format!("Bearer {}", servers::jwt())),
+            ),
+        ),
+        (
             "keygate with the extractor",
             short(
                 servers.app,
@@ -67,7 +83,7 @@ async fn every_route_answers_200_under_load_and_refusals_are_counted() {
     }
 
     // Without a key, the keygate routes refuse: counted, not measured.
-    for path in [KEYGATE_PATH, EXTRACTOR_PATH] {
+    for path in [KEYGATE_PATH, EXTRACTOR_PATH, STATIC_BEARER_PATH, JWT_PATH] {
         let refused = run(&short(servers.app, Request::get(path))).await.unwrap();
         assert_eq!(refused.ok, 0, "{path}");
         assert!(refused.failed > 0, "{path}");
@@ -106,12 +122,14 @@ fn the_binary_runs_the_comparisons_and_the_memory_probe() {
         String::from_utf8_lossy(&http.stderr)
     );
     for expected in [
-        "| public route | 1 |",
-        "| keygate route (hit + guard) | 1 |",
+        "| no auth | 1 |",
+        "| keygate (hit + guard) | 1 |",
+        "| tower-http static bearer | 1 |",
+        "| HS256 JWT (jsonwebtoken) | 1 |",
         "| emulator validation | 1 |",
         "| hello-world route | 1 |",
-        "of the public route's requests/s",
-        "server CPU per request: keygate route",
+        "of the static-bearer route's requests/s",
+        "over the static bearer (target <= 1.0)",
     ] {
         assert!(
             stdout.contains(expected),

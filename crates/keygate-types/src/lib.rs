@@ -59,7 +59,9 @@ pub use list::{
 };
 pub use membership::{CreateMembership, MembershipStatus, OrganizationMembership, RoleSlug};
 pub use organization::{CreateOrganization, Organization};
-pub use permission::{MAX_PERMISSION_LEN, Permission, PermissionError, validate_permission};
+pub use permission::{
+    MAX_PERMISSION_LEN, Permission, PermissionError, is_valid_permission, validate_permission,
+};
 pub use secret::{SecretString, constant_time_eq};
 pub use timestamp::{Timestamp, TimestampError};
 pub use user::{CreateUser, User};

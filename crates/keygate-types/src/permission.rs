@@ -53,14 +53,41 @@ pub enum PermissionError {
     },
 }
 
-/// Checks a permission slug without allocating.
+/// Whether `byte` may appear in a permission slug: the one rule of the grammar.
+const fn is_slug_byte(byte: u8) -> bool {
+    matches!(byte, b'a'..=b'z' | b'0'..=b'9' | b':' | b'-' | b'_' | b'.')
+}
+
+/// Whether `slug` is a valid permission, usable in `const` context (guards
+/// declared as types check their slug at compile time with it).
+///
+/// ```
+/// assert!(keygate_types::is_valid_permission("posts:write"));
+/// assert!(!keygate_types::is_valid_permission("Posts/Write"));
+/// ```
+pub const fn is_valid_permission(slug: &str) -> bool {
+    let bytes = slug.as_bytes();
+    if bytes.is_empty() || bytes.len() > MAX_PERMISSION_LEN {
+        return false;
+    }
+    let mut i = 0;
+    while i < bytes.len() {
+        if !is_slug_byte(bytes[i]) {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// Checks a permission slug without allocating, saying what is wrong.
 pub fn validate_permission(slug: &str) -> Result<(), PermissionError> {
     if slug.is_empty() {
         return Err(PermissionError::Empty);
     }
     if let Some((at, found)) = slug
         .char_indices()
-        .find(|&(_, c)| !matches!(c, 'a'..='z' | '0'..='9' | ':' | '-' | '_' | '.'))
+        .find(|&(_, c)| !c.is_ascii() || !is_slug_byte(c as u8))
     {
         return Err(PermissionError::InvalidCharacter { found, at });
     }
@@ -183,11 +210,13 @@ mod tests {
         #[test]
         fn agrees_with_reference_on_any_string(s in "\\PC{0,60}") {
             prop_assert_eq!(validate_permission(&s).is_ok(), reference(&s));
+            prop_assert_eq!(is_valid_permission(&s), reference(&s));
         }
 
         #[test]
         fn agrees_with_reference_near_the_alphabet(s in "[a-z0-9:._A-Z/ -]{0,60}") {
             prop_assert_eq!(validate_permission(&s).is_ok(), reference(&s));
+            prop_assert_eq!(is_valid_permission(&s), reference(&s));
         }
     }
 }

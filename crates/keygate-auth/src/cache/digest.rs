@@ -1,10 +1,13 @@
 //! Keys as the cache holds them: the SHA-256 digest, and the hash of it that
-//! the cache's tables use.
+//! moka's tables use.
 
-use sha2::{Digest, Sha256};
+use sha2::{Digest as _, Sha256};
 
 /// The SHA-256 digest of a key: the only form in which the cache holds it.
-pub(crate) fn digest(key: &str) -> [u8; 32] {
+pub(crate) type Digest = [u8; 32];
+
+/// The [`Digest`] of `key`.
+pub(crate) fn digest(key: &str) -> Digest {
     Sha256::digest(key.as_bytes()).into()
 }
 
@@ -82,7 +85,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn moka_and_the_hit_table_hash_a_digest_alike() {
+    fn moka_hashes_a_digest_with_the_keyed_hash() {
         let hashing = DigestHashing::random();
         let d = digest("sk_example");
         assert_eq!(hashing.hash_one(d), hashing.hash(&d));

@@ -1,49 +1,75 @@
 //! The verdict cache: moka, keyed by the SHA-256 digest of the key.
+//!
+//! # Invariants
+//!
+//! moka is the only authority on what is cached: `verdicts` holds valid
+//! verdicts, `refusals` definite "invalid" ones, and nothing else holds a
+//! verdict. Every store into either happens under the gate (`flight.rs`),
+//! and so does every invalidation. Each invariant has a test in `tests.rs`
+//! named after it.
+//!
+//! 1. **Only definite answers are stored.** A key-service error is never
+//!    stored and never turns into "invalid" (`errors_are_never_stored`).
+//! 2. **One call per key at a time.** Requests that miss on a key while a
+//!    call for it is in flight wait for that call and share its answer
+//!    (`concurrent_misses_on_one_key_make_one_call`).
+//! 3. **An invalidation is never overtaken.** An answer is stored only if no
+//!    invalidation happened while its call was in flight; the check and the
+//!    store happen under the gate, as does every invalidation
+//!    (`an_answer_that_began_before_an_invalidation_is_not_stored`).
+//! 4. **A request never waits for an answer older than an invalidation it
+//!    came after.** It joins a call in flight only if that call began after
+//!    the latest invalidation; otherwise it starts its own
+//!    (`a_request_after_an_invalidation_does_not_join_an_older_call`).
+//! 5. **Stale verdicts need a failing key service.** A valid verdict past
+//!    its freshness (kept only with stale-if-error) is served only when the
+//!    call that would replace it fails at the key service (not when this
+//!    process is saturated), and a definite "invalid" or an invalidation
+//!    removes it (`stale_is_served_only_when_the_key_service_fails`,
+//!    `saturation_never_serves_stale`).
+//! 6. **Nothing outlives its key.** A valid verdict is fresh for the positive
+//!    TTL cut at the key's `expires_at`, and `expires_at` is compared with
+//!    the clock on every use (`valid_verdicts_never_outlive_expires_at`).
+//! 7. **Refusals cannot crowd out valid keys.** Invalid verdicts live in
+//!    their own, smaller cache (`a_flood_of_invalid_keys_evicts_no_valid_verdict`).
 #![doc = include_str!("../../docs/cache.md")]
 
 mod digest;
-mod expiry;
-mod hits;
-mod index;
-mod inflight;
-mod stale;
+mod flight;
 mod stats;
+mod verdict;
 
 use std::fmt;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use futures_util::FutureExt;
-use keygate_types::ApiKeyId;
-use moka::future::Cache;
-use moka::notification::RemovalCause;
+use keygate_types::{ApiKeyId, OrganizationId, UserId};
+use moka::sync::Cache;
 
 pub use stats::CacheStats;
 
-use crate::upstream::Upstream;
-use crate::validator::{KeyValidator, ValidatorError};
-use crate::{ApiKeyPrincipal, Clock};
+use crate::Clock;
+use crate::validator::ValidatorError;
 use digest::DigestHashing;
-pub(crate) use digest::digest;
-use expiry::{Lifetimes, VerdictExpiry};
-use hits::HitTable;
-use index::IdIndex;
-use inflight::InFlight;
-use stale::StaleVerdicts;
+pub(crate) use digest::{Digest, digest};
+pub(crate) use flight::Call;
+use flight::{Gate, Role};
 use stats::Counters;
+pub(crate) use verdict::CachedVerdict;
+use verdict::{KeptUntil, Lifetimes, ValidEntry};
 
 /// The default lifetime of a valid verdict.
 pub const DEFAULT_POSITIVE_TTL: Duration = Duration::from_secs(30);
 /// The default lifetime of a definite "invalid" verdict.
 pub const DEFAULT_NEGATIVE_TTL: Duration = Duration::from_secs(5);
-/// The default bound on the number of cached verdicts.
+/// The default bound on the number of cached valid verdicts.
 pub const DEFAULT_MAX_CAPACITY: u64 = 10_000;
+/// The default bound on the number of cached "invalid" verdicts.
+pub const DEFAULT_MAX_INVALID_CAPACITY: u64 = 1_000;
 
 /// How a request's verdict was found, as recorded on its span.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum CacheOutcome {
+pub(crate) enum CacheOutcome {
     /// Found in the cache.
     Hit,
     /// This request called the key service.
@@ -56,8 +82,7 @@ pub enum CacheOutcome {
 }
 
 impl CacheOutcome {
-    /// `"hit"`, `"miss"`, `"coalesced"` or `"stale"`.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Hit => "hit",
             Self::Miss => "miss",
@@ -67,50 +92,15 @@ impl CacheOutcome {
     }
 }
 
-/// A cached verdict. Only definite ones are cached; errors never are.
-#[derive(Debug, Clone)]
-pub(crate) enum CachedVerdict {
-    /// The key was valid.
-    Valid { principal: ApiKeyPrincipal },
-    /// The key service said "not a valid key".
-    Invalid,
-}
-
-/// One cache entry, shared (one `Arc`) by moka, the hit table and the id
-/// index: the verdict, for which key, and when the key service gave it.
-#[derive(Debug)]
-pub(crate) struct CacheEntry {
-    /// The digest of the key the verdict is for.
-    pub(crate) digest: [u8; 32],
-    pub(crate) verdict: CachedVerdict,
-    /// When the key service answered (the stale-if-error window counts from then).
-    pub(crate) checked_at: Instant,
-    /// When the verdict stops being fresh: the TTL, capped at `expires_at`.
-    pub(crate) fresh_until: Instant,
-    /// The invalidation epoch when the call that gave this verdict began.
-    pub(crate) loaded_epoch: u64,
-    /// An invalidation happened while that call was in flight: the verdict
-    /// may predate a revocation. Never served as a hit; the request that
-    /// made the call removes it.
-    pub(crate) suspect: bool,
-}
-
-/// What the cache knows about a key without waiting.
-pub(crate) enum Lookup {
-    Hit(CachedVerdict),
-    /// Not cached, or moka could not answer without waiting for its own
-    /// housekeeping; either way the slow path takes over.
-    Miss,
-}
-
 /// Sizes and lifetimes of the cache.
 #[derive(Debug, Clone)]
 pub(crate) struct CacheConfig {
     pub(crate) positive_ttl: Duration,
     pub(crate) negative_ttl: Duration,
     pub(crate) max_capacity: u64,
-    /// Stale-if-error: how long past the positive TTL a valid verdict may
-    /// still be served while the key service fails. `None`: never.
+    pub(crate) max_invalid_capacity: u64,
+    /// Stale-if-error: how long past its freshness a valid verdict is kept,
+    /// to be served only while the key service fails. `None`: never.
     pub(crate) grace: Option<Duration>,
 }
 
@@ -120,35 +110,44 @@ impl Default for CacheConfig {
             positive_ttl: DEFAULT_POSITIVE_TTL,
             negative_ttl: DEFAULT_NEGATIVE_TTL,
             max_capacity: DEFAULT_MAX_CAPACITY,
+            max_invalid_capacity: DEFAULT_MAX_INVALID_CAPACITY,
             grace: None,
         }
     }
 }
 
 /// A handle on the layer's verdict cache: cheap to clone, shared by the layer,
-/// its services and whoever invalidates (a revocation listener, an admin
-/// endpoint). Get it from [`ApiKeyAuth::cache`](crate::ApiKeyAuth::cache).
+/// its services and whoever invalidates (a revocation listener, a webhook
+/// receiver, an admin endpoint). Get it from [`ApiKeyAuth::cache`](crate::ApiKeyAuth::cache).
 #[derive(Clone)]
 pub struct VerdictCache {
     inner: Arc<Inner>,
 }
 
-struct Inner {
-    cache: Cache<[u8; 32], Arc<CacheEntry>, DigestHashing>,
-    /// moka's fresh valid entries, for hits (see `hits.rs`).
-    hits: Arc<HitTable>,
+pub(crate) struct Inner {
+    /// Valid verdicts, each kept until its [`ValidEntry::kept_until`].
+    verdicts: Cache<Digest, Arc<ValidEntry>, DigestHashing>,
+    /// Definite "invalid" verdicts, for the negative TTL.
+    refusals: Cache<Digest, (), DigestHashing>,
+    gate: Mutex<Gate>,
     lifetimes: Lifetimes,
-    /// With stale-if-error on: the last valid verdict of each key, kept for
-    /// the positive TTL plus the grace window, served only when a call to
-    /// the key service fails.
-    stale: Option<StaleVerdicts>,
-    /// The calls in flight, by digest, with the epoch each began at.
-    inflight: InFlight,
-    index: Arc<IdIndex>,
     counters: Counters,
-    /// Bumped by every invalidation, so a load that was in flight during one
-    /// does not leave its (possibly revoked) verdict behind.
-    epoch: AtomicU64,
+}
+
+impl Inner {
+    fn gate(&self) -> MutexGuard<'_, Gate> {
+        // Nothing under the gate can panic half-way through a change that
+        // matters: a poisoned gate is still consistent.
+        self.gate.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// What the cache knows about a key without waiting.
+pub(crate) enum Lookup {
+    /// A fresh verdict.
+    Hit(CachedVerdict),
+    /// Nothing fresh: the key service must be asked.
+    Miss,
 }
 
 impl fmt::Debug for VerdictCache {
@@ -161,54 +160,29 @@ impl fmt::Debug for VerdictCache {
 
 impl VerdictCache {
     pub(crate) fn new(config: &CacheConfig, clock: Arc<dyn Clock>) -> Self {
-        let index = Arc::new(IdIndex::default());
-        let hashing = DigestHashing::random();
-        let hits = Arc::new(HitTable::new(hashing));
-        let (listener_index, listener_hits) = (Arc::clone(&index), Arc::clone(&hits));
-        let cache = Cache::builder()
+        let verdicts = Cache::builder()
             .name("keygate-verdicts")
             .max_capacity(config.max_capacity)
-            .expire_after(VerdictExpiry)
-            // Every way out of moka (expiry, eviction, replacement, removal)
-            // takes the entry out of the hit table and the index too, unless
-            // they already hold a newer one.
-            .eviction_listener(
-                move |_digest: Arc<[u8; 32]>, entry: Arc<CacheEntry>, cause: RemovalCause| {
-                    listener_hits.remove_same(&entry);
-                    // Replaced: moka still holds a verdict for this digest,
-                    // and the index only needs to lead `invalidate_id` to the
-                    // digest; removing the slot by identity could leave the
-                    // live replacement unindexed.
-                    if cause != RemovalCause::Replaced {
-                        listener_index.remove_same(&entry);
-                    }
-                },
-            )
-            .build_with_hasher(hashing);
-        let stale = config
-            .grace
-            .map(|grace| StaleVerdicts::new(config, config.positive_ttl.saturating_add(grace)));
+            .expire_after(KeptUntil)
+            .build_with_hasher(DigestHashing::random());
+        let refusals = Cache::builder()
+            .name("keygate-refusals")
+            .max_capacity(config.max_invalid_capacity)
+            .time_to_live(config.negative_ttl)
+            .build_with_hasher(DigestHashing::random());
         Self {
             inner: Arc::new(Inner {
-                cache,
-                hits,
+                verdicts,
+                refusals,
+                gate: Mutex::default(),
                 lifetimes: Lifetimes {
                     positive_ttl: config.positive_ttl,
-                    negative_ttl: config.negative_ttl,
+                    grace: config.grace,
                     clock,
                 },
-                stale,
-                inflight: InFlight::default(),
-                index,
                 counters: Counters::default(),
-                epoch: AtomicU64::new(0),
             }),
         }
-    }
-
-    /// Whether stale-if-error is on (so a failing call may still be answered).
-    pub(crate) fn serves_stale(&self) -> bool {
-        self.inner.stale.is_some()
     }
 
     /// The clock `expires_at` is checked against.
@@ -216,333 +190,172 @@ impl VerdictCache {
         &*self.inner.lifetimes.clock
     }
 
-    /// Looks `digest` up without waiting: the hot path.
+    /// Whether stale-if-error is on.
+    pub(crate) fn serves_stale(&self) -> bool {
+        self.inner.lifetimes.grace.is_some()
+    }
+
+    /// Looks `digest` up without waiting: the hot path. No lock of ours.
+    pub(crate) fn lookup(&self, digest: &Digest) -> Lookup {
+        let inner = &*self.inner;
+        if let Some(entry) = inner.verdicts.get(digest) {
+            // Without a grace window moka keeps an entry exactly while it is
+            // fresh; with one, an entry past `fresh_until` is only a fallback.
+            if inner.lifetimes.grace.is_none() || Instant::now() < entry.fresh_until {
+                inner.counters.hit(digest);
+                return Lookup::Hit(CachedVerdict::Valid(entry.principal.clone()));
+            }
+            return Lookup::Miss;
+        }
+        if inner.refusals.contains_key(digest) {
+            inner.counters.hit(digest);
+            return Lookup::Hit(CachedVerdict::Invalid);
+        }
+        Lookup::Miss
+    }
+
+    /// Gets the verdict for `digest` from the key service through `call`,
+    /// made at most once at a time per key: concurrent callers wait for the
+    /// one call in flight and share its answer.
     ///
-    /// A fresh valid verdict is read from the hit table. Anything else asks
-    /// moka: its `get` is async only because a read may run the cache's
-    /// pending housekeeping, and resolves on the first poll otherwise.
-    /// Polling it once here spares the request a boxed future; if it does not
-    /// resolve at once (moka's operations are cancel-safe), the request takes
-    /// the slow path, which awaits properly.
-    pub(crate) fn lookup_now(&self, digest: &[u8; 32]) -> Lookup {
-        let inner = &*self.inner;
-        if let Some(hit) = inner.hits.get(digest, Instant::now()) {
-            if hit.sampled {
-                // Let moka's admission policy see that this key is in use.
-                let _ = inner.cache.get(digest).now_or_never();
-            }
-            return Lookup::Hit(CachedVerdict::Valid {
-                principal: hit.principal,
-            });
-        }
-        let epoch = inner.epoch.load(Ordering::SeqCst);
-        match inner.cache.get(digest).now_or_never() {
-            // A valid verdict whose call began before the latest
-            // invalidation may have been stored after it (its loader's
-            // `keep` is about to drop it): let `load` decide.
-            Some(Some(entry))
-                if !entry.suspect
-                    && (matches!(entry.verdict, CachedVerdict::Invalid)
-                        || entry.loaded_epoch >= epoch) =>
-            {
-                Counters::bump(&inner.counters.hits);
-                // In moka but not in the hit table: a verdict another request
-                // was waiting for, or one the table dropped. Mirror it.
-                self.publish(&entry, epoch);
-                Lookup::Hit(entry.verdict.clone())
-            }
-            Some(_) | None => Lookup::Miss,
-        }
-    }
-
-    /// Mirrors `entry`, read or stored at invalidation epoch `epoch`, in the
-    /// hit table, unless an invalidation has come since.
-    ///
-    /// Mirroring first and checking after closes the race with an
-    /// invalidation: either it sees the entry in the table and removes it,
-    /// or this check sees its epoch and removes it here.
-    fn publish(&self, entry: &Arc<CacheEntry>, epoch: u64) {
-        let inner = &*self.inner;
-        inner.hits.insert(entry);
-        // moka may have dropped this entry (eviction, expiry, replacement,
-        // removal) and run its listener before the insert above: then no
-        // listener will ever remove it. Keep it only if moka still holds this
-        // very entry, checked after the insert (any later removal runs the
-        // listener after it). Not knowing (housekeeping busy) counts as no.
-        let held = matches!(
-            inner.cache.get(&entry.digest).now_or_never(),
-            Some(Some(current)) if Arc::ptr_eq(&current, entry)
-        );
-        if !held || inner.epoch.load(Ordering::SeqCst) != epoch {
-            inner.hits.remove_same(entry);
-        }
-    }
-
-    /// Gets the verdict for `key`, asking `validator` at most once at a time
-    /// per key: concurrent callers wait for the one call in flight.
-    ///
-    /// When the call fails and stale-if-error is on, a previously valid
-    /// verdict within its grace window is returned as [`CacheOutcome::Stale`].
-    pub(crate) async fn load<V: KeyValidator>(
+    /// When the call fails at the key service and stale-if-error is on, the
+    /// key's kept valid verdict, if any, answers as [`CacheOutcome::Stale`].
+    pub(crate) async fn load(
         &self,
-        digest: [u8; 32],
-        key: &str,
-        validator: &V,
-        upstream: &Upstream,
-    ) -> Result<(Arc<CacheEntry>, CacheOutcome), Arc<ValidatorError>> {
-        let inner = &*self.inner;
-        // Invalidations this request must not be overtaken by: those that
-        // happened before it got here.
-        let arrived = inner.epoch.load(Ordering::SeqCst);
-        loop {
-            if inner.inflight.began_before(&digest, arrived) {
-                // A call for this key is in flight, begun before an
-                // invalidation this request came after: do not wait for its
-                // (possibly pre-revocation) answer; ask on our own.
-                return self
-                    .load_alone(digest, key, validator, upstream, arrived)
-                    .await;
+        digest: Digest,
+        call: impl FnOnce() -> Call,
+    ) -> Result<(CachedVerdict, CacheOutcome), Arc<ValidatorError>> {
+        let inner = &self.inner;
+        let (answer, role) = inner.gate().join_or_start(inner, digest, call);
+        let answer = answer.await;
+        let counters = &inner.counters;
+        match (answer, role) {
+            (Ok(verdict), Role::Leader) => {
+                Counters::bump(&counters.misses);
+                Ok((verdict, CacheOutcome::Miss))
             }
-            match self
-                .load_once(digest, key, validator, upstream, arrived)
-                .await
-            {
-                // It joined a call that began before an invalidation this
-                // request came after: that answer may predate a revocation.
-                // Drop it and ask again.
-                Ok((entry, CacheOutcome::Coalesced)) if entry.loaded_epoch < arrived => {
-                    inner.cache.invalidate(&digest).await;
-                }
-                result => return result,
+            (Ok(verdict), Role::Follower) => {
+                Counters::bump(&counters.coalesced);
+                Ok((verdict, CacheOutcome::Coalesced))
             }
-        }
-    }
-
-    /// A call of this request's own, outside moka's coalescing.
-    async fn load_alone<V: KeyValidator>(
-        &self,
-        digest: [u8; 32],
-        key: &str,
-        validator: &V,
-        upstream: &Upstream,
-        epoch: u64,
-    ) -> Result<(Arc<CacheEntry>, CacheOutcome), Arc<ValidatorError>> {
-        let inner = &*self.inner;
-        match upstream.validate(validator, key).await {
-            Ok(verdict) => {
-                Counters::bump(&inner.counters.misses);
-                let entry = self.entry(digest, verdict, epoch);
-                inner.cache.insert(digest, Arc::clone(&entry)).await;
-                self.keep(&entry, epoch).await;
-                Ok((entry, CacheOutcome::Miss))
-            }
-            Err(error) => {
-                Counters::bump(&inner.counters.errors);
-                if let Some(entry) = self.stale_for(&digest).await {
-                    Counters::bump(&inner.counters.stale);
-                    return Ok((entry, CacheOutcome::Stale));
-                }
-                Err(Arc::new(error))
-            }
-        }
-    }
-
-    /// The cache entry for a validator's answer, from a call begun at `epoch`.
-    fn entry(
-        &self,
-        digest: [u8; 32],
-        verdict: Option<keygate_types::ApiKey>,
-        epoch: u64,
-    ) -> Arc<CacheEntry> {
-        let inner = &*self.inner;
-        let verdict = match verdict {
-            Some(api_key) => CachedVerdict::Valid {
-                principal: ApiKeyPrincipal::new(api_key),
-            },
-            None => CachedVerdict::Invalid,
-        };
-        let checked_at = Instant::now();
-        let entry = Arc::new(CacheEntry {
-            digest,
-            fresh_until: inner.lifetimes.fresh_until(&verdict, checked_at),
-            verdict,
-            checked_at,
-            loaded_epoch: epoch,
-            suspect: inner.epoch.load(Ordering::SeqCst) != epoch,
-        });
-        inner.index.insert(&entry);
-        entry
-    }
-
-    /// After this request's own call stored `entry` in moka: mirror it for
-    /// hits and keep it for stale-if-error, or, if an invalidation came
-    /// during the call (it may have been meant for this very key), answer
-    /// this request but keep nothing.
-    async fn keep(&self, entry: &Arc<CacheEntry>, epoch: u64) {
-        let inner = &*self.inner;
-        if let Some(stale) = &inner.stale {
-            stale.remember(entry).await;
-        }
-        self.publish(entry, epoch);
-        if inner.epoch.load(Ordering::SeqCst) != epoch {
-            inner.hits.remove_same(entry);
-            inner.cache.invalidate(&entry.digest).await;
-            if let Some(stale) = &inner.stale {
-                stale.forget(&entry.digest).await;
-            }
-        }
-    }
-
-    async fn load_once<V: KeyValidator>(
-        &self,
-        digest: [u8; 32],
-        key: &str,
-        validator: &V,
-        upstream: &Upstream,
-        arrived: u64,
-    ) -> Result<(Arc<CacheEntry>, CacheOutcome), Arc<ValidatorError>> {
-        let inner = &*self.inner;
-        let epoch = inner.epoch.load(Ordering::SeqCst);
-        let ran = AtomicBool::new(false);
-        let result = inner
-            .cache
-            .entry(digest)
-            .or_try_insert_with(async {
-                ran.store(true, Ordering::Relaxed);
-                let _in_flight = inner.inflight.begin(digest, epoch);
-                let verdict = upstream.validate(validator, key).await?;
-                Ok(self.entry(digest, verdict, epoch))
-            })
-            .await;
-        match result {
-            Ok(entry) => {
-                let fresh = entry.is_fresh();
-                let entry = entry.into_value();
-                if fresh {
-                    Counters::bump(&inner.counters.misses);
-                    self.keep(&entry, epoch).await;
-                    return Ok((entry, CacheOutcome::Miss));
-                }
-                // Retried by `load` if older than this request: counted then.
-                if entry.loaded_epoch >= arrived {
-                    Counters::bump(&inner.counters.coalesced);
-                }
-                Ok((entry, CacheOutcome::Coalesced))
-            }
-            Err(error) => {
-                if ran.load(Ordering::Relaxed) {
-                    Counters::bump(&inner.counters.errors);
-                } else {
-                    Counters::bump(&inner.counters.coalesced);
-                }
-                if let Some(entry) = self.stale_for(&digest).await {
-                    Counters::bump(&inner.counters.stale);
-                    return Ok((entry, CacheOutcome::Stale));
+            (Err(error), role) => {
+                Counters::bump(match role {
+                    Role::Leader => &counters.errors,
+                    Role::Follower => &counters.coalesced,
+                });
+                if error.is_key_service_failure()
+                    && let Some(principal) = self.kept(&digest)
+                {
+                    Counters::bump(&counters.stale);
+                    tracing::warn!(
+                        key_id = %principal.id(),
+                        error = %error,
+                        "key service failing; serving a stale verdict within the grace window"
+                    );
+                    return Ok((CachedVerdict::Valid(principal), CacheOutcome::Stale));
                 }
                 Err(error)
             }
         }
     }
 
-    /// The stale verdict for `digest`, if stale-if-error is on, the verdict
-    /// is within its window and its key has not expired.
-    async fn stale_for(&self, digest: &[u8; 32]) -> Option<Arc<CacheEntry>> {
-        let entry = self.inner.stale.as_ref()?.get(digest).await?;
-        let CachedVerdict::Valid { principal } = &entry.verdict else {
-            return None;
-        };
-        if principal
-            .expires_at()
-            .is_some_and(|at| at <= self.clock().now())
-        {
+    /// The kept valid verdict of `digest`, with stale-if-error on.
+    fn kept(&self, digest: &Digest) -> Option<crate::ApiKeyPrincipal> {
+        if !self.serves_stale() {
             return None;
         }
-        tracing::warn!(
-            key_id = %principal.id(),
-            age_ms = entry.checked_at.elapsed().as_millis() as u64,
-            "key service failing; serving a stale verdict within the grace window"
-        );
-        Some(entry)
+        let entry = self.inner.verdicts.get(digest)?;
+        Some(entry.principal.clone())
     }
 
     /// Forgets the verdict for the key `key`, so its next use asks the key
-    /// service again. Returns whether a verdict was cached.
+    /// service again. Returns whether a valid verdict was cached.
     pub async fn invalidate_key(&self, key: &str) -> bool {
-        let inner = &*self.inner;
-        inner.epoch.fetch_add(1, Ordering::SeqCst);
-        Counters::bump(&inner.counters.invalidations);
         let digest = digest(key);
-        inner.hits.remove(&digest);
-        if let Some(stale) = &inner.stale {
-            stale.forget(&digest).await;
-        }
-        inner.cache.remove(&digest).await.is_some()
-    }
-
-    /// Forgets the verdict for the key with id `id` (found through the id →
-    /// entry index), for revocation by id. Returns whether one was cached.
-    pub async fn invalidate_id(&self, id: &ApiKeyId) -> bool {
         let inner = &*self.inner;
-        inner.epoch.fetch_add(1, Ordering::SeqCst);
-        Counters::bump(&inner.counters.invalidations);
-        if let Some(stale) = &inner.stale {
-            stale.forget_id(id);
-        }
-        match inner.index.take(id) {
-            Some(entry) => {
-                inner.hits.remove(&entry.digest);
-                inner.cache.remove(&entry.digest).await.is_some()
-            }
-            None => false,
-        }
+        let _gate = self.invalidation();
+        inner.refusals.invalidate(&digest);
+        inner.verdicts.remove(&digest).is_some()
     }
 
-    /// Forgets every verdict.
+    /// Forgets the verdict for the key with id `id`, for revocation by id.
+    /// Returns whether one was cached.
+    pub async fn invalidate_id(&self, id: &ApiKeyId) -> bool {
+        self.forget(|principal| principal.id() == id) > 0
+    }
+
+    /// Forgets the verdicts of every key that `user` owns in `organization`,
+    /// for a membership that was deactivated or deleted. Returns how many
+    /// were cached.
+    pub async fn invalidate_membership(
+        &self,
+        user: &UserId,
+        organization: &OrganizationId,
+    ) -> usize {
+        self.forget(|principal| {
+            principal.user_id() == Some(user) && principal.organization_id() == organization
+        })
+    }
+
+    /// Forgets every verdict, valid and invalid.
     pub fn invalidate_all(&self) {
         let inner = &*self.inner;
-        // Before the epoch moves: an entry indexed after it (by a load that
-        // began after it) is live and must stay findable by `invalidate_id`.
-        inner.index.clear();
-        inner.epoch.fetch_add(1, Ordering::SeqCst);
-        Counters::bump(&inner.counters.invalidations);
-        inner.hits.clear();
-        inner.cache.invalidate_all();
-        if let Some(stale) = &inner.stale {
-            stale.forget_all();
+        let _gate = self.invalidation();
+        // moka's own `invalidate_all` spares entries stored in the same clock
+        // tick; removing each key does not.
+        for (digest, _) in inner.verdicts.iter() {
+            inner.verdicts.invalidate(&*digest);
         }
-        // Again, now that moka answers None for everything older: a lookup
-        // that read an entry before `invalidate_all` may have mirrored it
-        // after the first clear (moka's listener runs only at housekeeping).
-        inner.hits.clear();
+        for (digest, ()) in inner.refusals.iter() {
+            inner.refusals.invalidate(&*digest);
+        }
+    }
+
+    /// Starts an invalidation: takes the gate and moves the epoch, so that
+    /// no call in flight stores its answer (invariant 3) and no later
+    /// request joins one (invariant 4). The caller removes what it forgets
+    /// before dropping the guard.
+    fn invalidation(&self) -> MutexGuard<'_, Gate> {
+        let mut gate = self.inner.gate();
+        gate.epoch += 1;
+        Counters::bump(&self.inner.counters.invalidations);
+        gate
+    }
+
+    /// Removes every valid verdict whose principal `doomed` picks, as one
+    /// invalidation. A scan, not an index: one structure to keep right, at
+    /// the cost of a pass over the cache per invalidation (`BENCHMARKS.md`
+    /// has the figure).
+    fn forget(&self, doomed: impl Fn(&crate::ApiKeyPrincipal) -> bool) -> usize {
+        let inner = &*self.inner;
+        let _gate = self.invalidation();
+        let digests: Vec<Arc<Digest>> = inner
+            .verdicts
+            .iter()
+            .filter(|(_, entry)| doomed(&entry.principal))
+            .map(|(digest, _)| digest)
+            .collect();
+        for digest in &digests {
+            inner.verdicts.invalidate(&**digest);
+        }
+        digests.len()
     }
 
     /// The counters, and the number of entries.
     pub fn stats(&self) -> CacheStats {
         let inner = &*self.inner;
-        inner
-            .counters
-            .snapshot(inner.hits.hits(), inner.cache.entry_count())
+        inner.counters.snapshot(
+            inner.verdicts.entry_count() + inner.refusals.entry_count(),
+        )
     }
 
-    /// Runs moka's pending housekeeping (evictions and their listener) now.
-    /// Tests use it to make entry counts and the id index exact.
-    pub async fn run_pending_tasks(&self) {
-        self.inner.cache.run_pending_tasks().await;
-    }
-
-    #[cfg(test)]
-    pub(crate) fn indexed_ids(&self) -> usize {
-        self.inner.index.len()
-    }
-
-    #[cfg(test)]
-    pub(crate) fn mirrored(&self) -> usize {
-        self.inner.hits.len()
+    /// Runs moka's pending housekeeping (expiries, evictions) now, so that
+    /// [`stats`](Self::stats)' entry count is exact. Tests use it.
+    pub fn run_pending_tasks(&self) {
+        self.inner.verdicts.run_pending_tasks();
+        self.inner.refusals.run_pending_tasks();
     }
 }
 
 #[cfg(test)]
 pub(crate) mod tests;
-
-#[cfg(test)]
-mod race_tests;

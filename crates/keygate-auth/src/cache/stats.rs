@@ -2,6 +2,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::Digest;
+
 /// A snapshot of the cache's counters, from [`ApiKeyAuth::stats`](crate::ApiKeyAuth::stats)
 /// or [`VerdictCache::stats`](crate::VerdictCache::stats).
 ///
@@ -12,26 +14,34 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub struct CacheStats {
     /// Answered from the cache, without waiting.
     pub hits: u64,
-    /// Called the key service (this request's load ran).
+    /// Called the key service (this request's call ran).
     pub misses: u64,
-    /// Waited for another request's call to the key service for the same key
-    /// (or, rarely, found the verdict only after waiting for the cache's own
-    /// housekeeping).
+    /// Waited for another request's call to the key service for the same key.
     pub coalesced: u64,
     /// Calls to the key service that failed (answered with 503, not cached).
     pub errors: u64,
-    /// Explicit invalidations (`invalidate_key`, `invalidate_id`, `invalidate_all`).
+    /// Explicit invalidations (by key, by id, by membership, all).
     pub invalidations: u64,
     /// Requests answered from a stale verdict while the key service failed
     /// (stale-if-error; also counted in `errors` or `coalesced`).
     pub stale: u64,
-    /// Entries in the cache at the time of the snapshot (approximate, as in moka).
+    /// Verdicts in the cache at the time of the snapshot, valid and invalid
+    /// (approximate, as in moka, until its housekeeping has run).
     pub entries: u64,
 }
 
+/// Hits are counted on one of these lanes, picked by the key's digest, so
+/// that cores serving different keys do not contend on one counter.
+const HIT_LANES: usize = 16;
+
+/// One counter on a cache line of its own.
+#[repr(align(64))]
+#[derive(Debug, Default)]
+struct Lane(AtomicU64);
+
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    pub(crate) hits: AtomicU64,
+    hits: [Lane; HIT_LANES],
     pub(crate) misses: AtomicU64,
     pub(crate) coalesced: AtomicU64,
     pub(crate) errors: AtomicU64,
@@ -44,16 +54,19 @@ impl Counters {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// `table_hits`: the hits the hit table counted (per shard, to spare a
-    /// shared counter on every hit).
-    pub(crate) fn snapshot(&self, table_hits: u64, entries: u64) -> CacheStats {
+    pub(crate) fn hit(&self, digest: &Digest) {
+        Self::bump(&self.hits[usize::from(digest[31]) % HIT_LANES].0);
+    }
+
+    pub(crate) fn snapshot(&self, entries: u64) -> CacheStats {
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         CacheStats {
-            hits: self.hits.load(Ordering::Relaxed) + table_hits,
-            misses: self.misses.load(Ordering::Relaxed),
-            coalesced: self.coalesced.load(Ordering::Relaxed),
-            errors: self.errors.load(Ordering::Relaxed),
-            invalidations: self.invalidations.load(Ordering::Relaxed),
-            stale: self.stale.load(Ordering::Relaxed),
+            hits: self.hits.iter().map(|lane| load(&lane.0)).sum(),
+            misses: load(&self.misses),
+            coalesced: load(&self.coalesced),
+            errors: load(&self.errors),
+            invalidations: load(&self.invalidations),
+            stale: load(&self.stale),
             entries,
         }
     }

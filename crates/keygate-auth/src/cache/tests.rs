@@ -1,24 +1,32 @@
-//! The cache's guarantees, one test each (see the module docs).
+//! The cache's invariants (see the module docs), one test or more each.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use keygate_types::{ApiKey, ApiKeyId, OrganizationId, Owner, SecretString, Timestamp};
+use keygate_types::{ApiKey, ApiKeyId, OrganizationId, Owner, Timestamp, UserId};
 use tokio::sync::Notify;
 
 use super::*;
-use crate::upstream::Upstream;
-use crate::validator::{ValidatorError, Verdict, validator_fn};
+use crate::upstream::UpstreamError;
+use crate::validator::Verdict;
 use crate::{Clock, SystemClock};
 
 pub(crate) fn api_key(n: u32, expires_at: Option<Timestamp>) -> ApiKey {
+    owned_key(
+        n,
+        Owner::Organization {
+            id: OrganizationId::new_unchecked("org_01HZY3K2J5QW8N7X6V4T3R2P1M"),
+        },
+        expires_at,
+    )
+}
+
+fn owned_key(n: u32, owner: Owner, expires_at: Option<Timestamp>) -> ApiKey {
     let now = Timestamp::now();
     ApiKey {
         id: ApiKeyId::new_unchecked(format!("api_key_{n:026}")),
-        owner: Owner::Organization {
-            id: OrganizationId::new_unchecked("org_01HZY3K2J5QW8N7X6V4T3R2P1M"),
-        },
+        owner,
         name: format!("key {n}"),
         obfuscated_value: "sk_…".into(),
         last_used_at: None,
@@ -39,435 +47,420 @@ impl Clock for ManualClock {
     }
 }
 
-pub(super) fn cache_with(config: CacheConfig) -> VerdictCache {
+fn cache_with(config: CacheConfig) -> VerdictCache {
     VerdictCache::new(&config, Arc::new(SystemClock))
 }
 
-pub(super) fn cache() -> VerdictCache {
+fn cache() -> VerdictCache {
     cache_with(CacheConfig::default())
 }
 
-/// Loads `key` into `cache` through a validator that answers `answer`;
-/// returns the key's digest.
-pub(super) async fn cached(cache: &VerdictCache, key: &str, answer: Option<ApiKey>) -> [u8; 32] {
-    let validator = validator_fn(move |_key: SecretString| {
-        let answer = answer.clone();
-        async move { Ok(answer) }
-    });
+fn with_grace() -> VerdictCache {
+    cache_with(CacheConfig {
+        grace: Some(Duration::from_secs(60)),
+        ..CacheConfig::default()
+    })
+}
+
+/// A call that answers `verdict` at once.
+fn answering(verdict: Verdict) -> impl FnOnce() -> Call {
+    move || Box::pin(async move { verdict })
+}
+
+fn failure() -> Verdict {
+    Err(ValidatorError::new("key service down"))
+}
+
+fn saturated() -> Verdict {
+    Err(ValidatorError::new(UpstreamError::Saturated))
+}
+
+/// Loads `key` with a call answering `verdict`; returns its digest.
+async fn loaded(cache: &VerdictCache, key: &str, verdict: Verdict) -> Digest {
     let d = digest(key);
-    cache
-        .load(d, key, &validator, &Upstream::unguarded())
-        .await
-        .unwrap();
+    let _ = cache.load(d, answering(verdict)).await;
     d
 }
 
-/// A validator whose calls wait at a gate until the test opens it, so the
-/// test decides when "the key service" answers.
+fn is_valid_hit(cache: &VerdictCache, d: &Digest) -> bool {
+    matches!(cache.lookup(d), Lookup::Hit(CachedVerdict::Valid(_)))
+}
+
+/// Calls held at a gate until the test opens it, counted.
+#[derive(Clone, Default)]
 struct Gated {
     gate: Arc<Notify>,
     calls: Arc<AtomicU64>,
 }
 
-fn gated(answer: impl Fn() -> Verdict + Send + Sync + 'static) -> (impl KeyValidator, Gated) {
-    let gate = Arc::new(Notify::new());
-    let calls = Arc::new(AtomicU64::new(0));
-    let answer = Arc::new(answer);
-    let (g, c) = (Arc::clone(&gate), Arc::clone(&calls));
-    let validator = validator_fn(move |_key: SecretString| {
-        let (g, c, answer) = (Arc::clone(&g), Arc::clone(&c), Arc::clone(&answer));
-        async move {
-            c.fetch_add(1, Ordering::SeqCst);
-            g.notified().await;
-            answer()
+impl Gated {
+    fn call<F>(&self, verdict: F) -> impl FnOnce() -> Call + use<F>
+    where
+        F: FnOnce() -> Verdict + Send + 'static,
+    {
+        let this = self.clone();
+        move || {
+            Box::pin(async move {
+                this.calls.fetch_add(1, Ordering::SeqCst);
+                this.gate.notified().await;
+                verdict()
+            })
         }
-    });
-    (validator, Gated { gate, calls })
+    }
+
+    fn calls(&self) -> u64 {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    async fn until_calls(&self, n: u64) {
+        while self.calls() < n {
+            tokio::task::yield_now().await;
+        }
+    }
 }
+
+// Invariant 1.
+
+#[tokio::test]
+async fn errors_are_never_stored() {
+    let cache = cache();
+    let d = digest("sk_flaky");
+    assert!(cache.load(d, answering(failure())).await.is_err());
+    assert!(matches!(cache.lookup(&d), Lookup::Miss));
+    let (verdict, outcome) = cache.load(d, answering(Ok(None))).await.unwrap();
+    assert!(matches!(verdict, CachedVerdict::Invalid));
+    assert_eq!(outcome, CacheOutcome::Miss);
+    assert!(matches!(cache.lookup(&d), Lookup::Hit(CachedVerdict::Invalid)));
+    assert_eq!(cache.stats().errors, 1);
+}
+
+// Invariant 2.
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_misses_on_one_key_make_one_call() {
     let cache = cache();
-    let (validator, gated) = gated(|| Ok(Some(api_key(1, None))));
-    let validator = Arc::new(validator);
+    let gated = Gated::default();
     let d = digest("sk_one");
     let tasks: Vec<_> = (0..100)
         .map(|_| {
-            let (cache, validator) = (cache.clone(), Arc::clone(&validator));
-            tokio::spawn(async move {
-                cache
-                    .load(d, "sk_one", &*validator, &Upstream::unguarded())
-                    .await
-            })
+            let (cache, call) = (cache.clone(), gated.call(|| Ok(Some(api_key(1, None)))));
+            tokio::spawn(async move { cache.load(d, call).await })
         })
         .collect();
-    // Wait until the one call is in flight and everyone else is queued behind it.
-    while gated.calls.load(Ordering::SeqCst) == 0 {
-        tokio::task::yield_now().await;
-    }
+    gated.until_calls(1).await;
+    // Let every task reach the gate before the call answers.
+    tokio::time::sleep(Duration::from_millis(50)).await;
     gated.gate.notify_one();
-    let mut outcomes = Vec::new();
+    let mut misses = 0;
     for task in tasks {
-        let (entry, outcome) = task.await.unwrap().unwrap();
-        assert!(matches!(entry.verdict, CachedVerdict::Valid { .. }));
-        outcomes.push(outcome);
+        let (verdict, outcome) = task.await.unwrap().unwrap();
+        assert!(matches!(verdict, CachedVerdict::Valid(_)));
+        misses += usize::from(outcome == CacheOutcome::Miss);
     }
-    assert_eq!(gated.calls.load(Ordering::SeqCst), 1);
-    let misses = outcomes
-        .iter()
-        .filter(|o| **o == CacheOutcome::Miss)
-        .count();
-    assert_eq!(misses, 1);
+    assert_eq!((gated.calls(), misses), (1, 1));
     let stats = cache.stats();
     assert_eq!((stats.misses, stats.coalesced), (1, 99));
 }
 
 #[tokio::test]
-async fn errors_are_never_cached() {
-    let cache = cache();
-    let calls = Arc::new(AtomicU64::new(0));
-    let c = Arc::clone(&calls);
-    let validator = validator_fn(move |_key: SecretString| {
-        let n = c.fetch_add(1, Ordering::SeqCst);
-        async move {
-            if n == 0 {
-                Err(ValidatorError::new("down").with_retry_after(Duration::from_secs(7)))
-            } else {
-                Ok(Some(api_key(1, None)))
-            }
-        }
-    });
-    let d = digest("sk_flaky");
-    let error = cache
-        .load(d, "sk_flaky", &validator, &Upstream::unguarded())
-        .await
-        .unwrap_err();
-    assert_eq!(error.retry_after(), Some(Duration::from_secs(7)));
-    let (_, outcome) = cache
-        .load(d, "sk_flaky", &validator, &Upstream::unguarded())
-        .await
-        .unwrap();
-    assert_eq!(outcome, CacheOutcome::Miss);
-    assert_eq!(calls.load(Ordering::SeqCst), 2);
-    assert_eq!(cache.stats().errors, 1);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn callers_waiting_on_a_failing_call_share_its_error() {
     let cache = cache();
-    let (validator, gated) = gated(|| Err(ValidatorError::new("down")));
-    let validator = Arc::new(validator);
-    let d = digest("sk_two");
-    let tasks: Vec<_> = (0..10)
-        .map(|_| {
-            let (cache, validator) = (cache.clone(), Arc::clone(&validator));
-            tokio::spawn(async move {
-                cache
-                    .load(d, "sk_two", &*validator, &Upstream::unguarded())
-                    .await
-            })
-        })
-        .collect();
-    // Errors are not cached, so a caller the scheduler runs only after the
-    // failed call has finished starts a call of its own: keep the gate
-    // opening until every caller is done, and check the accounting exactly.
-    while !tasks.iter().all(|task| task.is_finished()) {
-        gated.gate.notify_one();
-        tokio::task::yield_now().await;
-    }
-    for task in tasks {
-        assert!(task.await.unwrap().is_err());
-    }
-    let calls = gated.calls.load(Ordering::SeqCst);
+    let gated = Gated::default();
+    let d = digest("sk_down");
+    let first = tokio::spawn({
+        let (cache, call) = (cache.clone(), gated.call(failure));
+        async move { cache.load(d, call).await }
+    });
+    gated.until_calls(1).await;
+    let second = tokio::spawn({
+        let (cache, call) = (cache.clone(), gated.call(failure));
+        async move { cache.load(d, call).await }
+    });
+    tokio::task::yield_now().await;
+    gated.gate.notify_one();
+    assert!(first.await.unwrap().is_err());
+    assert!(second.await.unwrap().is_err());
+    assert_eq!(gated.calls(), 1);
     let stats = cache.stats();
-    assert!(calls >= 1);
-    assert_eq!(stats.errors, calls, "each failed call counted once");
-    assert_eq!(
-        stats.coalesced + calls,
-        10,
-        "every caller without a call of its own shared a failed call's error"
-    );
-    assert!(!cache.inner.cache.contains_key(&d));
+    assert_eq!((stats.errors, stats.coalesced), (1, 1));
+}
+
+#[tokio::test]
+async fn a_call_nobody_waits_for_any_more_leaves_the_flight_map() {
+    let cache = cache();
+    let gated = Gated::default();
+    let d = digest("sk_abandoned");
+    let waiting = tokio::spawn({
+        let (cache, call) = (cache.clone(), gated.call(|| Ok(None)));
+        async move { cache.load(d, call).await }
+    });
+    gated.until_calls(1).await;
+    assert_eq!(cache.inner.gate().in_flight(), 1);
+    waiting.abort();
+    let _ = waiting.await;
+    assert_eq!(cache.inner.gate().in_flight(), 0);
+    // The next request makes a call of its own.
+    cache.load(d, answering(Ok(None))).await.unwrap();
+    assert_eq!(cache.stats().misses, 1);
+}
+
+// Invariant 3.
+
+#[tokio::test]
+async fn an_answer_that_began_before_an_invalidation_is_not_stored() {
+    for invalidate in ["key", "id", "membership", "all"] {
+        let cache = cache();
+        let gated = Gated::default();
+        let d = digest("sk_revoked");
+        let load = tokio::spawn({
+            let (cache, call) = (cache.clone(), gated.call(|| Ok(Some(api_key(2, None)))));
+            async move { cache.load(d, call).await }
+        });
+        gated.until_calls(1).await;
+        // The key is revoked while the key service is answering "valid".
+        match invalidate {
+            "key" => drop(cache.invalidate_key("sk_revoked").await),
+            "id" => drop(cache.invalidate_id(&api_key(2, None).id).await),
+            "membership" => {
+                let user = UserId::new_unchecked("user_01HZY3K2J5QW8N7X6V4T3R2P1M");
+                let org = OrganizationId::new_unchecked("org_01HZY3K2J5QW8N7X6V4T3R2P1M");
+                cache.invalidate_membership(&user, &org).await;
+            }
+            _ => cache.invalidate_all(),
+        }
+        gated.gate.notify_one();
+        // The request that was waiting gets its answer...
+        let (verdict, _) = load.await.unwrap().unwrap();
+        assert!(matches!(verdict, CachedVerdict::Valid(_)));
+        // ...but it is not kept.
+        assert!(
+            matches!(cache.lookup(&d), Lookup::Miss),
+            "an answer overtook invalidate_{invalidate}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn invalidations_forget_exactly_what_they_name() {
+    let cache = cache();
+    let org = OrganizationId::new_unchecked("org_01HZY3K2J5QW8N7X6V4T3R2P1M");
+    let other_org = OrganizationId::new_unchecked("org_01HZY3K2J5QW8N7X6V4T3R2P2M");
+    let user = UserId::new_unchecked("user_01HZY3K2J5QW8N7X6V4T3R2P1M");
+    let user_key = |n, organization_id: &OrganizationId| {
+        owned_key(
+            n,
+            Owner::User {
+                id: user.clone(),
+                organization_id: organization_id.clone(),
+            },
+            None,
+        )
+    };
+    let a = loaded(&cache, "sk_a", Ok(Some(user_key(1, &org)))).await;
+    let b = loaded(&cache, "sk_b", Ok(Some(user_key(2, &org)))).await;
+    let c = loaded(&cache, "sk_c", Ok(Some(user_key(3, &other_org)))).await;
+    let d = loaded(&cache, "sk_d", Ok(Some(api_key(4, None)))).await;
+    let e = loaded(&cache, "sk_e", Ok(Some(api_key(5, None)))).await;
+
+    assert_eq!(cache.invalidate_membership(&user, &org).await, 2);
+    assert!(!is_valid_hit(&cache, &a) && !is_valid_hit(&cache, &b));
+    assert!(is_valid_hit(&cache, &c) && is_valid_hit(&cache, &d));
+    assert!(cache.invalidate_id(&api_key(4, None).id).await);
+    assert!(!cache.invalidate_id(&api_key(4, None).id).await);
+    assert!(!is_valid_hit(&cache, &d) && is_valid_hit(&cache, &e));
+    assert!(cache.invalidate_key("sk_e").await);
+    assert!(!is_valid_hit(&cache, &e) && is_valid_hit(&cache, &c));
+    cache.invalidate_all();
+    assert!(!is_valid_hit(&cache, &c));
+    assert_eq!(cache.stats().invalidations, 5);
+}
+
+/// Invariant 3 with real threads: lookups and reloads spin while the key is
+/// revoked at the key service and then invalidated; once `invalidate_id` has
+/// returned, nothing serves the key, although reloads that asked before the
+/// revocation answer "valid" afterwards.
+#[test]
+fn a_lookup_after_an_invalidation_returned_never_hits() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let cache = with_grace();
+    let id = api_key(8, None).id;
+    let d = digest("sk_eight");
+    // What the key service says, moved before each invalidation.
+    let revoked = Arc::new(AtomicBool::new(false));
+    let call = |revoked: &Arc<AtomicBool>| {
+        let revoked = Arc::clone(revoked);
+        move || -> Call {
+            Box::pin(async move {
+                let valid = !revoked.load(Ordering::SeqCst);
+                // The answer travels back while the revocation goes on.
+                tokio::task::yield_now().await;
+                Ok(valid.then(|| api_key(8, None)))
+            })
+        }
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    let (mut rounds, mut bypasses) = (0u64, 0u64);
+    while std::time::Instant::now() < deadline {
+        rounds += 1;
+        revoked.store(false, Ordering::SeqCst);
+        runtime.block_on(cache.load(d, call(&revoked))).unwrap();
+        let (stop, invalidated) = (AtomicBool::new(false), AtomicBool::new(false));
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+                while !stop.load(Ordering::SeqCst) {
+                    let after = invalidated.load(Ordering::SeqCst);
+                    match cache.lookup(&d) {
+                        Lookup::Hit(CachedVerdict::Valid(_)) => {
+                            assert!(!after, "a hit after the invalidation returned");
+                        }
+                        _ => drop(rt.block_on(cache.load(d, call(&revoked)))),
+                    }
+                }
+            });
+            std::thread::yield_now();
+            revoked.store(true, Ordering::SeqCst);
+            runtime.block_on(cache.invalidate_id(&id));
+            invalidated.store(true, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_micros(300));
+            stop.store(true, Ordering::SeqCst);
+        });
+        if is_valid_hit(&cache, &d) {
+            bypasses += 1;
+            cache.invalidate_all();
+        }
+    }
+    assert_eq!(bypasses, 0, "{bypasses} revocation bypasses in {rounds} rounds");
+}
+
+// Invariant 4.
+
+#[tokio::test]
+async fn a_request_after_an_invalidation_does_not_join_an_older_call() {
+    let cache = cache();
+    let (old, new) = (Gated::default(), Gated::default());
+    let d = digest("sk_rotated");
+    let before = tokio::spawn({
+        let (cache, call) = (cache.clone(), old.call(|| Ok(Some(api_key(3, None)))));
+        async move { cache.load(d, call).await }
+    });
+    old.until_calls(1).await;
+    cache.invalidate_key("sk_rotated").await;
+    let after = tokio::spawn({
+        let (cache, call) = (cache.clone(), new.call(|| Ok(None)));
+        async move { cache.load(d, call).await }
+    });
+    new.until_calls(1).await;
+    old.gate.notify_one();
+    new.gate.notify_one();
+    assert!(matches!(before.await.unwrap().unwrap().0, CachedVerdict::Valid(_)));
+    let (verdict, outcome) = after.await.unwrap().unwrap();
+    assert!(matches!(verdict, CachedVerdict::Invalid));
+    assert_eq!(outcome, CacheOutcome::Miss);
+    // The newer answer is the one kept.
+    assert!(matches!(cache.lookup(&d), Lookup::Hit(CachedVerdict::Invalid)));
+}
+
+// Invariant 5.
+
+#[tokio::test]
+async fn stale_is_served_only_when_the_key_service_fails() {
+    let cache = cache_with(CacheConfig {
+        positive_ttl: Duration::ZERO,
+        grace: Some(Duration::from_secs(60)),
+        ..CacheConfig::default()
+    });
+    let d = loaded(&cache, "sk_stale", Ok(Some(api_key(5, None)))).await;
+    // Past its freshness at once: a fallback only.
+    assert!(matches!(cache.lookup(&d), Lookup::Miss));
+    let (verdict, outcome) = cache.load(d, answering(failure())).await.unwrap();
+    assert!(matches!(verdict, CachedVerdict::Valid(_)));
+    assert_eq!(outcome, CacheOutcome::Stale);
+    // A definite "invalid" ends it.
+    cache.load(d, answering(Ok(None))).await.unwrap();
+    assert!(cache.load(d, answering(failure())).await.is_err());
+
+    // So does an invalidation.
+    let d = loaded(&cache, "sk_stale_2", Ok(Some(api_key(6, None)))).await;
+    cache.invalidate_id(&api_key(6, None).id).await;
+    assert!(cache.load(d, answering(failure())).await.is_err());
+    assert_eq!(cache.stats().stale, 1);
+}
+
+#[tokio::test]
+async fn saturation_never_serves_stale() {
+    let cache = cache_with(CacheConfig {
+        positive_ttl: Duration::ZERO,
+        grace: Some(Duration::from_secs(60)),
+        ..CacheConfig::default()
+    });
+    let d = loaded(&cache, "sk_busy", Ok(Some(api_key(7, None)))).await;
+    assert!(cache.load(d, answering(saturated())).await.is_err());
+    assert_eq!(cache.stats().stale, 0);
+    // The key service failing is another matter.
+    assert!(cache.load(d, answering(failure())).await.is_ok());
+}
+
+// Invariant 6.
+
+#[tokio::test]
+async fn valid_verdicts_never_outlive_expires_at() {
+    let now = Timestamp::now();
+    let clock = ManualClock(Arc::new(Mutex::new(now)));
+    let cache = VerdictCache::new(&CacheConfig::default(), Arc::new(clock.clone()));
+    let soon = now.saturating_add(time::Duration::seconds(2));
+    let d = loaded(&cache, "sk_short", Ok(Some(api_key(9, Some(soon))))).await;
+    // Fresh for what is left of the key's life, not the 30 s TTL.
+    let entry = cache.inner.verdicts.get(&d).unwrap();
+    assert!(entry.fresh_until <= Instant::now() + Duration::from_secs(2));
+    // And judged against the clock on every use.
+    let Lookup::Hit(verdict) = cache.lookup(&d) else { panic!("a fresh verdict") };
+    assert!(verdict.clone().judge(&clock).is_ok());
+    *clock.0.lock().unwrap() = soon;
+    assert!(verdict.judge(&clock).is_err());
+}
+
+#[tokio::test]
+async fn an_already_expired_key_is_not_kept() {
+    let past = Timestamp::now().saturating_add(time::Duration::seconds(-10));
+    let cache = cache();
+    let d = loaded(&cache, "sk_expired", Ok(Some(api_key(10, Some(past))))).await;
+    assert!(matches!(cache.lookup(&d), Lookup::Miss));
 }
 
 #[tokio::test]
 async fn invalid_verdicts_live_for_the_negative_ttl() {
     let cache = cache_with(CacheConfig {
-        negative_ttl: Duration::from_millis(200),
+        negative_ttl: Duration::from_millis(50),
         ..CacheConfig::default()
     });
-    let calls = Arc::new(AtomicU64::new(0));
-    let c = Arc::clone(&calls);
-    let validator = validator_fn(move |_key: SecretString| {
-        c.fetch_add(1, Ordering::SeqCst);
-        async { Ok(None) }
-    });
-    let d = digest("sk_bad");
-    for _ in 0..5 {
-        let (entry, _) = cache
-            .load(d, "sk_bad", &validator, &Upstream::unguarded())
-            .await
-            .unwrap();
-        assert!(matches!(entry.verdict, CachedVerdict::Invalid));
-    }
-    assert_eq!(calls.load(Ordering::SeqCst), 1);
-    // The TTL is the condition here: nothing to await but time.
-    tokio::time::sleep(Duration::from_millis(250)).await;
-    assert!(matches!(cache.lookup_now(&d), Lookup::Miss));
-    cache
-        .load(d, "sk_bad", &validator, &Upstream::unguarded())
-        .await
-        .unwrap();
-    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    let d = loaded(&cache, "sk_bad", Ok(None)).await;
+    assert!(matches!(cache.lookup(&d), Lookup::Hit(CachedVerdict::Invalid)));
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    assert!(matches!(cache.lookup(&d), Lookup::Miss));
 }
 
-#[tokio::test]
-async fn valid_verdicts_never_outlive_expires_at() {
-    // Positive TTL 30 s, but the key expires in 150 ms: the entry goes then.
-    let cache = cache();
-    let expires = Timestamp::now().saturating_add(time::Duration::milliseconds(150));
-    let validator =
-        validator_fn(move |_key: SecretString| async move { Ok(Some(api_key(1, Some(expires)))) });
-    let d = digest("sk_short");
-    cache
-        .load(d, "sk_short", &validator, &Upstream::unguarded())
-        .await
-        .unwrap();
-    assert!(matches!(cache.lookup_now(&d), Lookup::Hit(_)));
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(matches!(cache.lookup_now(&d), Lookup::Miss));
-}
+// Invariant 7.
 
 #[tokio::test]
-async fn invalidate_id_forgets_through_the_index() {
-    let cache = cache();
-    let validator = validator_fn(|_key: SecretString| async { Ok(Some(api_key(7, None))) });
-    let d = digest("sk_seven");
-    cache
-        .load(d, "sk_seven", &validator, &Upstream::unguarded())
-        .await
-        .unwrap();
-    assert_eq!(cache.indexed_ids(), 1);
-    assert!(cache.invalidate_id(&api_key(7, None).id).await);
-    assert!(matches!(cache.lookup_now(&d), Lookup::Miss));
-    assert!(!cache.invalidate_id(&api_key(7, None).id).await);
-    assert_eq!(cache.indexed_ids(), 0);
-    assert_eq!(cache.stats().invalidations, 2);
-
-    cache
-        .load(d, "sk_seven", &validator, &Upstream::unguarded())
-        .await
-        .unwrap();
-    assert!(cache.invalidate_key("sk_seven").await);
-    cache.run_pending_tasks().await;
-    assert_eq!(cache.indexed_ids(), 0, "eviction listener cleans the index");
-}
-
-#[tokio::test]
-async fn the_index_follows_evictions() {
+async fn a_flood_of_invalid_keys_evicts_no_valid_verdict() {
     let cache = cache_with(CacheConfig {
-        max_capacity: 10,
+        max_capacity: 200,
+        max_invalid_capacity: 100,
         ..CacheConfig::default()
     });
-    for n in 0..200u32 {
-        let validator =
-            validator_fn(move |_key: SecretString| async move { Ok(Some(api_key(n, None))) });
-        let key = format!("sk_{n}");
-        cache
-            .load(digest(&key), &key, &validator, &Upstream::unguarded())
-            .await
-            .unwrap();
+    let mut valid = Vec::new();
+    for n in 0..200 {
+        valid.push(loaded(&cache, &format!("sk_valid_{n}"), Ok(Some(api_key(n, None)))).await);
     }
-    cache.run_pending_tasks().await;
-    let entries = cache.stats().entries;
-    assert!(entries <= 10, "capacity bound holds: {entries}");
-    assert_eq!(cache.indexed_ids() as u64, entries);
-    assert_eq!(
-        cache.mirrored() as u64,
-        entries,
-        "the hit table holds what moka holds, no more"
-    );
-}
-
-/// The hit table serves hits, and every invalidation empties it at once,
-/// without waiting for moka's housekeeping.
-#[tokio::test]
-async fn the_hit_table_follows_every_invalidation() {
-    let cache = cache();
-    let d = cached(&cache, "sk_nine", Some(api_key(9, None))).await;
-    assert_eq!(cache.mirrored(), 1, "a miss mirrors its valid verdict");
-    for _ in 0..3 {
-        assert!(matches!(
-            cache.lookup_now(&d),
-            Lookup::Hit(CachedVerdict::Valid { .. })
-        ));
+    for n in 0..30_000 {
+        loaded(&cache, &format!("sk_garbage_{n}"), Ok(None)).await;
     }
-    assert_eq!(cache.stats().hits, 3);
-
-    cache.invalidate_key("sk_nine").await;
-    assert_eq!(cache.mirrored(), 0);
-    assert!(matches!(cache.lookup_now(&d), Lookup::Miss));
-
-    cached(&cache, "sk_nine", Some(api_key(9, None))).await;
-    cache.invalidate_id(&api_key(9, None).id).await;
-    assert_eq!(cache.mirrored(), 0);
-    assert!(matches!(cache.lookup_now(&d), Lookup::Miss));
-
-    cached(&cache, "sk_nine", Some(api_key(9, None))).await;
-    cache.invalidate_all();
-    assert_eq!(cache.mirrored(), 0);
-    assert!(matches!(cache.lookup_now(&d), Lookup::Miss));
-}
-
-/// Invalid verdicts are cached by moka only; a hit on one still answers.
-#[tokio::test]
-async fn invalid_verdicts_are_not_mirrored() {
-    let cache = cache();
-    let d = cached(&cache, "sk_bad", None).await;
-    assert_eq!(cache.mirrored(), 0);
-    assert!(matches!(
-        cache.lookup_now(&d),
-        Lookup::Hit(CachedVerdict::Invalid)
-    ));
-}
-
-/// A verdict that moka holds but the hit table does not (here: the table
-/// was cleared behind moka's back) is served by moka and mirrored again.
-#[tokio::test]
-async fn a_moka_hit_is_mirrored_again() {
-    let cache = cache();
-    let d = cached(&cache, "sk_ten", Some(api_key(10, None))).await;
-    cache.inner.hits.clear();
-    assert!(matches!(
-        cache.lookup_now(&d),
-        Lookup::Hit(CachedVerdict::Valid { .. })
-    ));
-    assert_eq!(cache.mirrored(), 1);
-}
-
-/// The hit table never serves an entry past its deadline, even before moka
-/// has evicted it.
-#[tokio::test]
-async fn the_hit_table_expires_with_moka() {
-    let cache = cache_with(CacheConfig {
-        positive_ttl: Duration::from_millis(50),
-        ..CacheConfig::default()
-    });
-    let d = cached(&cache, "sk_eleven", Some(api_key(11, None))).await;
-    assert!(matches!(cache.lookup_now(&d), Lookup::Hit(_)));
-    tokio::time::sleep(Duration::from_millis(60)).await;
-    assert!(matches!(cache.lookup_now(&d), Lookup::Miss));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_invalidation_during_a_call_is_not_overtaken_by_it() {
-    let cache = cache();
-    let (validator, gated) = gated(|| Ok(Some(api_key(3, None))));
-    let d = digest("sk_three");
-    let loader = {
-        let cache = cache.clone();
-        tokio::spawn(async move {
-            cache
-                .load(d, "sk_three", &validator, &Upstream::unguarded())
-                .await
-                .map(|_| ())
-        })
-    };
-    while gated.calls.load(Ordering::SeqCst) == 0 {
-        tokio::task::yield_now().await;
-    }
-    // Revoked while the key service is still answering "valid".
-    cache.invalidate_id(&api_key(3, None).id).await;
-    gated.gate.notify_one();
-    loader.await.unwrap().unwrap();
-    assert!(matches!(cache.lookup_now(&d), Lookup::Miss));
-}
-
-#[tokio::test]
-async fn the_clock_decides_expiry_on_every_hit() {
-    let now = Timestamp::now();
-    let clock = ManualClock(Arc::new(Mutex::new(now)));
-    let cache = VerdictCache::new(&CacheConfig::default(), Arc::new(clock.clone()));
-    let expires = now.saturating_add(time::Duration::hours(1));
-    let validator =
-        validator_fn(move |_key: SecretString| async move { Ok(Some(api_key(1, Some(expires)))) });
-    let d = digest("sk_clock");
-    cache
-        .load(d, "sk_clock", &validator, &Upstream::unguarded())
-        .await
-        .unwrap();
-    let Lookup::Hit(entry) = cache.lookup_now(&d) else {
-        panic!("expected a hit")
-    };
-    assert!(crate::service::judge(entry, cache.clock()).is_ok());
-    *clock.0.lock().unwrap() = expires;
-    let Lookup::Hit(entry) = cache.lookup_now(&d) else {
-        panic!("expected a hit")
-    };
-    assert_eq!(
-        crate::service::judge(entry, cache.clock()).unwrap_err(),
-        crate::AuthRejection::InvalidToken(crate::InvalidToken::Expired)
-    );
-}
-
-/// A request that arrives after an invalidation neither waits for nor is
-/// served the answer of a call that began before it (which may predate a
-/// revocation); that answer is not kept either.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_request_after_an_invalidation_does_not_join_an_older_call() {
-    let cache = cache();
-    let answers = Arc::new(AtomicU64::new(0));
-    let counter = Arc::clone(&answers);
-    // The first call answers "valid" (before the revocation), later ones "invalid".
-    let (validator, gated) = gated(move || {
-        if counter.fetch_add(1, Ordering::SeqCst) == 0 {
-            Ok(Some(api_key(8, None)))
-        } else {
-            Ok(None)
-        }
-    });
-    let validator = Arc::new(validator);
-    let d = digest("sk_eight");
-    let a = {
-        let (cache, validator) = (cache.clone(), Arc::clone(&validator));
-        tokio::spawn(async move {
-            cache
-                .load(d, "sk_eight", &*validator, &Upstream::unguarded())
-                .await
-                .map(|(entry, _)| matches!(entry.verdict, CachedVerdict::Valid { .. }))
-        })
-    };
-    while gated.calls.load(Ordering::SeqCst) == 0 {
-        tokio::task::yield_now().await;
-    }
-    // The key is revoked while A's call is in flight.
-    cache.invalidate_id(&api_key(8, None).id).await;
-    let b = {
-        let (cache, validator) = (cache.clone(), Arc::clone(&validator));
-        tokio::spawn(async move {
-            cache
-                .load(d, "sk_eight", &*validator, &Upstream::unguarded())
-                .await
-                .map(|(entry, _)| matches!(entry.verdict, CachedVerdict::Valid { .. }))
-        })
-    };
-    while gated.calls.load(Ordering::SeqCst) < 2 {
-        tokio::task::yield_now().await;
-    }
-    assert_eq!(gated.calls.load(Ordering::SeqCst), 2, "B asked on its own");
-    // Answer A first ("valid"), then B ("invalid").
-    gated.gate.notify_one();
-    assert!(
-        a.await.unwrap().unwrap(),
-        "A is served the answer it waited for"
-    );
-    gated.gate.notify_one();
-    assert!(!b.await.unwrap().unwrap(), "B is not served A's answer");
-    assert!(
-        !matches!(
-            cache.lookup_now(&d),
-            Lookup::Hit(CachedVerdict::Valid { .. })
-        ),
-        "A's pre-revocation answer was not kept"
-    );
+    cache.run_pending_tasks();
+    let kept = valid.iter().filter(|d| is_valid_hit(&cache, d)).count();
+    assert_eq!(kept, 200);
+    assert!(cache.stats().entries <= 300);
 }

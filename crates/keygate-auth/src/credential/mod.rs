@@ -60,7 +60,7 @@ pub enum CredentialError {
 
 /// Where a key was found, as recorded on the request's span.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CredentialSource {
+pub(crate) enum CredentialSource {
     /// `Authorization: Bearer`.
     Authorization,
     /// The opt-in named header.
@@ -71,7 +71,7 @@ pub enum CredentialSource {
 
 impl CredentialSource {
     /// A short name for logs.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Authorization => "authorization",
             Self::Header => "header",
@@ -157,7 +157,7 @@ impl CredentialConfig {
                 return Err(CredentialError::SeveralAuthorizationHeaders);
             }
             // The cap comes first: nothing else looks at an oversized value.
-            if value.len() > self.max_len + SCHEME_ROOM {
+            if value.len() > self.max_len.saturating_add(SCHEME_ROOM) {
                 return Err(CredentialError::TooLong { max: self.max_len });
             }
             let token = token68::parse_bearer(value.as_bytes())?;
@@ -181,7 +181,7 @@ impl CredentialConfig {
                 if values.next().is_some() || found.is_some() {
                     return Err(CredentialError::SeveralSources);
                 }
-                if raw.len() > self.max_len * 3 {
+                if raw.len() > self.max_len.saturating_mul(3) {
                     return Err(CredentialError::TooLong { max: self.max_len });
                 }
                 let decoded = percent_decode(raw)?;
@@ -206,7 +206,7 @@ impl CredentialConfig {
 
     /// Checks a bare key from an opt-in source: capped, ASCII, `token68`.
     fn check_plain<'a>(&self, value: &'a [u8]) -> Result<&'a str, CredentialError> {
-        if value.len() > self.max_len + SCHEME_ROOM {
+        if value.len() > self.max_len.saturating_add(SCHEME_ROOM) {
             return Err(CredentialError::TooLong { max: self.max_len });
         }
         let value = std::str::from_utf8(value).map_err(|_| CredentialError::NotAscii)?;
@@ -330,6 +330,47 @@ mod tests {
         let token = "a".repeat(256);
         let p = parts(Request::get("/").header("authorization", format!("Bearer {token}")));
         assert_eq!(extract(&CredentialConfig::default(), &p), Ok(Some(token)));
+    }
+
+    #[test]
+    fn extreme_length_caps_neither_overflow_nor_refuse_ordinary_keys() {
+        let request = || {
+            Request::get("/?api_key=sk_query_0123456789abcdefghij")
+                .header("authorization", "Bearer sk_0123456789abcdefghijklmnopqrstuvwxyz")
+        };
+        let unlimited = CredentialConfig {
+            max_len: usize::MAX,
+            ..CredentialConfig::default()
+        };
+        assert_eq!(
+            extract(&unlimited, &parts(request())),
+            Ok(Some("sk_0123456789abcdefghijklmnopqrstuvwxyz".into()))
+        );
+        let query_only = CredentialConfig {
+            max_len: usize::MAX,
+            query: Some("api_key".into()),
+            header: Some(HeaderName::from_static("x-api-key")),
+        };
+        let p = parts(
+            Request::get("/?api_key=sk_query_0123456789abcdefghij").header("x-api-key", "sk_h"),
+        );
+        assert_eq!(
+            extract(&query_only, &p),
+            Err(CredentialError::SeveralSources)
+        );
+        let p = parts(Request::get("/?api_key=sk_query_0123456789abcdefghij"));
+        assert_eq!(
+            extract(&query_only, &p),
+            Ok(Some("sk_query_0123456789abcdefghij".into()))
+        );
+        let nothing = CredentialConfig {
+            max_len: 0,
+            ..CredentialConfig::default()
+        };
+        assert_eq!(
+            extract(&nothing, &parts(request())),
+            Err(CredentialError::TooLong { max: 0 })
+        );
     }
 
     #[test]

@@ -32,12 +32,13 @@ fn request(key: Option<&SecretString>) -> Request<Body> {
     builder.body(Body::empty()).unwrap()
 }
 
-async fn through<G>(
-    auth: &ApiKeyAuth<InMemoryValidator>,
+async fn through<G, R>(
+    auth: &ApiKeyAuth<InMemoryValidator, R>,
     guard: G,
     key: Option<&SecretString>,
 ) -> Response<Body>
 where
+    R: crate::OnRejection<Body>,
     G: tower::Layer<tower::util::ServiceFn<fn(Request<Body>) -> WhoAmI>>,
     G::Service: tower::Service<Request<Body>, Response = Response<Body>, Error = Infallible>
         + Clone
@@ -103,8 +104,8 @@ async fn all_of_and_any_of() {
     let (reader, _) = validator.issue("r", org(), ["posts:read"]);
     let (both, _) = validator.issue("b", org(), ["posts:read", "posts:write"]);
     let auth = ApiKeyAuth::new(validator);
-    let all = || RequireAllPermissions(["posts:read", "posts:write"]);
-    let any = || RequireAnyPermission(["posts:admin", "posts:read"]);
+    let all = || RequireAllPermissions(&["posts:read", "posts:write"]);
+    let any = || RequireAnyPermission(&["posts:admin", "posts:read"]);
 
     assert_eq!(
         through(&auth, all(), Some(&both)).await.status(),
@@ -118,7 +119,7 @@ async fn all_of_and_any_of() {
         through(&auth, any(), Some(&reader)).await.status(),
         StatusCode::OK
     );
-    let none = RequireAnyPermission(["posts:admin", "posts:delete"]);
+    let none = RequireAnyPermission(&["posts:admin", "posts:delete"]);
     assert_eq!(
         through(&auth, none, Some(&both)).await.status(),
         StatusCode::FORBIDDEN
@@ -148,23 +149,46 @@ async fn behind_the_optional_mode_an_anonymous_request_gets_401() {
 }
 
 #[tokio::test]
-async fn a_guard_response_can_be_replaced() {
+async fn a_guard_refusal_is_rendered_by_the_layer_with_its_realm_and_handler() {
     let validator = InMemoryValidator::new();
     let (reader, _) = validator.issue("r", org(), ["posts:read"]);
-    let auth = ApiKeyAuth::new(validator);
-    let guard = RequirePermission("posts:write").on_rejection(|r: &AuthRejection| {
-        let mut response = Response::new(Body::from("custom"));
-        *response.status_mut() = r.status();
-        response
-    });
-    let response = through(&auth, guard, Some(&reader)).await;
+    let realm = ApiKeyAuth::builder(validator.clone()).realm("billing").build();
+    let response = through(&realm, RequirePermission("posts:write"), Some(&reader)).await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    assert!(response.extensions().get::<AuthRejection>().is_some());
+    let challenge = response.headers()["www-authenticate"].to_str().unwrap();
+    assert!(
+        challenge.starts_with(r#"Bearer realm="billing", error="insufficient_scope""#),
+        "{challenge}"
+    );
+
+    let custom = ApiKeyAuth::builder(validator)
+        .on_rejection(|r: &AuthRejection| {
+            let mut response = Response::new(Body::from("custom"));
+            *response.status_mut() = r.status();
+            response
+        })
+        .build();
+    let response = through(&custom, RequirePermission("posts:write"), Some(&reader)).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(matches!(
+        response.extensions().get::<AuthRejection>(),
+        Some(AuthRejection::InsufficientScope(_))
+    ));
+    let body = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    assert_eq!(&body[..], b"custom");
 }
 
 #[test]
-fn guards_check_their_slugs() {
-    assert!(std::panic::catch_unwind(|| RequirePermission("Posts/Write")).is_err());
-    assert!(std::panic::catch_unwind(|| RequireAnyPermission(Vec::<String>::new())).is_err());
-    let _ = RequirePermission::new(String::from("posts:write"));
+fn guards_check_their_slugs_when_they_wrap_a_service() {
+    let inner = || service_fn(whoami);
+    let wrap = |guard: RequirePermission| {
+        std::panic::catch_unwind(|| drop(tower::Layer::layer(&guard, inner())))
+    };
+    assert!(wrap(RequirePermission("Posts/Write")).is_err());
+    assert!(wrap(RequirePermission("posts:write")).is_ok());
+    let any = RequireAnyPermission(&[]);
+    assert!(std::panic::catch_unwind(|| drop(tower::Layer::layer(&any, inner()))).is_err());
 }

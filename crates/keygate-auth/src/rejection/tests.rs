@@ -37,7 +37,7 @@ fn statuses_and_challenges_follow_the_table() {
     );
 
     let scope = AuthRejection::InsufficientScope(InsufficientScope::new(
-        Arc::from([Cow::Borrowed("posts:read"), Cow::Borrowed("posts:write")]),
+        &["posts:read", "posts:write"],
         false,
     ));
     assert_eq!(scope.status(), 403);
@@ -103,7 +103,7 @@ fn closures_replace_the_response_and_the_rejection_still_rides_along() {
         *response.status_mut() = r.status();
         response
     };
-    let response = respond(&custom, AuthRejection::MissingCredential);
+    let response = Refusals::new(custom).render(AuthRejection::MissingCredential);
     assert_eq!(response.body(), &Bytes::from_static(b"nope"));
     assert_eq!(
         response.extensions().get::<AuthRejection>(),

@@ -107,9 +107,7 @@ impl RevocationListener {
     /// one, when [`ListenerHandle::start`] is first called inside one).
     /// Dropping the handle stops it.
     pub fn spawn(self) -> ListenerHandle {
-        let handle = ListenerHandle::new(self.config, self.cache);
-        handle.start();
-        handle
+        ListenerHandle::start(self.config, self.cache)
     }
 }
 
@@ -141,8 +139,6 @@ struct Progress {
 pub struct ListenerHandle {
     progress: Arc<Progress>,
     stop: watch::Sender<bool>,
-    pending: Mutex<Option<(ListenerConfig, VerdictCache)>>,
-    started: AtomicBool,
 }
 
 impl fmt::Debug for ListenerHandle {
@@ -155,39 +151,46 @@ impl fmt::Debug for ListenerHandle {
 }
 
 impl ListenerHandle {
-    pub(crate) fn new(config: ListenerConfig, cache: VerdictCache) -> Self {
+    /// Starts following events for `cache`: on the Tokio runtime this is
+    /// called from, or, outside one, on a thread of its own with its own
+    /// runtime (so a layer built before the runtime still revokes).
+    pub(crate) fn start(config: ListenerConfig, cache: VerdictCache) -> Self {
         let handle = Self {
             progress: Arc::default(),
             stop: watch::Sender::new(false),
-            pending: Mutex::new(Some((config, cache))),
-            started: AtomicBool::new(false),
         };
-        handle.start();
+        handle.progress.running.store(true, Ordering::SeqCst);
+        let progress = Arc::clone(&handle.progress);
+        let stop = handle.stop.subscribe();
+        let task = async move {
+            run(config, cache, &progress, stop).await;
+            progress.running.store(false, Ordering::SeqCst);
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(task);
+            }
+            Err(_) => {
+                let thread = std::thread::Builder::new()
+                    .name("keygate-revocation".into())
+                    .spawn(move || {
+                        match tokio::runtime::Builder::new_current_thread()
+                            .enable_all()
+                            .build()
+                        {
+                            Ok(runtime) => runtime.block_on(task),
+                            Err(error) => tracing::error!(
+                                %error,
+                                "revocation listener: no Tokio runtime could be built; not following events"
+                            ),
+                        }
+                    });
+                if let Err(error) = thread {
+                    tracing::error!(%error, "revocation listener: no thread could be started");
+                }
+            }
+        }
         handle
-    }
-
-    /// Starts the listener if it has not started yet and a Tokio runtime is
-    /// running here; cheap when it has started. The layer calls it on each
-    /// request, so a layer built outside a runtime starts its listener with
-    /// the first request.
-    pub fn start(&self) {
-        if self.started.load(Ordering::Acquire) {
-            return;
-        }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((config, cache)) = pending.take() {
-            self.progress.running.store(true, Ordering::SeqCst);
-            let progress = Arc::clone(&self.progress);
-            let stop = self.stop.subscribe();
-            runtime.spawn(async move {
-                run(config, cache, &progress, stop).await;
-                progress.running.store(false, Ordering::SeqCst);
-            });
-            self.started.store(true, Ordering::Release);
-        }
     }
 
     /// Stops the listener (at its next await point; a poll in flight is dropped).

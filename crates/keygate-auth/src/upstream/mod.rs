@@ -3,10 +3,11 @@
 mod breaker;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use rand::Rng;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 pub use breaker::{BreakerState, CircuitBreaker};
@@ -30,7 +31,8 @@ pub enum UpstreamError {
     /// The circuit breaker is open: the key service was not called.
     #[error("the key service is failing; not calling it for now (circuit breaker open)")]
     CircuitOpen,
-    /// Too many validations were already in flight, and none finished in time.
+    /// Too many validations were already in flight or waiting: this
+    /// process's own limit, not a failure of the key service.
     #[error("too many validations in flight")]
     Saturated,
 }
@@ -62,6 +64,8 @@ impl Default for UpstreamPolicy {
 pub(crate) struct Upstream {
     policy: UpstreamPolicy,
     slots: Arc<Semaphore>,
+    /// Misses waiting for a slot now.
+    queued: AtomicUsize,
     breaker: Breaker,
 }
 
@@ -69,23 +73,23 @@ fn failed(error: UpstreamError) -> ValidatorError {
     ValidatorError::new(error)
 }
 
+/// Decrements a counter when dropped (also when the wait is cancelled).
+struct Queued<'a>(&'a AtomicUsize);
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 impl Upstream {
     pub(crate) fn new(policy: UpstreamPolicy) -> Self {
         Self {
             slots: Arc::new(Semaphore::new(policy.max_concurrent.max(1))),
+            queued: AtomicUsize::new(0),
             breaker: Breaker::new(policy.breaker),
             policy,
         }
-    }
-
-    /// No timeout to speak of, no retries, no breaker: for the cache's own tests.
-    #[cfg(test)]
-    pub(crate) fn unguarded() -> Self {
-        Self::new(UpstreamPolicy {
-            timeout: Duration::from_secs(3600),
-            breaker: CircuitBreaker::disabled(),
-            ..UpstreamPolicy::default()
-        })
     }
 
     pub(crate) fn breaker_state(&self) -> BreakerState {
@@ -98,22 +102,46 @@ impl Upstream {
         self.breaker.refusing()
     }
 
-    /// Validates `key` through `validator`, within the timeout, retrying
-    /// failures with jittered backoff, under the cap and the breaker.
+    /// A slot for one validation. A miss waits for one at most the
+    /// timeout, and only while fewer misses than there are slots already
+    /// wait: beyond that this process is saturated, and it says so at once
+    /// rather than queue requests it could not serve in time (a flood of
+    /// unknown keys then sheds its own excess instead of starving the keys
+    /// behind it). Saturation is this process's limit, not a failure of the
+    /// key service: the breaker does not count it, and it is never answered
+    /// from a stale verdict.
+    async fn slot(&self) -> Result<OwnedSemaphorePermit, ValidatorError> {
+        if let Ok(slot) = Arc::clone(&self.slots).try_acquire_owned() {
+            return Ok(slot);
+        }
+        if self.queued.fetch_add(1, Ordering::Relaxed) >= self.policy.max_concurrent {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+            return Err(failed(UpstreamError::Saturated));
+        }
+        let _queued = Queued(&self.queued);
+        match tokio::time::timeout(self.policy.timeout, Arc::clone(&self.slots).acquire_owned())
+            .await
+        {
+            Ok(Ok(slot)) => Ok(slot),
+            Ok(Err(_)) | Err(_) => Err(failed(UpstreamError::Saturated)),
+        }
+    }
+
+    /// Validates `key` through `validator`: under the breaker and the cap,
+    /// then within the timeout (its own budget, which waiting for a slot
+    /// does not use up), retrying failures with jittered backoff.
     pub(crate) async fn validate<V: KeyValidator>(&self, validator: &V, key: &str) -> Verdict {
+        if let Some(retry_after) = self.breaker.refusing() {
+            return Err(failed(UpstreamError::CircuitOpen).with_retry_after(retry_after));
+        }
+        let _slot = self.slot().await?;
         let deadline = Instant::now() + self.policy.timeout;
         let mut retry = 0;
         loop {
             let call = self.breaker.admit().map_err(|refused| {
                 failed(UpstreamError::CircuitOpen).with_retry_after(refused.retry_after)
             })?;
-            let Ok(Ok(slot)) = tokio::time::timeout_at(deadline, self.slots.acquire()).await else {
-                // Not the key service's fault: the breaker does not count it.
-                return Err(failed(UpstreamError::Saturated));
-            };
-            let answer = tokio::time::timeout_at(deadline, validator.validate(key)).await;
-            drop(slot);
-            let error = match answer {
+            let error = match tokio::time::timeout_at(deadline, validator.validate(key)).await {
                 Ok(Ok(verdict)) => {
                     call.finish(true);
                     return Ok(verdict);
@@ -130,7 +158,7 @@ impl Upstream {
             }
             let wait = self.backoff(retry, error.retry_after());
             if Instant::now() + wait >= deadline {
-                // The wait would outlast the request's budget: answer now,
+                // The wait would outlast the call's budget: answer now,
                 // passing the service's Retry-After on.
                 return Err(error);
             }

@@ -103,7 +103,7 @@ async fn retry_after_is_waited_out_within_the_budget_and_passed_on_beyond_it() {
 }
 
 #[tokio::test]
-async fn concurrent_validations_are_capped() {
+async fn concurrent_validations_are_capped_and_the_queue_is_one_round_deep() {
     let upstream = Arc::new(Upstream::new(UpstreamPolicy {
         max_concurrent: 3,
         ..policy()
@@ -124,13 +124,80 @@ async fn concurrent_validations_are_capped() {
     let tasks: Vec<_> = (0..12)
         .map(|_| {
             let (upstream, validator) = (Arc::clone(&upstream), Arc::clone(&validator));
-            tokio::spawn(async move { upstream.validate(&validator, "sk_k").await.is_ok() })
+            tokio::spawn(async move { upstream.validate(&validator, "sk_k").await })
         })
         .collect();
+    let (mut answered, mut shed) = (0, 0);
     for task in tasks {
-        assert!(task.await.unwrap());
+        match task.await.unwrap() {
+            Ok(_) => answered += 1,
+            Err(error) => {
+                assert_eq!(upstream_error(&error), Some(UpstreamError::Saturated));
+                shed += 1;
+            }
+        }
     }
+    // Three in flight, three waiting; the rest are told at once.
+    assert_eq!((answered, shed), (6, 6));
     assert_eq!(most.load(Ordering::SeqCst), 3);
+    assert_eq!(upstream.breaker_state(), BreakerState::Closed);
+}
+
+/// Issue 17, finding 3: the wait for a slot used to eat into the call's
+/// deadline, so a call that got its slot late timed out and counted as a
+/// key-service failure.
+#[tokio::test]
+async fn a_call_that_waited_for_its_slot_still_has_its_whole_budget() {
+    let upstream = Arc::new(Upstream::new(UpstreamPolicy {
+        max_concurrent: 1,
+        timeout: Duration::from_millis(150),
+        ..policy()
+    }));
+    let validator = Arc::new(validator_fn(|_key: SecretString| async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        Ok(None)
+    }));
+    let first = {
+        let (upstream, validator) = (Arc::clone(&upstream), Arc::clone(&validator));
+        tokio::spawn(async move { upstream.validate(&validator, "sk_a").await })
+    };
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    // Waits ~90 ms for the slot, then needs 100 ms: over 150 ms in all.
+    assert!(upstream.validate(&validator, "sk_b").await.is_ok());
+    assert!(first.await.unwrap().is_ok());
+}
+
+/// Issue 17, finding 3: garbage keys against a healthy key service must not
+/// open the breaker, however many wait for a slot.
+#[tokio::test]
+async fn saturation_never_opens_the_breaker() {
+    let upstream = Arc::new(Upstream::new(UpstreamPolicy {
+        max_concurrent: 2,
+        timeout: Duration::from_millis(150),
+        breaker: CircuitBreaker::new(5, Duration::from_secs(60)),
+        ..policy()
+    }));
+    let validator = Arc::new(validator_fn(|_key: SecretString| async {
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        Ok(None)
+    }));
+    let mut tasks = Vec::new();
+    for n in 0..200 {
+        let (upstream, validator) = (Arc::clone(&upstream), Arc::clone(&validator));
+        tasks.push(tokio::spawn(async move {
+            upstream.validate(&validator, &format!("sk_garbage_{n}")).await
+        }));
+        if n % 10 == 0 {
+            tokio::time::sleep(Duration::from_millis(3)).await;
+        }
+    }
+    for task in tasks {
+        if let Err(error) = task.await.unwrap() {
+            assert_eq!(upstream_error(&error), Some(UpstreamError::Saturated));
+        }
+    }
+    assert_eq!(upstream.breaker_state(), BreakerState::Closed);
+    assert!(upstream.validate(&validator, "sk_valid").await.is_ok());
 }
 
 #[tokio::test]

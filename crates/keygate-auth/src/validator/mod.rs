@@ -91,6 +91,16 @@ impl ValidatorError {
     pub fn retry_after(&self) -> Option<Duration> {
         self.retry_after
     }
+
+    /// Whether the key service failed (or is known to be failing), as
+    /// opposed to this process having no capacity left to ask it. Only the
+    /// former may be answered from a stale verdict.
+    pub(crate) fn is_key_service_failure(&self) -> bool {
+        !matches!(
+            self.source.downcast_ref::<crate::upstream::UpstreamError>(),
+            Some(crate::upstream::UpstreamError::Saturated)
+        )
+    }
 }
 
 /// A [`KeyValidator`] from an async closure; see [`validator_fn`].

@@ -94,7 +94,10 @@ async fn every_row_of_the_response_table() {
     let response = app.post("/posts/new", Some(&reader_value)).await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     let c = challenge(&response);
-    assert!(c.starts_with(r#"Bearer error="insufficient_scope""#), "{c}");
+    assert!(
+        c.starts_with(r#"Bearer realm="posts", error="insufficient_scope""#),
+        "{c}"
+    );
     assert!(c.ends_with(r#"scope="posts:write""#), "{c}");
     assert_eq!(body(response).await["error"], "insufficient_scope");
 

@@ -168,11 +168,11 @@ pub fn routes() -> Router {
         )
         .route(
             "/posts/all",
-            get(ok).route_layer(RequireAllPermissions(["posts:read", "posts:write"])),
+            get(ok).route_layer(RequireAllPermissions(&["posts:read", "posts:write"])),
         )
         .route(
             "/posts/any",
-            get(ok).route_layer(RequireAnyPermission(["posts:admin", "posts:write"])),
+            get(ok).route_layer(RequireAnyPermission(&["posts:admin", "posts:write"])),
         )
 }
 

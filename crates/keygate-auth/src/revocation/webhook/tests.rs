@@ -1,14 +1,10 @@
-use std::sync::Arc;
-
 use axum::http::HeaderMap;
 use keygate_types::{ApiKey, Event, EventId, EventPayload, Timestamp};
 use serde_json::Map;
 
 use super::*;
 use crate::cache::tests::api_key;
-use crate::cache::{CacheConfig, digest};
-use crate::upstream::Upstream;
-use crate::{InMemoryValidator, SystemClock};
+use crate::InMemoryValidator;
 
 const SECRET: &str = "whsec_unit_test";
 
@@ -35,19 +31,22 @@ fn headers(value: &str) -> HeaderMap {
 
 /// A cache holding a valid verdict for key 1 (value `sk_one`).
 async fn warm() -> (VerdictCache, ApiKey) {
-    let cache = VerdictCache::new(&CacheConfig::default(), Arc::new(SystemClock));
     let validator = InMemoryValidator::new();
     let key = api_key(1, None);
     validator.insert(&SecretString::from("sk_one"), key.clone());
-    cache
-        .load(
-            digest("sk_one"),
-            "sk_one",
-            &validator,
-            &Upstream::unguarded(),
-        )
-        .await
+    let auth = crate::ApiKeyAuth::new(validator);
+    let cache = auth.cache().clone();
+    let app = tower::ServiceBuilder::new().layer(auth).service(tower::service_fn(
+        |_: http::Request<axum::body::Body>| async {
+            Ok::<_, std::convert::Infallible>(http::Response::new(axum::body::Body::empty()))
+        },
+    ));
+    let request = http::Request::get("/")
+        .header("authorization", "Bearer sk_one")
+        .body(axum::body::Body::empty())
         .unwrap();
+    let response = tower::ServiceExt::oneshot(app, request).await.unwrap();
+    assert_eq!(response.status(), 200);
     (cache, key)
 }
 
@@ -122,7 +121,7 @@ async fn forged_stale_and_malformed_deliveries_invalidate_nothing() {
     );
     assert_eq!(cache.stats().invalidations, 0);
     assert!(matches!(
-        cache.lookup_now(&digest("sk_one")),
+        cache.lookup(&crate::cache::digest("sk_one")),
         crate::cache::Lookup::Hit(_)
     ));
 }

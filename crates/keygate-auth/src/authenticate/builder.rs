@@ -1,4 +1,4 @@
-//! [`ApiKeyAuth`], the layer, and its builder.
+//! [`ApiKeyAuthBuilder`]: everything about the layer but its defaults.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -6,154 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::HeaderName;
-use keygate_types::ApiKeyId;
-use tower::Layer;
 
-use crate::cache::{CacheConfig, CacheStats, VerdictCache};
-use crate::credential::CredentialConfig;
-use crate::upstream::{BreakerState, CircuitBreaker, Upstream, UpstreamPolicy};
-use crate::{ApiKeyAuthService, Clock, DefaultRejection, KeyValidator, Precheck, SystemClock};
-
-/// The default `Retry-After` of a 503 when the validator gives no hint.
-pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
-
-/// A tower [`Layer`] that authenticates every request by its API key.
-///
-/// It reads the key (see [the credential rules](crate#the-credential)), looks
-/// its verdict up in a [`VerdictCache`] or asks the [`KeyValidator`], and
-/// either puts an [`ApiKeyPrincipal`](crate::ApiKeyPrincipal) in the request's
-/// extensions and calls the inner service, or answers with an RFC 6750
-/// refusal built by `R` (see [`OnRejection`](crate::OnRejection)).
-///
-/// Cloning it is cheap, and clones share one cache: keep a clone to read
-/// [`stats`](Self::stats) or to [`invalidate_id`](Self::invalidate_id).
-///
-/// ```
-/// use axum::{Router, routing::get};
-/// use keygate_auth::{ApiKeyAuth, ApiKeyPrincipal, InMemoryValidator};
-///
-/// async fn whoami(principal: ApiKeyPrincipal) -> String {
-///     principal.organization_id().to_string()
-/// }
-///
-/// let auth = ApiKeyAuth::new(InMemoryValidator::new());
-/// let app: Router = Router::new().route("/whoami", get(whoami)).layer(auth.clone());
-/// assert_eq!(auth.stats().misses, 0);
-/// # let _ = app;
-/// ```
-pub struct ApiKeyAuth<V, R = DefaultRejection> {
-    pub(crate) shared: Arc<Shared<V, R>>,
-    pub(crate) cache: VerdictCache,
-}
-
-/// What the layer's services share.
-pub(crate) struct Shared<V, R> {
-    pub(crate) validator: V,
-    pub(crate) on_rejection: R,
-    pub(crate) credentials: CredentialConfig,
-    pub(crate) precheck: Option<Precheck>,
-    pub(crate) optional: bool,
-    pub(crate) retry_after: Duration,
-    pub(crate) upstream: Upstream,
-    /// Stops the revocation listener when the last layer or service goes.
-    #[cfg(feature = "client")]
-    pub(crate) listener: Option<crate::revocation::ListenerHandle>,
-}
-
-impl<V, R> Clone for ApiKeyAuth<V, R> {
-    fn clone(&self) -> Self {
-        Self {
-            shared: Arc::clone(&self.shared),
-            cache: self.cache.clone(),
-        }
-    }
-}
-
-impl<V, R> fmt::Debug for ApiKeyAuth<V, R> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ApiKeyAuth")
-            .field("credentials", &self.shared.credentials)
-            .field("precheck", &self.shared.precheck)
-            .field("optional", &self.shared.optional)
-            .field("cache", &self.cache)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<V: KeyValidator> ApiKeyAuth<V> {
-    /// The layer with good defaults: `Authorization: Bearer` only, keys up to
-    /// 256 bytes, valid verdicts kept 30 s (never past the key's
-    /// `expires_at`), invalid ones 5 s, up to 10,000 verdicts, every request
-    /// required to carry a key.
-    pub fn new(validator: V) -> Self {
-        Self::builder(validator).build()
-    }
-
-    /// A builder for everything else.
-    pub fn builder(validator: V) -> ApiKeyAuthBuilder<V> {
-        ApiKeyAuthBuilder {
-            validator,
-            on_rejection: DefaultRejection::default(),
-            credentials: CredentialConfig::default(),
-            precheck: None,
-            optional: false,
-            retry_after: DEFAULT_RETRY_AFTER,
-            cache: CacheConfig::default(),
-            clock: Arc::new(SystemClock),
-            upstream: UpstreamPolicy::default(),
-            #[cfg(feature = "client")]
-            listener: None,
-        }
-    }
-}
-
-impl<V, R> ApiKeyAuth<V, R> {
-    /// The verdict cache this layer's services share.
-    pub fn cache(&self) -> &VerdictCache {
-        &self.cache
-    }
-
-    /// The cache's counters: hits, misses, coalesced loads, errors, invalidations.
-    pub fn stats(&self) -> CacheStats {
-        self.cache.stats()
-    }
-
-    /// Forgets the cached verdict for the key `key`; see [`VerdictCache::invalidate_key`].
-    pub async fn invalidate_key(&self, key: &str) -> bool {
-        self.cache.invalidate_key(key).await
-    }
-
-    /// Forgets the cached verdict for the key with id `id`; see [`VerdictCache::invalidate_id`].
-    pub async fn invalidate_id(&self, id: &ApiKeyId) -> bool {
-        self.cache.invalidate_id(id).await
-    }
-
-    /// The validator.
-    pub fn validator(&self) -> &V {
-        &self.shared.validator
-    }
-
-    /// Where the circuit breaker in front of the key service is.
-    pub fn breaker_state(&self) -> BreakerState {
-        self.shared.upstream.breaker_state()
-    }
-
-    /// The revocation listener started by
-    /// [`revocation_listener`](ApiKeyAuthBuilder::revocation_listener), if any.
-    #[cfg(feature = "client")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
-    pub fn revocation_listener(&self) -> Option<&crate::revocation::ListenerHandle> {
-        self.shared.listener.as_ref()
-    }
-}
-
-impl<S, V, R> Layer<S> for ApiKeyAuth<V, R> {
-    type Service = ApiKeyAuthService<S, V, R>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        ApiKeyAuthService::new(inner, Arc::clone(&self.shared), self.cache.clone())
-    }
-}
+use super::layer::{ApiKeyAuth, DEFAULT_RETRY_AFTER, Shared};
+use crate::cache::{CacheConfig, VerdictCache};
+use crate::credential::{CredentialConfig, Precheck};
+use crate::rejection::{DefaultRejection, Refusals};
+use crate::upstream::{CircuitBreaker, Upstream, UpstreamPolicy};
+use crate::{Clock, KeyValidator, SystemClock};
 
 /// Configures an [`ApiKeyAuth`]; from [`ApiKeyAuth::builder`].
 ///
@@ -202,6 +61,23 @@ impl<V, R> fmt::Debug for ApiKeyAuthBuilder<V, R> {
 }
 
 impl<V: KeyValidator> ApiKeyAuthBuilder<V, DefaultRejection> {
+    pub(crate) fn new(validator: V) -> Self {
+        Self {
+            validator,
+            on_rejection: DefaultRejection::default(),
+            credentials: CredentialConfig::default(),
+            precheck: None,
+            optional: false,
+            retry_after: DEFAULT_RETRY_AFTER,
+            cache: CacheConfig::default(),
+            clock: Arc::new(SystemClock),
+            upstream: UpstreamPolicy::default(),
+            #[cfg(feature = "client")]
+            listener: None,
+        }
+    }
+
+
     /// The `realm` named in `WWW-Authenticate` (default `"api"`).
     pub fn realm(mut self, realm: impl Into<Arc<str>>) -> Self {
         self.on_rejection = DefaultRejection::with_realm(realm);
@@ -242,9 +118,18 @@ impl<V: KeyValidator, R> ApiKeyAuthBuilder<V, R> {
         self
     }
 
-    /// The most verdicts kept (default 10,000); moka evicts the least useful.
+    /// The most valid verdicts kept (default 10,000); moka evicts the least
+    /// useful beyond that.
     pub fn max_capacity(mut self, entries: u64) -> Self {
         self.cache.max_capacity = entries;
+        self
+    }
+
+    /// The most "invalid" verdicts kept (default 1,000), apart from the valid
+    /// ones, so that a flood of distinct unknown keys cannot evict a valid
+    /// key's verdict.
+    pub fn max_invalid_capacity(mut self, entries: u64) -> Self {
+        self.cache.max_invalid_capacity = entries;
         self
     }
 
@@ -303,11 +188,14 @@ impl<V: KeyValidator, R> ApiKeyAuthBuilder<V, R> {
     }
 
     /// Stale-if-error: while the key service fails (an error, a timeout,
-    /// the circuit breaker open), keep serving a key's last **valid** verdict
-    /// for up to `grace` past the positive TTL. Off by default.
+    /// the circuit breaker open after such failures), keep serving a key's
+    /// last **valid** verdict for up to `grace` past the positive TTL. Off
+    /// by default.
     ///
-    /// Never after a definite "invalid" answer or an invalidation (a
-    /// revocation event) for that key, never past the key's `expires_at`.
+    /// Never when the key service did not fail but this process had no slot
+    /// left to ask it, never after a definite "invalid" answer or an
+    /// invalidation (a revocation event) for that key, never past the key's
+    /// `expires_at`.
     /// Each such request is logged as a warning with the key id and recorded
     /// with the cache outcome `stale`.
     pub fn stale_if_error(mut self, grace: Duration) -> Self {
@@ -315,8 +203,12 @@ impl<V: KeyValidator, R> ApiKeyAuthBuilder<V, R> {
         self
     }
 
-    /// The longest a cache miss waits for the key service, retries and
-    /// waiting for a slot included (default 5 s); then 503.
+    /// The longest a cache miss waits for the key service, retries included
+    /// (default 5 s); then 503. Waiting for a slot (see
+    /// [`max_concurrent_validations`](Self::max_concurrent_validations)) is
+    /// bounded by the same duration, separately: a call that got its slot
+    /// late still has its whole budget, so the breaker never counts this
+    /// process's queue as the key service's slowness.
     pub fn upstream_timeout(mut self, timeout: Duration) -> Self {
         self.upstream.timeout = timeout;
         self
@@ -340,7 +232,10 @@ impl<V: KeyValidator, R> ApiKeyAuthBuilder<V, R> {
 
     /// The most validations in flight at once for this layer (default 64).
     /// A miss beyond it waits for a slot, within the
-    /// [`upstream_timeout`](Self::upstream_timeout).
+    /// [`upstream_timeout`](Self::upstream_timeout), while fewer misses than
+    /// that already wait; beyond that it is answered 503 at once (load
+    /// shedding: a flood of unknown keys sheds its own excess rather than
+    /// queueing ahead of the keys behind it).
     pub fn max_concurrent_validations(mut self, max: usize) -> Self {
         self.upstream.max_concurrent = max.max(1);
         self
@@ -390,20 +285,19 @@ impl<V: KeyValidator, R> ApiKeyAuthBuilder<V, R> {
         self
     }
 
-    /// Builds the layer.
-    ///
-    /// A [revocation listener](Self::revocation_listener) starts here when a
-    /// Tokio runtime is running, otherwise with the first request.
+    /// Builds the layer, and starts its [revocation listener](Self::revocation_listener)
+    /// if it has one.
     pub fn build(self) -> ApiKeyAuth<V, R> {
         let cache = VerdictCache::new(&self.cache, self.clock);
         #[cfg(feature = "client")]
         let listener = self
             .listener
-            .map(|config| crate::revocation::ListenerHandle::new(config, cache.clone()));
+            .map(|config| crate::revocation::ListenerHandle::start(config, cache.clone()));
         ApiKeyAuth {
             shared: Arc::new(Shared {
                 validator: self.validator,
-                on_rejection: self.on_rejection,
+                cache,
+                refusals: Arc::new(Refusals::new(self.on_rejection)),
                 credentials: self.credentials,
                 precheck: self.precheck,
                 optional: self.optional,
@@ -412,7 +306,6 @@ impl<V: KeyValidator, R> ApiKeyAuthBuilder<V, R> {
                 #[cfg(feature = "client")]
                 listener,
             }),
-            cache,
         }
     }
 }

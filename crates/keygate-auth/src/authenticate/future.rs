@@ -1,19 +1,20 @@
-//! The response future of [`ApiKeyAuthService`](crate::ApiKeyAuthService):
+//! The response future of [`ApiKeyAuthService`](super::ApiKeyAuthService):
 //! a small state machine, so a cache hit or a refusal costs no allocation.
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower::Service;
 
+use super::span::{log_refusal, record_principal};
 use crate::cache::CacheOutcome;
-use crate::rejection::respond;
-use crate::service::{log_refusal, record_principal};
-use crate::{ApiKeyPrincipal, AuthRejection, OnRejection};
+use crate::rejection::{OnRejection, Refusals};
+use crate::{ApiKeyPrincipal, AuthRejection};
 
 /// What the slow path found.
 pub(crate) struct LoadOutput {
@@ -21,34 +22,37 @@ pub(crate) struct LoadOutput {
     pub(crate) outcome: Option<CacheOutcome>,
 }
 
-type Load = Pin<Box<dyn Future<Output = LoadOutput> + Send>>;
+pub(crate) type Load = Pin<Box<dyn Future<Output = LoadOutput> + Send>>;
 
 pin_project! {
-    /// Response future of [`ApiKeyAuthService`](crate::ApiKeyAuthService).
+    /// Response future of [`ApiKeyAuthService`](super::ApiKeyAuthService).
     pub struct ResponseFuture<S, ReqB, R>
     where
         S: Service<Request<ReqB>>,
     {
         #[pin]
-        state: State<S, ReqB, R>,
+        state: State<S, ReqB>,
+        // Renders this layer's refusals, and those of the guards and
+        // extractors behind it (see `Refusals`).
+        refusals: Arc<Refusals<R>>,
         span: tracing::Span,
     }
 }
 
 pin_project! {
     #[project = StateProj]
-    enum State<S, ReqB, R>
+    enum State<S, ReqB>
     where
         S: Service<Request<ReqB>>,
     {
         // Authenticated (or let through anonymously): the inner service runs.
         Inner { #[pin] future: S::Future },
         // Refused without a call.
-        Rejected { response: Option<S::Response> },
+        Refused { rejection: Option<AuthRejection> },
         // A cache miss: waiting for the key service. Boxed, request and
         // all: a network call dwarfs the allocation, and a small future
         // spares every hit the copying of a large one.
-        Loading { load: Load, pending: Option<Box<(Request<ReqB>, S, R)>> },
+        Loading { load: Load, pending: Option<Box<(Request<ReqB>, S)>> },
     }
 }
 
@@ -56,18 +60,25 @@ impl<S, ReqB, R> ResponseFuture<S, ReqB, R>
 where
     S: Service<Request<ReqB>>,
 {
-    pub(crate) fn inner(future: S::Future, span: tracing::Span) -> Self {
+    pub(crate) fn inner(future: S::Future, refusals: Arc<Refusals<R>>, span: tracing::Span) -> Self {
         Self {
             state: State::Inner { future },
+            refusals,
             span,
         }
     }
 
-    pub(crate) fn rejected(response: S::Response, span: tracing::Span) -> Self {
+    pub(crate) fn refused(
+        rejection: AuthRejection,
+        refusals: Arc<Refusals<R>>,
+        span: tracing::Span,
+    ) -> Self {
+        span.in_scope(|| log_refusal(&rejection));
         Self {
-            state: State::Rejected {
-                response: Some(response),
+            state: State::Refused {
+                rejection: Some(rejection),
             },
+            refusals,
             span,
         }
     }
@@ -76,14 +87,15 @@ where
         load: Load,
         request: Request<ReqB>,
         inner: S,
-        on_rejection: R,
+        refusals: Arc<Refusals<R>>,
         span: tracing::Span,
     ) -> Self {
         Self {
             state: State::Loading {
                 load,
-                pending: Some(Box::new((request, inner, on_rejection))),
+                pending: Some(Box::new((request, inner))),
             },
+            refusals,
             span,
         }
     }
@@ -101,19 +113,20 @@ where
         let _entered = this.span.enter();
         loop {
             match this.state.as_mut().project() {
-                StateProj::Inner { future } => return future.poll(cx),
-                StateProj::Rejected { response } => {
-                    return match response.take() {
-                        Some(response) => Poll::Ready(Ok(response)),
-                        None => panic!("ResponseFuture polled after completion"),
-                    };
+                StateProj::Inner { future } => {
+                    let response = ready!(future.poll(cx))?;
+                    return Poll::Ready(Ok(this.refusals.render_behind(response)));
+                }
+                StateProj::Refused { rejection } => {
+                    let rejection = rejection
+                        .take()
+                        .expect("ResponseFuture polled after completion");
+                    return Poll::Ready(Ok(this.refusals.render(rejection)));
                 }
                 StateProj::Loading { load, pending } => {
                     let output = ready!(load.as_mut().poll(cx));
-                    let Some(pending) = pending.take() else {
-                        panic!("ResponseFuture polled after completion");
-                    };
-                    let (mut request, mut inner, on_rejection) = *pending;
+                    let (mut request, mut inner) =
+                        *pending.take().expect("ResponseFuture polled after completion");
                     if let Some(outcome) = output.outcome {
                         this.span.record("cache", outcome.as_str());
                     }
@@ -126,9 +139,8 @@ where
                         }
                         Err(rejection) => {
                             log_refusal(&rejection);
-                            let response = respond(&on_rejection, rejection);
-                            this.state.set(State::Rejected {
-                                response: Some(response),
+                            this.state.set(State::Refused {
+                                rejection: Some(rejection),
                             });
                         }
                     }

@@ -1,0 +1,164 @@
+//! Single flight: at most one call to the key service per key at a time,
+//! and the gate under which answers are stored and invalidations applied.
+//!
+//! The gate is one mutex over the invalidation epoch and the calls in
+//! flight. Hits never take it; misses take it twice (to join or start a
+//! call, and to settle it), invalidations once. Whatever the interleaving,
+//! "store this answer" and "forget this key" are ordered by this lock, which
+//! is what makes invariants 3 and 4 of the module docs hold.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, MutexGuard};
+
+use futures_util::FutureExt;
+use futures_util::future::{Shared, WeakShared};
+
+use super::{CachedVerdict, Digest, Inner};
+use crate::validator::{ValidatorError, Verdict};
+
+/// A call to the key service, as the layer hands it to the cache.
+pub(crate) type Call = Pin<Box<dyn Future<Output = Verdict> + Send>>;
+
+/// What everyone waiting on one call gets.
+pub(crate) type Answer = Result<CachedVerdict, Arc<ValidatorError>>;
+
+type SharedAnswer = Shared<Pin<Box<dyn Future<Output = Answer> + Send>>>;
+
+/// The state under the gate.
+#[derive(Default)]
+pub(crate) struct Gate {
+    /// Moved by every invalidation.
+    pub(crate) epoch: u64,
+    next_id: u64,
+    /// The call in flight for each key, if any.
+    flights: HashMap<Digest, Flight>,
+}
+
+struct Flight {
+    id: u64,
+    /// The epoch when the call began.
+    epoch: u64,
+    /// Weak, so that a call everyone stopped waiting for is dropped (and
+    /// leaves the map, see [`Landing`]) instead of lingering.
+    answer: WeakShared<Pin<Box<dyn Future<Output = Answer> + Send>>>,
+}
+
+/// How a request came by its answer.
+pub(crate) enum Role {
+    /// It started the call.
+    Leader,
+    /// It joined a call already in flight.
+    Follower,
+}
+
+impl Gate {
+    /// The call to wait on for `digest`: the one in flight, if it began
+    /// after the latest invalidation (invariant 4), or a new one made by
+    /// `call`, which takes the key's place in the map.
+    pub(crate) fn join_or_start(
+        &mut self,
+        inner: &Arc<Inner>,
+        digest: Digest,
+        call: impl FnOnce() -> Call,
+    ) -> (SharedAnswer, Role) {
+        if let Some(flight) = self.flights.get(&digest)
+            && flight.epoch == self.epoch
+            && let Some(answer) = flight.answer.upgrade()
+        {
+            return (answer, Role::Follower);
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        let epoch = self.epoch;
+        let landing = Landing {
+            inner: Arc::clone(inner),
+            digest,
+            id,
+            settled: false,
+        };
+        let call = call();
+        let answer: Pin<Box<dyn Future<Output = Answer> + Send>> =
+            Box::pin(async move {
+                let mut landing = landing;
+                landing.settle(epoch, call.await)
+            });
+        let answer = answer.shared();
+        let weak = answer
+            .downgrade()
+            .expect("a shared future that has not completed can be downgraded");
+        self.flights.insert(
+            digest,
+            Flight {
+                id,
+                epoch,
+                answer: weak,
+            },
+        );
+        (answer, Role::Leader)
+    }
+
+    /// Takes call `id` for `digest` out of the map, unless a newer call has
+    /// taken its place.
+    fn land(&mut self, digest: &Digest, id: u64) {
+        if self.flights.get(digest).is_some_and(|flight| flight.id == id) {
+            self.flights.remove(digest);
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn in_flight(&self) -> usize {
+        self.flights.len()
+    }
+}
+
+/// Settles one call: takes it out of the map and stores its answer, under
+/// the gate. Dropped unsettled (everyone stopped waiting), it still takes
+/// the call out of the map.
+struct Landing {
+    inner: Arc<Inner>,
+    digest: Digest,
+    id: u64,
+    settled: bool,
+}
+
+impl Landing {
+    fn settle(&mut self, began: u64, verdict: Verdict) -> Answer {
+        self.settled = true;
+        let inner = &self.inner;
+        let mut gate = inner.gate();
+        gate.land(&self.digest, self.id);
+        let answer = match verdict {
+            Ok(Some(api_key)) => {
+                let principal = crate::ApiKeyPrincipal::new(api_key);
+                if gate.epoch == began {
+                    let entry = Arc::new(inner.lifetimes.entry(principal.clone()));
+                    inner.refusals.invalidate(&self.digest);
+                    inner.verdicts.insert(self.digest, entry);
+                }
+                Ok(CachedVerdict::Valid(principal))
+            }
+            Ok(None) => {
+                // A definite "invalid" ends any verdict kept for stale-if-error,
+                // whenever it arrives (invariant 5).
+                inner.verdicts.invalidate(&self.digest);
+                if gate.epoch == began {
+                    inner.refusals.insert(self.digest, ());
+                }
+                Ok(CachedVerdict::Invalid)
+            }
+            Err(error) => Err(Arc::new(error)),
+        };
+        answer
+    }
+}
+
+impl Drop for Landing {
+    fn drop(&mut self) {
+        if !self.settled {
+            let mut gate: MutexGuard<'_, Gate> = self.inner.gate();
+            gate.land(&self.digest, self.id);
+        }
+    }
+}

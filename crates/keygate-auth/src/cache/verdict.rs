@@ -1,0 +1,107 @@
+//! What the cache holds for a key, how long it holds it, and how a held
+//! verdict is judged on each use.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use moka::Expiry;
+
+use super::Digest;
+use crate::rejection::{AuthRejection, InvalidToken};
+use crate::{ApiKeyPrincipal, Clock};
+
+/// A definite answer of the key service. Errors are never verdicts.
+#[derive(Debug, Clone)]
+pub(crate) enum CachedVerdict {
+    /// The key was valid.
+    Valid(ApiKeyPrincipal),
+    /// The key service said "not a valid key".
+    Invalid,
+}
+
+impl CachedVerdict {
+    /// The principal a request may proceed as, or why it may not. A valid
+    /// verdict is checked against the clock's `expires_at` on **every** use,
+    /// so a cached verdict never outlives its key.
+    pub(crate) fn judge(self, clock: &dyn Clock) -> Result<ApiKeyPrincipal, AuthRejection> {
+        match self {
+            Self::Valid(principal) => {
+                if principal.expires_at().is_some_and(|at| at <= clock.now()) {
+                    Err(InvalidToken::Expired.into())
+                } else {
+                    Ok(principal)
+                }
+            }
+            Self::Invalid => Err(InvalidToken::Rejected.into()),
+        }
+    }
+}
+
+/// A valid verdict as the cache holds it.
+#[derive(Debug)]
+pub(crate) struct ValidEntry {
+    pub(crate) principal: ApiKeyPrincipal,
+    /// Served as a hit until then: the positive TTL, cut at `expires_at`.
+    pub(crate) fresh_until: Instant,
+    /// Kept until then (moka drops it): `fresh_until`, plus the
+    /// stale-if-error grace when that is on.
+    pub(crate) kept_until: Instant,
+}
+
+/// The cache's lifetimes.
+#[derive(Debug)]
+pub(crate) struct Lifetimes {
+    pub(crate) positive_ttl: Duration,
+    pub(crate) grace: Option<Duration>,
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+/// A lifetime too long for `Instant`: as good as never.
+const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+fn after(at: Instant, ttl: Duration) -> Instant {
+    at.checked_add(ttl).unwrap_or_else(|| at + CENTURY)
+}
+
+impl Lifetimes {
+    /// The entry for a principal the key service vouched for just now.
+    pub(crate) fn entry(&self, principal: ApiKeyPrincipal) -> ValidEntry {
+        let mut ttl = self.positive_ttl;
+        if let Some(at) = principal.expires_at() {
+            // A negative remainder means "already expired": fresh for no time.
+            let left = Duration::try_from(at.since(self.clock.now())).unwrap_or(Duration::ZERO);
+            ttl = ttl.min(left);
+        }
+        let now = Instant::now();
+        let fresh_until = after(now, ttl);
+        ValidEntry {
+            principal,
+            fresh_until,
+            kept_until: after(fresh_until, self.grace.unwrap_or(Duration::ZERO)),
+        }
+    }
+}
+
+/// moka's view of [`ValidEntry::kept_until`].
+pub(crate) struct KeptUntil;
+
+impl Expiry<Digest, Arc<ValidEntry>> for KeptUntil {
+    fn expire_after_create(
+        &self,
+        _digest: &Digest,
+        entry: &Arc<ValidEntry>,
+        created_at: Instant,
+    ) -> Option<Duration> {
+        Some(entry.kept_until.saturating_duration_since(created_at))
+    }
+
+    fn expire_after_update(
+        &self,
+        _digest: &Digest,
+        entry: &Arc<ValidEntry>,
+        updated_at: Instant,
+        _left: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(entry.kept_until.saturating_duration_since(updated_at))
+    }
+}
