@@ -38,6 +38,9 @@
 #![deny(missing_debug_implementations)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "test-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+pub use keygate_auth::InMemoryValidator;
 pub use keygate_auth::{
     Anonymous, ApiKeyAuth, ApiKeyAuthBuilder, ApiKeyAuthService, ApiKeyPrincipal, AuthRejection,
     Authorized, BreakerState, CacheStats, CircuitBreaker, Clock, CredentialError,
@@ -51,9 +54,6 @@ pub use keygate_auth::{
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use keygate_auth::{DEFAULT_POLL_INTERVAL, ListenerHandle, ListenerStats, RevocationListener};
-#[cfg(feature = "test-util")]
-#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
-pub use keygate_auth::InMemoryValidator;
 #[cfg(feature = "webhooks")]
 #[cfg_attr(docsrs, doc(cfg(feature = "webhooks")))]
 pub use keygate_auth::{

@@ -1,4 +1,8 @@
 #![doc = include_str!("../docs/middleware.md")]
+#![doc = "\n"]
+#![doc = include_str!("../docs/revocation.md")]
+#![doc = "\n"]
+#![doc = include_str!("../docs/resilience.md")]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![deny(missing_debug_implementations)]
@@ -30,7 +34,9 @@ pub use guard::{
     GuardFuture, GuardService, RequireAllPermissions, RequireAnyPermission, RequirePermission,
 };
 pub use principal::{Anonymous, ApiKeyPrincipal};
-pub use rejection::{AuthRejection, DefaultRejection, InsufficientScope, InvalidToken, OnRejection};
+pub use rejection::{
+    AuthRejection, DefaultRejection, InsufficientScope, InvalidToken, OnRejection,
+};
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use revocation::{DEFAULT_POLL_INTERVAL, ListenerHandle, ListenerStats, RevocationListener};

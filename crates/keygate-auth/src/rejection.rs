@@ -318,7 +318,6 @@ impl DefaultRejection {
             realm: Some(realm.into()),
         }
     }
-
 }
 
 impl<B: From<Bytes>> OnRejection<B> for DefaultRejection {

@@ -77,7 +77,6 @@ impl<V: KeyValidator> ApiKeyAuthBuilder<V, DefaultRejection> {
         }
     }
 
-
     /// The `realm` named in `WWW-Authenticate` (default `"api"`).
     pub fn realm(mut self, realm: impl Into<Arc<str>>) -> Self {
         self.on_rejection = DefaultRejection::with_realm(realm);

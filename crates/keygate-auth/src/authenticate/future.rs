@@ -60,7 +60,11 @@ impl<S, ReqB, R> ResponseFuture<S, ReqB, R>
 where
     S: Service<Request<ReqB>>,
 {
-    pub(crate) fn inner(future: S::Future, refusals: Arc<Refusals<R>>, span: tracing::Span) -> Self {
+    pub(crate) fn inner(
+        future: S::Future,
+        refusals: Arc<Refusals<R>>,
+        span: tracing::Span,
+    ) -> Self {
         Self {
             state: State::Inner { future },
             refusals,
@@ -125,8 +129,9 @@ where
                 }
                 StateProj::Loading { load, pending } => {
                     let output = ready!(load.as_mut().poll(cx));
-                    let (mut request, mut inner) =
-                        *pending.take().expect("ResponseFuture polled after completion");
+                    let (mut request, mut inner) = *pending
+                        .take()
+                        .expect("ResponseFuture polled after completion");
                     if let Some(outcome) = output.outcome {
                         this.span.record("cache", outcome.as_str());
                     }

@@ -9,11 +9,11 @@ use tower::Layer;
 
 use super::builder::ApiKeyAuthBuilder;
 use super::service::ApiKeyAuthService;
+use crate::KeyValidator;
 use crate::cache::{CacheStats, VerdictCache};
 use crate::credential::{CredentialConfig, Precheck};
 use crate::rejection::{DefaultRejection, Refusals};
 use crate::upstream::{BreakerState, Upstream};
-use crate::KeyValidator;
 
 /// The default `Retry-After` of a 503 when the validator gives no hint.
 pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
@@ -121,8 +121,15 @@ impl<V, R> ApiKeyAuth<V, R> {
 
     /// Forgets the cached verdicts of `user`'s keys in `organization`; see
     /// [`VerdictCache::invalidate_membership`].
-    pub async fn invalidate_membership(&self, user: &UserId, organization: &OrganizationId) -> usize {
-        self.shared.cache.invalidate_membership(user, organization).await
+    pub async fn invalidate_membership(
+        &self,
+        user: &UserId,
+        organization: &OrganizationId,
+    ) -> usize {
+        self.shared
+            .cache
+            .invalidate_membership(user, organization)
+            .await
     }
 
     /// The validator.

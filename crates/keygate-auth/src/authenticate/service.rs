@@ -81,7 +81,11 @@ where
         let Some((token, source)) = found else {
             if shared.optional {
                 request.extensions_mut().insert(Anonymous);
-                return ResponseFuture::inner(self.inner.call(request), refusals, span::pending(None));
+                return ResponseFuture::inner(
+                    self.inner.call(request),
+                    refusals,
+                    span::pending(None),
+                );
             }
             return ResponseFuture::refused(
                 AuthRejection::MissingCredential,

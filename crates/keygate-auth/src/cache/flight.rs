@@ -79,11 +79,10 @@ impl Gate {
             settled: false,
         };
         let call = call();
-        let answer: Pin<Box<dyn Future<Output = Answer> + Send>> =
-            Box::pin(async move {
-                let mut landing = landing;
-                landing.settle(epoch, call.await)
-            });
+        let answer: Pin<Box<dyn Future<Output = Answer> + Send>> = Box::pin(async move {
+            let mut landing = landing;
+            landing.settle(epoch, call.await)
+        });
         let answer = answer.shared();
         let weak = answer
             .downgrade()
@@ -102,7 +101,11 @@ impl Gate {
     /// Takes call `id` for `digest` out of the map, unless a newer call has
     /// taken its place.
     fn land(&mut self, digest: &Digest, id: u64) {
-        if self.flights.get(digest).is_some_and(|flight| flight.id == id) {
+        if self
+            .flights
+            .get(digest)
+            .is_some_and(|flight| flight.id == id)
+        {
             self.flights.remove(digest);
         }
     }
@@ -129,7 +132,9 @@ impl Landing {
         let inner = &self.inner;
         let mut gate = inner.gate();
         gate.land(&self.digest, self.id);
-        let answer = match verdict {
+        // The gate stays held until the answer is stored (or not): an
+        // invalidation waits for it, or this sees the epoch it moved.
+        match verdict {
             Ok(Some(api_key)) => {
                 let principal = crate::ApiKeyPrincipal::new(api_key);
                 if gate.epoch == began {
@@ -149,8 +154,7 @@ impl Landing {
                 Ok(CachedVerdict::Invalid)
             }
             Err(error) => Err(Arc::new(error)),
-        };
-        answer
+        }
     }
 }
 

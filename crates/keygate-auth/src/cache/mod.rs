@@ -32,7 +32,6 @@
 //!    the clock on every use (`valid_verdicts_never_outlive_expires_at`).
 //! 7. **Refusals cannot crowd out valid keys.** Invalid verdicts live in
 //!    their own, smaller cache (`a_flood_of_invalid_keys_evicts_no_valid_verdict`).
-#![doc = include_str!("../../docs/cache.md")]
 
 mod digest;
 mod flight;
@@ -119,6 +118,8 @@ impl Default for CacheConfig {
 /// A handle on the layer's verdict cache: cheap to clone, shared by the layer,
 /// its services and whoever invalidates (a revocation listener, a webhook
 /// receiver, an admin endpoint). Get it from [`ApiKeyAuth::cache`](crate::ApiKeyAuth::cache).
+///
+#[doc = include_str!("../../docs/cache.md")]
 #[derive(Clone)]
 pub struct VerdictCache {
     inner: Arc<Inner>,
@@ -344,9 +345,9 @@ impl VerdictCache {
     /// The counters, and the number of entries.
     pub fn stats(&self) -> CacheStats {
         let inner = &*self.inner;
-        inner.counters.snapshot(
-            inner.verdicts.entry_count() + inner.refusals.entry_count(),
-        )
+        inner
+            .counters
+            .snapshot(inner.verdicts.entry_count() + inner.refusals.entry_count())
     }
 
     /// Runs moka's pending housekeeping (expiries, evictions) now, so that

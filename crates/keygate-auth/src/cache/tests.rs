@@ -130,7 +130,10 @@ async fn errors_are_never_stored() {
     let (verdict, outcome) = cache.load(d, answering(Ok(None))).await.unwrap();
     assert!(matches!(verdict, CachedVerdict::Invalid));
     assert_eq!(outcome, CacheOutcome::Miss);
-    assert!(matches!(cache.lookup(&d), Lookup::Hit(CachedVerdict::Invalid)));
+    assert!(matches!(
+        cache.lookup(&d),
+        Lookup::Hit(CachedVerdict::Invalid)
+    ));
     assert_eq!(cache.stats().errors, 1);
 }
 
@@ -310,7 +313,9 @@ fn a_lookup_after_an_invalidation_returned_never_hits() {
         let (stop, invalidated) = (AtomicBool::new(false), AtomicBool::new(false));
         std::thread::scope(|s| {
             s.spawn(|| {
-                let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .build()
+                    .unwrap();
                 while !stop.load(Ordering::SeqCst) {
                     let after = invalidated.load(Ordering::SeqCst);
                     match cache.lookup(&d) {
@@ -333,7 +338,10 @@ fn a_lookup_after_an_invalidation_returned_never_hits() {
             cache.invalidate_all();
         }
     }
-    assert_eq!(bypasses, 0, "{bypasses} revocation bypasses in {rounds} rounds");
+    assert_eq!(
+        bypasses, 0,
+        "{bypasses} revocation bypasses in {rounds} rounds"
+    );
 }
 
 // Invariant 4.
@@ -356,12 +364,18 @@ async fn a_request_after_an_invalidation_does_not_join_an_older_call() {
     new.until_calls(1).await;
     old.gate.notify_one();
     new.gate.notify_one();
-    assert!(matches!(before.await.unwrap().unwrap().0, CachedVerdict::Valid(_)));
+    assert!(matches!(
+        before.await.unwrap().unwrap().0,
+        CachedVerdict::Valid(_)
+    ));
     let (verdict, outcome) = after.await.unwrap().unwrap();
     assert!(matches!(verdict, CachedVerdict::Invalid));
     assert_eq!(outcome, CacheOutcome::Miss);
     // The newer answer is the one kept.
-    assert!(matches!(cache.lookup(&d), Lookup::Hit(CachedVerdict::Invalid)));
+    assert!(matches!(
+        cache.lookup(&d),
+        Lookup::Hit(CachedVerdict::Invalid)
+    ));
 }
 
 // Invariant 5.
@@ -417,7 +431,9 @@ async fn valid_verdicts_never_outlive_expires_at() {
     let entry = cache.inner.verdicts.get(&d).unwrap();
     assert!(entry.fresh_until <= Instant::now() + Duration::from_secs(2));
     // And judged against the clock on every use.
-    let Lookup::Hit(verdict) = cache.lookup(&d) else { panic!("a fresh verdict") };
+    let Lookup::Hit(verdict) = cache.lookup(&d) else {
+        panic!("a fresh verdict")
+    };
     assert!(verdict.clone().judge(&clock).is_ok());
     *clock.0.lock().unwrap() = soon;
     assert!(verdict.judge(&clock).is_err());
@@ -438,7 +454,10 @@ async fn invalid_verdicts_live_for_the_negative_ttl() {
         ..CacheConfig::default()
     });
     let d = loaded(&cache, "sk_bad", Ok(None)).await;
-    assert!(matches!(cache.lookup(&d), Lookup::Hit(CachedVerdict::Invalid)));
+    assert!(matches!(
+        cache.lookup(&d),
+        Lookup::Hit(CachedVerdict::Invalid)
+    ));
     tokio::time::sleep(Duration::from_millis(80)).await;
     assert!(matches!(cache.lookup(&d), Lookup::Miss));
 }

@@ -335,8 +335,10 @@ mod tests {
     #[test]
     fn extreme_length_caps_neither_overflow_nor_refuse_ordinary_keys() {
         let request = || {
-            Request::get("/?api_key=sk_query_0123456789abcdefghij")
-                .header("authorization", "Bearer sk_0123456789abcdefghijklmnopqrstuvwxyz")
+            Request::get("/?api_key=sk_query_0123456789abcdefghij").header(
+                "authorization",
+                "Bearer sk_0123456789abcdefghijklmnopqrstuvwxyz",
+            )
         };
         let unlimited = CredentialConfig {
             max_len: usize::MAX,

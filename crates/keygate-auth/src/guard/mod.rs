@@ -62,7 +62,10 @@ impl Requirement {
     }
 
     pub(crate) fn is_met_by(&self, principal: &ApiKeyPrincipal) -> bool {
-        let mut granted = self.permissions().iter().map(|p| principal.has_permission(p));
+        let mut granted = self
+            .permissions()
+            .iter()
+            .map(|p| principal.has_permission(p));
         if self.any {
             granted.any(|g| g)
         } else {
@@ -133,7 +136,10 @@ impl<S> Layer<S> for RequireAllPermissions {
     type Service = GuardService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        GuardService::new(inner, Requirement::checked(Permissions::Many(self.0), false))
+        GuardService::new(
+            inner,
+            Requirement::checked(Permissions::Many(self.0), false),
+        )
     }
 }
 

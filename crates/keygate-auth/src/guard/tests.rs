@@ -152,7 +152,9 @@ async fn behind_the_optional_mode_an_anonymous_request_gets_401() {
 async fn a_guard_refusal_is_rendered_by_the_layer_with_its_realm_and_handler() {
     let validator = InMemoryValidator::new();
     let (reader, _) = validator.issue("r", org(), ["posts:read"]);
-    let realm = ApiKeyAuth::builder(validator.clone()).realm("billing").build();
+    let realm = ApiKeyAuth::builder(validator.clone())
+        .realm("billing")
+        .build();
     let response = through(&realm, RequirePermission("posts:write"), Some(&reader)).await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     let challenge = response.headers()["www-authenticate"].to_str().unwrap();
@@ -185,10 +187,17 @@ async fn a_guard_refusal_is_rendered_by_the_layer_with_its_realm_and_handler() {
 fn guards_check_their_slugs_when_they_wrap_a_service() {
     let inner = || service_fn(whoami);
     let wrap = |guard: RequirePermission| {
-        std::panic::catch_unwind(|| drop(tower::Layer::layer(&guard, inner())))
+        std::panic::catch_unwind(|| {
+            let _service = tower::Layer::layer(&guard, inner());
+        })
     };
     assert!(wrap(RequirePermission("Posts/Write")).is_err());
     assert!(wrap(RequirePermission("posts:write")).is_ok());
     let any = RequireAnyPermission(&[]);
-    assert!(std::panic::catch_unwind(|| drop(tower::Layer::layer(&any, inner()))).is_err());
+    assert!(
+        std::panic::catch_unwind(|| {
+            let _service = tower::Layer::layer(&any, inner());
+        })
+        .is_err()
+    );
 }

@@ -1,4 +1,5 @@
-#![doc = include_str!("../../docs/revocation.md")]
+//! Revocation: the Events API listener and the webhook receiver (see the
+//! crate docs' "Revocation" section).
 
 #[cfg(feature = "client")]
 mod listener;

@@ -1,4 +1,6 @@
-#![doc = include_str!("../../docs/resilience.md")]
+//! What stands between a cache miss and the key service: the timeout, the
+//! cap on calls in flight and the circuit breaker (see the crate docs'
+//! "When the key service fails" section).
 
 mod breaker;
 

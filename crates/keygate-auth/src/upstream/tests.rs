@@ -185,7 +185,9 @@ async fn saturation_never_opens_the_breaker() {
     for n in 0..200 {
         let (upstream, validator) = (Arc::clone(&upstream), Arc::clone(&validator));
         tasks.push(tokio::spawn(async move {
-            upstream.validate(&validator, &format!("sk_garbage_{n}")).await
+            upstream
+                .validate(&validator, &format!("sk_garbage_{n}"))
+                .await
         }));
         if n % 10 == 0 {
             tokio::time::sleep(Duration::from_millis(3)).await;

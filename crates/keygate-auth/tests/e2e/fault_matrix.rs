@@ -225,7 +225,8 @@ async fn grace_never_outlives_expires_at() {
         "stale, before expiry"
     );
     let left = expires_at.since(keygate_types::Timestamp::now());
-    tokio::time::sleep(Duration::try_from(left).unwrap_or_default() + Duration::from_millis(50)).await;
+    tokio::time::sleep(Duration::try_from(left).unwrap_or_default() + Duration::from_millis(50))
+        .await;
     let status = app.get("/whoami", Some(&value)).await.status();
     assert_ne!(status, StatusCode::OK, "never past expires_at");
     assert_no_key_logged();

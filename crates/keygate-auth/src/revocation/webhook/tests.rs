@@ -3,8 +3,8 @@ use keygate_types::{ApiKey, Event, EventId, EventPayload, Timestamp};
 use serde_json::Map;
 
 use super::*;
-use crate::cache::tests::api_key;
 use crate::InMemoryValidator;
+use crate::cache::tests::api_key;
 
 const SECRET: &str = "whsec_unit_test";
 
@@ -36,11 +36,13 @@ async fn warm() -> (VerdictCache, ApiKey) {
     validator.insert(&SecretString::from("sk_one"), key.clone());
     let auth = crate::ApiKeyAuth::new(validator);
     let cache = auth.cache().clone();
-    let app = tower::ServiceBuilder::new().layer(auth).service(tower::service_fn(
-        |_: http::Request<axum::body::Body>| async {
-            Ok::<_, std::convert::Infallible>(http::Response::new(axum::body::Body::empty()))
-        },
-    ));
+    let app = tower::ServiceBuilder::new()
+        .layer(auth)
+        .service(tower::service_fn(
+            |_: http::Request<axum::body::Body>| async {
+                Ok::<_, std::convert::Infallible>(http::Response::new(axum::body::Body::empty()))
+            },
+        ));
     let request = http::Request::get("/")
         .header("authorization", "Bearer sk_one")
         .body(axum::body::Body::empty())
