@@ -138,7 +138,7 @@ impl Landing {
             Ok(Some(api_key)) => {
                 let principal = crate::ApiKeyPrincipal::new(api_key);
                 if gate.epoch == began {
-                    let entry = Arc::new(inner.lifetimes.entry(principal.clone()));
+                    let entry = inner.lifetimes.entry(principal.clone());
                     inner.refusals.invalidate(&self.digest);
                     inner.verdicts.insert(self.digest, entry);
                 }

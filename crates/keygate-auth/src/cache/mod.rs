@@ -127,7 +127,7 @@ pub struct VerdictCache {
 
 pub(crate) struct Inner {
     /// Valid verdicts, each kept until its [`ValidEntry::kept_until`].
-    verdicts: Cache<Digest, Arc<ValidEntry>, DigestHashing>,
+    verdicts: Cache<Digest, ValidEntry, DigestHashing>,
     /// Definite "invalid" verdicts, for the negative TTL.
     refusals: Cache<Digest, (), DigestHashing>,
     gate: Mutex<Gate>,

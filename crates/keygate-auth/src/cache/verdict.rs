@@ -37,8 +37,8 @@ impl CachedVerdict {
     }
 }
 
-/// A valid verdict as the cache holds it.
-#[derive(Debug)]
+/// A valid verdict as the cache holds it; a read clones it (one `Arc`).
+#[derive(Debug, Clone)]
 pub(crate) struct ValidEntry {
     pub(crate) principal: ApiKeyPrincipal,
     /// Served as a hit until then: the positive TTL, cut at `expires_at`.
@@ -85,11 +85,11 @@ impl Lifetimes {
 /// moka's view of [`ValidEntry::kept_until`].
 pub(crate) struct KeptUntil;
 
-impl Expiry<Digest, Arc<ValidEntry>> for KeptUntil {
+impl Expiry<Digest, ValidEntry> for KeptUntil {
     fn expire_after_create(
         &self,
         _digest: &Digest,
-        entry: &Arc<ValidEntry>,
+        entry: &ValidEntry,
         created_at: Instant,
     ) -> Option<Duration> {
         Some(entry.kept_until.saturating_duration_since(created_at))
@@ -98,7 +98,7 @@ impl Expiry<Digest, Arc<ValidEntry>> for KeptUntil {
     fn expire_after_update(
         &self,
         _digest: &Digest,
-        entry: &Arc<ValidEntry>,
+        entry: &ValidEntry,
         updated_at: Instant,
         _left: Option<Duration>,
     ) -> Option<Duration> {

@@ -67,6 +67,33 @@ pub(crate) fn is_token68(s: &str) -> bool {
 /// allowed. A scheme other than `Bearer` is [`CredentialError::UnsupportedScheme`],
 /// which RFC 6750 § 3.1 answers without an error code.
 pub(crate) fn parse_bearer(value: &[u8]) -> Result<&str, CredentialError> {
+    match plain_bearer(value) {
+        Some(token) => Ok(token),
+        None => parse_bearer_in_full(value),
+    }
+}
+
+/// The common form, `Bearer <token68>` with one space and nothing around it,
+/// in one pass over the bytes; `None` for anything else, which
+/// [`parse_bearer_in_full`] then reads (and agrees on: a proptest checks).
+fn plain_bearer(value: &[u8]) -> Option<&str> {
+    let (scheme, token) = value.split_at_checked(b"Bearer ".len())?;
+    if !scheme.eq_ignore_ascii_case(b"bearer ") {
+        return None;
+    }
+    let body = token
+        .iter()
+        .position(|&b| !is_token68_char(b))
+        .unwrap_or(token.len());
+    if body == 0 || !token[body..].iter().all(|&b| b == b'=') {
+        return None;
+    }
+    // Only ASCII bytes passed the checks: this cannot fail.
+    std::str::from_utf8(token).ok()
+}
+
+/// [`parse_bearer`] for every form the grammar allows, with a precise error.
+fn parse_bearer_in_full(value: &[u8]) -> Result<&str, CredentialError> {
     if !value.is_ascii() {
         return Err(CredentialError::NotAscii);
     }
@@ -96,6 +123,26 @@ pub(crate) fn parse_bearer(value: &[u8]) -> Result<&str, CredentialError> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn the_plain_form_reads_as_the_full_grammar_does(
+            value in "([Bb][Ee][Aa][Rr][Ee][Rr] )?[ -~\t]{0,40}",
+        ) {
+            if let Some(token) = plain_bearer(value.as_bytes()) {
+                prop_assert_eq!(parse_bearer_in_full(value.as_bytes()), Ok(token));
+            }
+        }
+
+        #[test]
+        fn near_tokens_read_alike_on_both_paths(
+            value in "[Bb][Ee][Aa][Rr][Ee][Rr][ \t]{0,2}[A-Za-z0-9._~+/= -]{0,40}",
+        ) {
+            if let Some(token) = plain_bearer(value.as_bytes()) {
+                prop_assert_eq!(parse_bearer_in_full(value.as_bytes()), Ok(token));
+            }
+        }
+    }
 
     #[test]
     fn accepts_the_documented_forms() {

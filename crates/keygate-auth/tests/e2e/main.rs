@@ -4,6 +4,7 @@
 
 mod cache;
 mod fault_matrix;
+mod flood;
 mod outage;
 mod responses;
 mod revocation;
