@@ -8,7 +8,8 @@
 //!   SHA-256 the key, look it up in a `HashMap` behind a lock, insert an
 //!   `Arc` principal), with the same key counts;
 //! - (d) a JWT access token verified by `jsonwebtoken`, HS256 and RS256;
-//! - (e) tower-http's static bearer check.
+//! - (e) tower-http's static bearer check;
+//! - (f) an invalidation by id, a pass over 1,000 and 100,000 cached verdicts.
 //!
 //! `cargo bench -p keygate-auth --bench request_cost`; after criterion's own
 //! report it prints a table of per-request costs, the cost added over (a), and
@@ -316,6 +317,27 @@ fn static_bearer(c: &mut Criterion, runtime: &Runtime, registry: &Registry) {
     });
 }
 
+/// (f) What an invalidation by id costs: a pass over the cache (no index),
+/// with `count` valid verdicts held and none matching (the whole pass).
+fn invalidation(c: &mut Criterion, runtime: &Runtime) {
+    let mut group = c.benchmark_group("f_invalidate_id");
+    for count in [1_000, 100_000] {
+        let mut setup = None;
+        group.bench_with_input(BenchmarkId::from_parameter(count), &count, |b, &count| {
+            let auth = setup.get_or_insert_with(|| {
+                let (_, auth, headers) = keygate_layer(count);
+                let service = ServiceBuilder::new().layer(auth.clone()).service_fn(ok);
+                warm(runtime, &auth, &service, &headers);
+                auth
+            });
+            let absent =
+                keygate_types::ApiKeyId::new_unchecked("api_key_01HZY3K2J5QW8N7X6V4T3R2P9Z");
+            b.iter(|| runtime.block_on(auth.invalidate_id(&absent)))
+        });
+    }
+    group.finish();
+}
+
 fn main() {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -329,6 +351,7 @@ fn main() {
     floor(&mut criterion, &runtime, &registry);
     jwt(&mut criterion, &runtime, &registry);
     static_bearer(&mut criterion, &runtime, &registry);
+    invalidation(&mut criterion, &runtime);
 
     criterion.final_summary();
     summary::print(&registry);

@@ -312,7 +312,7 @@ fn a_lookup_after_an_invalidation_returned_never_hits() {
         runtime.block_on(cache.load(d, call(&revoked))).unwrap();
         let (stop, invalidated) = (AtomicBool::new(false), AtomicBool::new(false));
         std::thread::scope(|s| {
-            s.spawn(|| {
+            let reader = || {
                 let rt = tokio::runtime::Builder::new_current_thread()
                     .build()
                     .unwrap();
@@ -325,7 +325,10 @@ fn a_lookup_after_an_invalidation_returned_never_hits() {
                         _ => drop(rt.block_on(cache.load(d, call(&revoked)))),
                     }
                 }
-            });
+            };
+            // Two readers: one may be storing while the other looks.
+            s.spawn(reader);
+            s.spawn(reader);
             std::thread::yield_now();
             revoked.store(true, Ordering::SeqCst);
             runtime.block_on(cache.invalidate_id(&id));
