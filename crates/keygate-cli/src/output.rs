@@ -204,7 +204,7 @@ pub(crate) fn write_error(
 /// `name must not be empty. [422 invalid_request_parameters from POST /…]`.
 fn refusal_headline(api: &ApiError) -> String {
     let message = one_line(api.message());
-    let mut context = format!("{}", api.status.as_u16());
+    let mut context = api.status.as_u16().to_string();
     if !api.code().is_empty() {
         context.push(' ');
         context.push_str(&one_line(api.code()));
