@@ -1,10 +1,16 @@
 //! What the key-service commands print: aligned tables for people, JSON for
-//! scripts.
+//! scripts, and their errors.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 
-use keygate_types::{ApiKey, Organization, OrganizationMembership, Owner, Timestamp, User};
+use keygate_client::ApiError;
+use keygate_types::{
+    ApiKey, FieldError, MAX_LIMIT, Organization, OrganizationMembership, Owner, Timestamp, User,
+};
 use serde::Serialize;
+
+use crate::remote::CommandError;
 
 /// A table: a header row and rows of cells, printed with aligned columns.
 #[derive(Debug)]
@@ -171,9 +177,150 @@ pub(crate) fn memberships_table(memberships: &[OrganizationMembership]) -> Table
     table
 }
 
+/// Reports a failed command (on standard error): `keygate: ` and the message
+/// on one line, then one `  field: problem` line per field error of the key
+/// service's answer. With `json`, the key service's error body as it sent it
+/// (`{code, message, errors[], entity_id}`); errors that are not the key
+/// service's answer are the one line in both modes.
+pub(crate) fn write_error(
+    out: &mut impl Write,
+    error: &CommandError,
+    json: bool,
+) -> io::Result<()> {
+    let api = match error {
+        CommandError::Client(e) => e.api_error(),
+        _ => None,
+    };
+    match api {
+        // An empty code: the body was not WorkOS's JSON, and the client kept
+        // only a description of it, not a body to pass on.
+        Some(api) if json && !api.code().is_empty() => write_json(out, &api.body),
+        Some(api) => write_refusal(out, &refusal_headline(api), api.field_errors()),
+        None => writeln!(out, "keygate: {}", one_line(&error.to_string())),
+    }
+}
+
+/// The service's message first, then where it came from:
+/// `name must not be empty. [422 invalid_request_parameters from POST /…]`.
+fn refusal_headline(api: &ApiError) -> String {
+    let message = one_line(api.message());
+    let mut context = api.status.as_u16().to_string();
+    if !api.code().is_empty() {
+        context.push(' ');
+        context.push_str(&one_line(api.code()));
+    }
+    context.push_str(&format!(" from {}", api.endpoint));
+    if let Some(id) = &api.request_id {
+        context.push_str(&format!(", request id {}", one_line(id)));
+    }
+    if message.trim().is_empty() {
+        format!("the key service refused the request [{context}]")
+    } else {
+        format!("{} [{context}]", message.trim())
+    }
+}
+
+fn write_refusal(out: &mut impl Write, headline: &str, fields: &[FieldError]) -> io::Result<()> {
+    writeln!(out, "keygate: {headline}")?;
+    for f in fields {
+        writeln!(out, "  {}: {}", one_line(&f.field), field_problem(&f.code))?;
+    }
+    Ok(())
+}
+
+/// A readable text for the field error codes WorkOS and the emulator send;
+/// other codes as they are.
+fn field_problem(code: &str) -> Cow<'_, str> {
+    let text = match code {
+        "invalid_permission" => "is not a valid permission slug",
+        "permission_not_allowed" => "is not enabled for this kind of key",
+        "expires_at_not_in_future" => "must be in the future",
+        "value_taken" => "is already another key's value",
+        "email_invalid" => "is not an email address",
+        "email_not_available" => "is already in use",
+        "invalid_type" => "has the wrong type",
+        "invalid_timestamp" => "is not an RFC 3339 time",
+        "invalid_metadata" => "must be a string",
+        "invalid_order" => "must be asc, desc or normal",
+        "invalid_status" => "must be active, inactive or pending",
+        "invalid_url" => "is not a URL",
+        "role_slug_invalid" => "must not be empty",
+        "role_slug_conflict" => "cannot be given with role_slug",
+        "limit_out_of_range" => return format!("must be from 1 to {MAX_LIMIT}").into(),
+        // `name_required`, `email_required`…: missing or blank.
+        _ if code.ends_with("_required") => "must not be empty",
+        _ => return one_line(code),
+    };
+    text.into()
+}
+
+/// `text` with control characters (a newline, a terminal escape) as spaces:
+/// what the service sent stays on its line and cannot drive the terminal.
+fn one_line(text: &str) -> Cow<'_, str> {
+    if text.chars().any(char::is_control) {
+        text.chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect::<String>()
+            .into()
+    } else {
+        text.into()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn field(field: &str, code: &str) -> FieldError {
+        serde_json::from_value(serde_json::json!({"field": field, "code": code})).unwrap()
+    }
+
+    #[test]
+    fn a_refusal_is_its_headline_then_one_line_per_field_error() {
+        let mut out = Vec::new();
+        write_refusal(
+            &mut out,
+            "invalid [422]",
+            &[
+                field("name", "name_required"),
+                field("permissions[1]", "invalid_permission"),
+                field("limit", "limit_out_of_range"),
+                field("colour", "colour_too_loud"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "keygate: invalid [422]\n\
+             \x20 name: must not be empty\n\
+             \x20 permissions[1]: is not a valid permission slug\n\
+             \x20 limit: must be from 1 to 100\n\
+             \x20 colour: colour_too_loud\n"
+        );
+    }
+
+    #[test]
+    fn what_the_service_sent_cannot_break_the_line_or_drive_the_terminal() {
+        let mut out = Vec::new();
+        write_refusal(&mut out, "ok", &[field("na\nme", "evil\x1b[2J\r\ncode")]).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "keygate: ok\n  na me: evil [2J  code\n"
+        );
+        assert_eq!(one_line("plain"), Cow::Borrowed("plain"));
+    }
+
+    #[test]
+    fn errors_that_are_not_the_services_answer_are_one_line_in_both_modes() {
+        for json in [false, true] {
+            let mut out = Vec::new();
+            write_error(&mut out, &CommandError::InvalidKey, json).unwrap();
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                "keygate: the key is not valid: unknown, revoked or expired\n"
+            );
+        }
+    }
 
     #[test]
     fn columns_align_and_lines_are_trimmed() {

@@ -8,6 +8,8 @@ use std::process::ExitCode;
 use clap::Args;
 use keygate_client::{Client, ClientBuilder};
 
+use crate::output;
+
 /// Options shared by `keygate keys|orgs|users|memberships`. The environment
 /// secret is read from `WORKOS_API_KEY` only, never from a flag, so that it
 /// stays out of shell history and process lists.
@@ -27,8 +29,8 @@ pub(crate) struct ServiceArgs {
     pub(crate) json: bool,
 }
 
-/// Why a key-service command failed. Printed on standard error as
-/// `keygate: …`, with exit code 1.
+/// Why a key-service command failed. Printed on standard error by
+/// [`output::write_error`], with exit code 1.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum CommandError {
     /// The service refused, failed or could not be reached, or the settings
@@ -63,7 +65,8 @@ where
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("keygate: {e}");
+            // Nowhere left to report a standard error that cannot be written.
+            let _ = output::write_error(&mut io::stderr().lock(), &e, args.json);
             ExitCode::FAILURE
         }
     }

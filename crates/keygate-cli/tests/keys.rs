@@ -1,66 +1,14 @@
 //! The built `keygate` binary against an in-process emulator: the key,
-//! organization, user and membership commands, their output and exit codes.
+//! organization, user and membership commands and their output (failures:
+//! `tests/errors.rs`).
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+mod support;
 
 use keygate_emulator::Emulator;
+
 use serde_json::Value;
 
-/// Runs `keygate args…` against `emu`, feeding `stdin`.
-async fn keygate_with(emu: &Emulator, secret: Option<&str>, args: &[&str], stdin: &str) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_keygate"));
-    command
-        .args(args)
-        .env_remove("WORKOS_API_KEY")
-        .env("WORKOS_BASE_URL", emu.base_url())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    if let Some(secret) = secret {
-        command.env("WORKOS_API_KEY", secret);
-    }
-    let stdin = stdin.to_owned();
-    // The emulator runs on this runtime's other threads while we wait.
-    tokio::task::spawn_blocking(move || {
-        let mut child = command.spawn().expect("keygate runs");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
-    })
-    .await
-    .unwrap()
-}
-
-async fn keygate(emu: &Emulator, args: &[&str]) -> Output {
-    keygate_with(emu, Some(emu.secret().expose_secret()), args, "").await
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// Runs a command that must succeed with JSON output, and returns it.
-async fn json(emu: &Emulator, args: &[&str]) -> Value {
-    let mut all = args.to_vec();
-    all.push("--json");
-    let out = keygate(emu, &all).await;
-    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", stdout(&out)))
-}
-
-fn id(v: &Value) -> &str {
-    v["id"].as_str().expect("an id")
-}
+use support::{id, json, keygate, keygate_with, stderr, stdout};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn organization_key_create_list_validate_expire_revoke() {
@@ -274,57 +222,4 @@ async fn user_key_setup_through_memberships() {
             .unwrap()
             .is_empty()
     );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn errors_go_to_stderr_with_a_non_zero_exit() {
-    let emu = Emulator::start().await.unwrap();
-    let org = emu.create_organization("Acme").unwrap();
-    let org_id = org.id.as_str();
-
-    let out = keygate_with(&emu, None, &["keys", "list", "--org", org_id], "").await;
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("WORKOS_API_KEY is not set"),
-        "{}",
-        stderr(&out)
-    );
-    assert!(stdout(&out).is_empty());
-
-    let out = keygate_with(
-        &emu,
-        Some("sk_test_wrong"),
-        &["keys", "list", "--org", org_id],
-        "",
-    )
-    .await;
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("401"), "{}", stderr(&out));
-    assert!(!stderr(&out).contains("sk_test_wrong"), "{}", stderr(&out));
-
-    let out = keygate(&emu, &["keys", "create", "--org", org_id, "--name", ""]).await;
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("name"), "{}", stderr(&out));
-
-    // Malformed input never reaches the service: clap's usage error, exit 2.
-    let out = keygate(&emu, &["keys", "revoke", "not-an-id"]).await;
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("api_key_"), "{}", stderr(&out));
-    let out = keygate(&emu, &["keys", "list"]).await;
-    assert_eq!(out.status.code(), Some(2));
-    let out = keygate(
-        &emu,
-        &[
-            "keys",
-            "create",
-            "--org",
-            org_id,
-            "--name",
-            "x",
-            "--expires-at",
-            "tomorrow",
-        ],
-    )
-    .await;
-    assert_eq!(out.status.code(), Some(2));
 }
