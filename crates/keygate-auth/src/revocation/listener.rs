@@ -104,8 +104,8 @@ impl RevocationListener {
     }
 
     /// Starts following events on the current Tokio runtime (or, outside
-    /// one, when [`ListenerHandle::start`] is first called inside one).
-    /// Dropping the handle stops it.
+    /// one, on a thread of its own with its own runtime). Dropping the handle
+    /// stops it.
     pub fn spawn(self) -> ListenerHandle {
         ListenerHandle::start(self.config, self.cache)
     }

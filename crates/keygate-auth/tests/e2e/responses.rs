@@ -247,3 +247,43 @@ async fn unknown_routes_stay_404() {
     );
     assert_no_key_logged();
 }
+
+/// Issue 12: the realm set on the layer reaches every challenge, whoever
+/// refused: the layer, a guard layer or the `Authorized<P>` extractor.
+#[tokio::test]
+async fn the_layers_realm_is_in_every_challenge_401_and_403_alike() {
+    let emu = emulator().await;
+    let app = App::serve(support::routes().layer(auth(&emu).realm("billing").build())).await;
+    let (_, reader) = org_key(&emu, &["posts:read"]);
+    let cases: [(&str, &str, Option<&str>, StatusCode); 6] = [
+        ("GET", "/whoami", None, StatusCode::UNAUTHORIZED),
+        (
+            "GET",
+            "/whoami",
+            Some("sk_unknown_key_000000000000"),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "GET",
+            "/whoami",
+            Some("not token68 !"),
+            StatusCode::BAD_REQUEST,
+        ),
+        ("POST", "/posts/new", Some(&reader), StatusCode::FORBIDDEN),
+        ("GET", "/posts/all", Some(&reader), StatusCode::FORBIDDEN),
+        ("POST", "/typed", Some(&reader), StatusCode::FORBIDDEN),
+    ];
+    for (method, path, key, status) in cases {
+        let response = match method {
+            "GET" => app.get(path, key).await,
+            _ => app.post(path, key).await,
+        };
+        assert_eq!(response.status(), status, "{method} {path}");
+        let c = challenge(&response);
+        assert!(
+            c.starts_with(r#"Bearer realm="billing""#),
+            "{method} {path}: {c}"
+        );
+    }
+    assert_no_key_logged();
+}
