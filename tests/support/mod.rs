@@ -9,4 +9,4 @@
 pub mod app;
 pub mod raw_http;
 pub mod store_snapshot;
-pub mod trace_capture;
+pub use keygate_test_support::trace_capture;

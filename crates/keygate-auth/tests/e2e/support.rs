@@ -1,10 +1,8 @@
 //! What every end-to-end test needs: the emulator, an axum app with the layer
-//! on a real socket, an HTTP client, and a tracing capture that proves no key
-//! value is ever logged.
+//! on a real socket, an HTTP client, and the shared tracing capture
+//! (`keygate-test-support`) that proves no key value is ever logged.
 
-use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use axum::routing::{get, post};
@@ -15,102 +13,34 @@ use keygate_auth::{
 };
 use keygate_client::Client;
 use keygate_emulator::Emulator;
+use keygate_test_support::trace_capture;
 use keygate_types::{CreatedApiKey, SecretString};
 use serde_json::{Value, json};
-use tracing_subscriber::fmt::format::FmtSpan;
 
 permission!(
     /// May publish posts.
     pub PostsWrite = "posts:write"
 );
 
-/// Everything written by tracing, at TRACE, from every test in this binary.
-fn log() -> &'static Arc<Mutex<Vec<u8>>> {
-    static LOG: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOG.get_or_init(|| {
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let writer = Arc::clone(&log);
-        tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_span_events(FmtSpan::FULL)
-            .with_ansi(false)
-            .with_writer(move || LogWriter(Arc::clone(&writer)))
-            .init();
-        log
-    })
-}
-
-struct LogWriter(Arc<Mutex<Vec<u8>>>);
-
-impl Write for LogWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Every key value any test used.
-fn secrets() -> &'static Mutex<Vec<String>> {
-    static SECRETS: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
-    SECRETS.get_or_init(Mutex::default)
-}
-
-/// Registers a key value the log must never contain.
+/// Registers a key value the log must never contain (whole or in part).
 pub fn secret(value: &SecretString) -> String {
-    let value = value.expose_secret().to_owned();
-    secrets().lock().unwrap().push(value.clone());
-    value
+    trace_capture::secret(value.expose_secret())
 }
 
 /// The captured log so far, as text.
 pub fn captured() -> String {
-    String::from_utf8_lossy(&log().lock().unwrap()).into_owned()
+    String::from_utf8_lossy(&trace_capture::captured()).into_owned()
 }
 
-/// How far into the log each registered value has been checked already, so
-/// each call checks only what is new: scanning the whole log for every value
-/// in every test made the suite quadratic.
-fn checked() -> &'static Mutex<std::collections::HashMap<String, usize>> {
-    static CHECKED: OnceLock<Mutex<std::collections::HashMap<String, usize>>> = OnceLock::new();
-    CHECKED.get_or_init(Mutex::default)
-}
-
-/// Fails if any registered key value appears anywhere in the log. Every test
-/// calls it last, so together they cover the whole suite's output.
+/// Fails if any registered key value, or anything shaped like one, appears
+/// anywhere in the log. Every test calls it last, so together they cover the
+/// whole suite's output.
 pub fn assert_no_key_logged() {
-    let log = captured();
-    let values = secrets().lock().unwrap().clone();
-    let mut checked = checked().lock().unwrap();
-    for value in &values {
-        // A key cut in half is still a leak: look for its tail too.
-        let tail = &value[value.len().saturating_sub(24)..];
-        // Re-check a little before where the last check ended, so that a
-        // value straddling that point is found.
-        let mut start = checked
-            .get(value)
-            .map_or(0, |&end| end.saturating_sub(value.len()));
-        while !log.is_char_boundary(start) {
-            start -= 1;
-        }
-        let unchecked = &log[start..];
-        assert!(
-            !unchecked.contains(value.as_str()),
-            "a key value appears in the log"
-        );
-        assert!(
-            !unchecked.contains(tail),
-            "a fragment of a key value appears in the log"
-        );
-        checked.insert(value.clone(), log.len());
-    }
+    trace_capture::assert_no_secret_logged();
 }
 
 pub async fn emulator() -> Emulator {
-    let _ = log();
+    trace_capture::install();
     Emulator::builder()
         .organization_permissions(["posts:read", "posts:write", "posts:admin"])
         .user_permissions(["posts:read", "posts:write"])

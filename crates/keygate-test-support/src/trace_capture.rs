@@ -82,6 +82,7 @@ pub fn install_streaming() {
 }
 
 /// The writer: scans, counts, and keeps (unless streaming).
+#[derive(Debug)]
 pub struct Sink;
 
 impl Write for Sink {

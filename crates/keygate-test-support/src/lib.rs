@@ -1,0 +1,7 @@
+//! What keygate's own test suites share (not published): [`trace_capture`],
+//! a TRACE log capture that fails a test when a secret shows up in it.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+#![deny(missing_debug_implementations)]
+
+pub mod trace_capture;
