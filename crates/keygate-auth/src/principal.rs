@@ -26,12 +26,39 @@ use keygate_types::{ApiKey, ApiKeyId, OrganizationId, Owner, Timestamp, UserId};
 /// assert!(!principal.has_permission("posts:write"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiKeyPrincipal(Arc<ApiKey>);
+pub struct ApiKeyPrincipal(Arc<Caller>);
+
+/// What a principal keeps of its key: what handlers and guards use. The key's
+/// display value and timestamps are left out, so that a cached principal
+/// stays small.
+#[derive(Debug, PartialEq, Eq)]
+struct Caller {
+    id: ApiKeyId,
+    name: String,
+    owner: Owner,
+    permissions: Vec<String>,
+    expires_at: Option<Timestamp>,
+}
 
 impl ApiKeyPrincipal {
-    /// Wraps a validated key.
+    /// The caller behind a validated key.
     pub fn new(key: ApiKey) -> Self {
-        Self(Arc::new(key))
+        let ApiKey {
+            id,
+            owner,
+            name,
+            mut permissions,
+            expires_at,
+            ..
+        } = key;
+        permissions.shrink_to_fit();
+        Self(Arc::new(Caller {
+            id,
+            name,
+            owner,
+            permissions,
+            expires_at,
+        }))
     }
 
     /// The key's id, `api_key_…`: safe to log.
@@ -66,17 +93,12 @@ impl ApiKeyPrincipal {
 
     /// Whether the key grants `permission` (exact match; no wildcards).
     pub fn has_permission(&self, permission: &str) -> bool {
-        self.0.has_permission(permission)
+        self.0.permissions.iter().any(|p| p == permission)
     }
 
     /// When the key stops being valid; `None` means never.
     pub fn expires_at(&self) -> Option<Timestamp> {
         self.0.expires_at
-    }
-
-    /// The whole key description as the key service returned it.
-    pub fn api_key(&self) -> &ApiKey {
-        &self.0
     }
 }
 

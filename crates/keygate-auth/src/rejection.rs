@@ -107,7 +107,9 @@ impl InsufficientScope {
 
 fn retry_after_secs(d: Duration) -> u64 {
     // Whole seconds, rounded up, at least one: `Retry-After: 0` invites a storm.
-    (d.as_secs() + u64::from(d.subsec_nanos() > 0)).max(1)
+    d.as_secs()
+        .saturating_add(u64::from(d.subsec_nanos() > 0))
+        .max(1)
 }
 
 impl AuthRejection {
@@ -249,7 +251,9 @@ impl<R> Refusals<R> {
     }
 
     /// Renders a refusal that a guard or extractor behind the layer left
-    /// unrendered; any other response passes through untouched.
+    /// unrendered, keeping the headers and extensions that layers between
+    /// them added (a request id, CORS); any other response passes through
+    /// untouched.
     pub(crate) fn render_behind<B>(&self, mut response: Response<B>) -> Response<B>
     where
         R: OnRejection<B>,
@@ -257,11 +261,38 @@ impl<R> Refusals<R> {
         if response.extensions_mut().remove::<Unrendered>().is_none() {
             return response;
         }
-        match response.extensions_mut().remove::<AuthRejection>() {
-            Some(rejection) => self.render(rejection),
-            None => response,
+        let Some(rejection) = response.extensions_mut().remove::<AuthRejection>() else {
+            return response;
+        };
+        let (parts, _default_body) = response.into_parts();
+        let mut rendered = self.render(rejection);
+        let own: Vec<http::HeaderName> = rendered.headers().keys().cloned().collect();
+        let mut name = None;
+        for (header, value) in parts.headers {
+            // `None`: another value of the header before.
+            name = header.or(name);
+            if let Some(name) = &name
+                && !own.contains(name)
+                && !is_refusal_header(name)
+            {
+                rendered.headers_mut().append(name.clone(), value);
+            }
         }
+        rendered.extensions_mut().extend(parts.extensions);
+        rendered
     }
+}
+
+/// The headers a refusal sets itself: what the default rendering put there
+/// is replaced, not kept beside the layer's own.
+fn is_refusal_header(name: &http::HeaderName) -> bool {
+    [
+        CONTENT_TYPE,
+        RETRY_AFTER,
+        WWW_AUTHENTICATE,
+        http::header::CONTENT_LENGTH,
+    ]
+    .contains(name)
 }
 
 /// Builds the response for a refused request. Implemented by

@@ -12,9 +12,12 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, MutexGuard};
 
+use std::panic::AssertUnwindSafe;
+
 use futures_util::FutureExt;
 use futures_util::future::{Shared, WeakShared};
 
+use super::index::IdIndex;
 use super::{CachedVerdict, Digest, Inner};
 use crate::validator::{ValidatorError, Verdict};
 
@@ -34,6 +37,8 @@ pub(crate) struct Gate {
     next_id: u64,
     /// The call in flight for each key, if any.
     flights: HashMap<Digest, Flight>,
+    /// The ids of the valid verdicts in moka (see `index.rs`).
+    pub(crate) index: IdIndex,
 }
 
 struct Flight {
@@ -72,16 +77,24 @@ impl Gate {
         let id = self.next_id;
         self.next_id += 1;
         let epoch = self.epoch;
+        // The call first: if making it panicked, no landing would re-take
+        // the gate this thread holds.
+        let call = call();
         let landing = Landing {
             inner: Arc::clone(inner),
             digest,
             id,
             settled: false,
         };
-        let call = call();
         let answer: Pin<Box<dyn Future<Output = Answer> + Send>> = Box::pin(async move {
             let mut landing = landing;
-            landing.settle(epoch, call.await)
+            // A panicking call must still answer everyone waiting on it
+            // (a `Shared` that panics never wakes its other waiters).
+            let verdict = match AssertUnwindSafe(call).catch_unwind().await {
+                Ok(verdict) => verdict,
+                Err(_panic) => Err(ValidatorError::new("the key-service call panicked")),
+            };
+            landing.settle(epoch, verdict)
         });
         let answer = answer.shared();
         let weak = answer
@@ -141,6 +154,9 @@ impl Landing {
                     let entry = inner.lifetimes.entry(principal.clone());
                     inner.refusals.invalidate(&self.digest);
                     inner.verdicts.insert(self.digest, entry);
+                    gate.index.insert(self.digest, &principal);
+                    gate.index
+                        .prune(|digest| inner.verdicts.contains_key(digest));
                 }
                 Ok(CachedVerdict::Valid(principal))
             }

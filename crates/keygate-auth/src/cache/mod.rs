@@ -4,9 +4,9 @@
 //!
 //! moka is the only authority on what is cached: `verdicts` holds valid
 //! verdicts, `refusals` definite "invalid" ones, and nothing else holds a
-//! verdict. Every store into either happens under the gate (`flight.rs`),
-//! and so does every invalidation. Each invariant has a test in `tests.rs`
-//! named after it.
+//! verdict (the id index beside them only finds digests, see `index.rs`).
+//! Every store into either happens under the gate (`flight.rs`), and so does
+//! every invalidation. Each invariant has a test in `tests.rs` named after it.
 //!
 //! 1. **Only definite answers are stored.** A key-service error is never
 //!    stored and never turns into "invalid" (`errors_are_never_stored`).
@@ -32,9 +32,13 @@
 //!    the clock on every use (`valid_verdicts_never_outlive_expires_at`).
 //! 7. **Refusals cannot crowd out valid keys.** Invalid verdicts live in
 //!    their own, smaller cache (`a_flood_of_invalid_keys_evicts_no_valid_verdict`).
+//! 8. **Every valid verdict in moka can be found by its key id.** It is
+//!    indexed in the same critical section that stores it
+//!    (`invalidate_id_finds_verdicts_stored_after_evictions`).
 
 mod digest;
 mod flight;
+mod index;
 mod stats;
 mod verdict;
 
@@ -169,7 +173,8 @@ impl VerdictCache {
         let refusals = Cache::builder()
             .name("keygate-refusals")
             .max_capacity(config.max_invalid_capacity)
-            .time_to_live(config.negative_ttl)
+            // moka refuses lifetimes over 1,000 years; a century is "forever".
+            .time_to_live(config.negative_ttl.min(verdict::CENTURY))
             .build_with_hasher(DigestHashing::random());
         Self {
             inner: Arc::new(Inner {
@@ -274,15 +279,25 @@ impl VerdictCache {
     pub async fn invalidate_key(&self, key: &str) -> bool {
         let digest = digest(key);
         let inner = &*self.inner;
-        let _gate = self.invalidation();
+        let mut gate = self.invalidation();
         inner.refusals.invalidate(&digest);
-        inner.verdicts.remove(&digest).is_some()
+        match inner.verdicts.remove(&digest) {
+            Some(entry) => {
+                gate.index.take(entry.principal.id());
+                true
+            }
+            None => false,
+        }
     }
 
     /// Forgets the verdict for the key with id `id`, for revocation by id.
     /// Returns whether one was cached.
     pub async fn invalidate_id(&self, id: &ApiKeyId) -> bool {
-        self.forget(|principal| principal.id() == id) > 0
+        let inner = &*self.inner;
+        let mut gate = self.invalidation();
+        gate.index
+            .take(id)
+            .is_some_and(|digest| inner.verdicts.remove(&digest).is_some())
     }
 
     /// Forgets the verdicts of every key that `user` owns in `organization`,
@@ -293,15 +308,22 @@ impl VerdictCache {
         user: &UserId,
         organization: &OrganizationId,
     ) -> usize {
-        self.forget(|principal| {
+        let inner = &*self.inner;
+        let mut gate = self.invalidation();
+        let digests = gate.index.take_where(|principal| {
             principal.user_id() == Some(user) && principal.organization_id() == organization
-        })
+        });
+        digests
+            .iter()
+            .filter(|digest| inner.verdicts.remove(*digest).is_some())
+            .count()
     }
 
     /// Forgets every verdict, valid and invalid.
     pub fn invalidate_all(&self) {
         let inner = &*self.inner;
-        let _gate = self.invalidation();
+        let mut gate = self.invalidation();
+        gate.index.clear();
         // moka's own `invalidate_all` spares entries stored in the same clock
         // tick; removing each key does not.
         for (digest, _) in inner.verdicts.iter() {
@@ -321,25 +343,6 @@ impl VerdictCache {
         gate.epoch += 1;
         Counters::bump(&self.inner.counters.invalidations);
         gate
-    }
-
-    /// Removes every valid verdict whose principal `doomed` picks, as one
-    /// invalidation. A scan, not an index: one structure to keep right, at
-    /// the cost of a pass over the cache per invalidation (`BENCHMARKS.md`
-    /// has the figure).
-    fn forget(&self, doomed: impl Fn(&crate::ApiKeyPrincipal) -> bool) -> usize {
-        let inner = &*self.inner;
-        let _gate = self.invalidation();
-        let digests: Vec<Arc<Digest>> = inner
-            .verdicts
-            .iter()
-            .filter(|(_, entry)| doomed(&entry.principal))
-            .map(|(digest, _)| digest)
-            .collect();
-        for digest in &digests {
-            inner.verdicts.invalidate(&**digest);
-        }
-        digests.len()
     }
 
     /// The counters, and the number of entries.

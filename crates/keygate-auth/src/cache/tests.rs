@@ -486,3 +486,190 @@ async fn a_flood_of_invalid_keys_evicts_no_valid_verdict() {
     assert_eq!(kept, 200);
     assert!(cache.stats().entries <= 300);
 }
+
+// Invariant 8.
+
+#[tokio::test]
+async fn invalidate_id_finds_verdicts_stored_after_evictions() {
+    // A small cache, filled many times over: moka evicts, the index prunes,
+    // and every verdict moka still holds stays findable by its id.
+    let cache = cache_with(CacheConfig {
+        max_capacity: 100,
+        ..CacheConfig::default()
+    });
+    for n in 0..5_000 {
+        loaded(&cache, &format!("sk_churn_{n}"), Ok(Some(api_key(n, None)))).await;
+    }
+    cache.run_pending_tasks();
+    let held: Vec<u32> = (0..5_000)
+        .filter(|n| is_valid_hit(&cache, &digest(&format!("sk_churn_{n}"))))
+        .collect();
+    assert!(!held.is_empty());
+    // Pruned along the way: not 5,000 ids for ~100 verdicts.
+    assert!(cache.inner.gate().index.len() < 2_500);
+    for n in &held {
+        assert!(cache.invalidate_id(&api_key(*n, None).id).await, "key {n}");
+        assert!(!is_valid_hit(&cache, &digest(&format!("sk_churn_{n}"))));
+    }
+}
+
+#[tokio::test]
+async fn a_verdict_stored_again_after_an_invalidation_is_indexed_again() {
+    let cache = cache();
+    let id = api_key(11, None).id;
+    let d = loaded(&cache, "sk_again", Ok(Some(api_key(11, None)))).await;
+    assert!(cache.invalidate_key("sk_again").await);
+    assert!(
+        !cache.invalidate_id(&id).await,
+        "invalidate_key took the id too"
+    );
+    loaded(&cache, "sk_again", Ok(Some(api_key(11, None)))).await;
+    assert!(is_valid_hit(&cache, &d));
+    assert!(cache.invalidate_id(&id).await);
+    assert!(!is_valid_hit(&cache, &d));
+}
+
+// From the review of this cache.
+
+/// A call that panics while another request waits on it: everyone waiting
+/// gets an error (a 503), none waits forever, nothing is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_call_does_not_strand_its_waiters() {
+    let cache = cache();
+    let d = digest("sk_panics");
+    let started = Arc::new(AtomicBool::new(false));
+    let leader = tokio::spawn({
+        let (cache, started) = (cache.clone(), Arc::clone(&started));
+        async move {
+            let call = move || -> Call {
+                Box::pin(async move {
+                    started.store(true, Ordering::SeqCst);
+                    // The validator is busy on this worker (inside one poll)...
+                    std::thread::sleep(Duration::from_millis(300));
+                    // ...then fails hard (a bug, or `Instant + Duration::MAX`).
+                    panic!("validator bug");
+                })
+            };
+            cache.load(d, call).await
+        }
+    });
+    while !started.load(Ordering::SeqCst) {
+        tokio::task::yield_now().await;
+    }
+    // A second request for the key joins the call while it is being polled.
+    let follower = tokio::spawn({
+        let cache = cache.clone();
+        async move { cache.load(d, answering(Ok(None))).await }
+    });
+    assert!(leader.await.unwrap().is_err(), "the panic is an error");
+    assert_eq!(cache.inner.gate().in_flight(), 0);
+    let waited = tokio::time::timeout(Duration::from_secs(2), follower).await;
+    let Ok(answer) = waited else {
+        panic!("the waiter is still pending 2 s after the call it joined panicked");
+    };
+    assert!(answer.unwrap().is_err());
+    assert!(matches!(cache.lookup(&d), Lookup::Miss));
+}
+
+/// Stress for the central claim through `load` too (joins, cancellations,
+/// stale-if-error): once `invalidate_id` has returned, no request that
+/// begins afterwards gets "valid", from a hit, a join, or a stale fallback.
+#[test]
+fn no_request_after_an_invalidation_gets_the_old_verdict() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let cache = with_grace();
+    let id = api_key(11, None).id;
+    let d = digest("sk_eleven");
+    let revoked = Arc::new(AtomicBool::new(false));
+    let n = Arc::new(AtomicU64::new(0));
+    let call = |revoked: &Arc<AtomicBool>, n: &Arc<AtomicU64>| {
+        let (revoked, n) = (Arc::clone(revoked), Arc::clone(n));
+        move || -> Call {
+            Box::pin(async move {
+                let valid = !revoked.load(Ordering::SeqCst);
+                let k = n.fetch_add(1, Ordering::Relaxed);
+                for _ in 0..(k % 4) {
+                    tokio::task::yield_now().await;
+                }
+                if k % 3 == 0 {
+                    Err(ValidatorError::new("down"))
+                } else {
+                    Ok(valid.then(|| api_key(11, None)))
+                }
+            })
+        }
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    let violations = Arc::new(AtomicU64::new(0));
+    let mut rounds = 0u64;
+    while std::time::Instant::now() < deadline {
+        rounds += 1;
+        revoked.store(false, Ordering::SeqCst);
+        cache.invalidate_all();
+        runtime
+            .block_on(cache.load(d, answering(Ok(Some(api_key(11, None))))))
+            .unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let invalidated = Arc::new(AtomicBool::new(false));
+        let tasks: Vec<_> = (0..4)
+            .map(|t| {
+                let (cache, revoked, n, stop, invalidated, violations) = (
+                    cache.clone(),
+                    Arc::clone(&revoked),
+                    Arc::clone(&n),
+                    Arc::clone(&stop),
+                    Arc::clone(&invalidated),
+                    Arc::clone(&violations),
+                );
+                runtime.spawn(async move {
+                    let mut i = 0u64;
+                    while !stop.load(Ordering::SeqCst) {
+                        i += 1;
+                        let after = invalidated.load(Ordering::SeqCst);
+                        let valid = match cache.lookup(&d) {
+                            Lookup::Hit(v) => matches!(v, CachedVerdict::Valid(_)),
+                            Lookup::Miss => {
+                                let load = cache.load(d, call(&revoked, &n));
+                                if (i + t) % 5 == 0 {
+                                    // Abandon some loads half-way.
+                                    let _ =
+                                        tokio::time::timeout(Duration::from_micros(1), load).await;
+                                    false
+                                } else {
+                                    matches!(load.await, Ok((CachedVerdict::Valid(_), _)))
+                                }
+                            }
+                        };
+                        if after && valid {
+                            violations.fetch_add(1, Ordering::SeqCst);
+                        }
+                        tokio::task::yield_now().await;
+                    }
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_micros(200));
+        revoked.store(true, Ordering::SeqCst);
+        runtime.block_on(cache.invalidate_id(&id));
+        invalidated.store(true, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_micros(500));
+        stop.store(true, Ordering::SeqCst);
+        for task in tasks {
+            runtime.block_on(task).unwrap();
+        }
+        assert_eq!(
+            cache.inner.gate().in_flight(),
+            0,
+            "a flight left in the map"
+        );
+    }
+    assert_eq!(
+        violations.load(Ordering::SeqCst),
+        0,
+        "violations in {rounds} rounds"
+    );
+}

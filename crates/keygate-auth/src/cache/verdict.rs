@@ -56,11 +56,12 @@ pub(crate) struct Lifetimes {
     pub(crate) clock: Arc<dyn Clock>,
 }
 
-/// A lifetime too long for `Instant`: as good as never.
-const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+/// A lifetime as good as never: longer ones are cut to it.
+pub(crate) const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 fn after(at: Instant, ttl: Duration) -> Instant {
-    at.checked_add(ttl).unwrap_or_else(|| at + CENTURY)
+    at.checked_add(ttl.min(CENTURY))
+        .unwrap_or_else(|| at + CENTURY)
 }
 
 impl Lifetimes {

@@ -201,3 +201,34 @@ fn guards_check_their_slugs_when_they_wrap_a_service() {
         .is_err()
     );
 }
+
+// ---- Review tests ----
+
+/// A middleware between the layer and the guard (CORS, request ids,
+/// `Cache-Control`...) adds a header to every response: the guard's 403,
+/// re-rendered by the layer, must keep it.
+#[tokio::test]
+async fn rendering_a_guards_refusal_keeps_what_inner_layers_added() {
+    let validator = InMemoryValidator::new();
+    let (reader, _) = validator.issue("reader", org(), ["posts:read"]);
+    let auth = ApiKeyAuth::new(validator);
+    let response = ServiceBuilder::new()
+        .layer(auth.clone())
+        .map_response(|mut response: Response<Body>| {
+            response
+                .headers_mut()
+                .insert("x-request-id", http::HeaderValue::from_static("req-42"));
+            response
+        })
+        .layer(RequirePermission("posts:write"))
+        .service(service_fn(whoami))
+        .oneshot(request(Some(&reader)))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        response.headers().get("x-request-id"),
+        Some(&http::HeaderValue::from_static("req-42")),
+        "the inner layer's header was dropped when the refusal was re-rendered"
+    );
+}

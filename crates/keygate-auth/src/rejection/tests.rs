@@ -110,3 +110,18 @@ fn closures_replace_the_response_and_the_rejection_still_rides_along() {
         Some(&AuthRejection::MissingCredential)
     );
 }
+
+// ---- Review tests ----
+
+#[test]
+fn a_huge_retry_after_renders() {
+    // `ValidatorError::with_retry_after(Duration::MAX)` or `.retry_after(Duration::MAX)`.
+    let r = AuthRejection::Unavailable {
+        retry_after: Duration::MAX,
+    };
+    let response: Response<Bytes> = r.to_response(None);
+    assert_eq!(
+        response.headers()["retry-after"],
+        u64::MAX.to_string().as_str()
+    );
+}

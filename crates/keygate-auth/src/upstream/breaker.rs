@@ -196,7 +196,9 @@ impl Breaker {
                 "key service failing; circuit breaker opened"
             );
             *state = State::Open {
-                until: Instant::now() + self.policy.open_for,
+                until: Instant::now()
+                    .checked_add(self.policy.open_for)
+                    .unwrap_or_else(|| Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600)),
             };
         }
     }

@@ -71,6 +71,14 @@ pub(crate) struct Upstream {
     breaker: Breaker,
 }
 
+/// Now plus `wait`, or as far as the clock goes: `Duration::MAX` means "no
+/// limit", not a panic.
+fn later(wait: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(wait)
+        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
+}
+
 fn failed(error: UpstreamError) -> ValidatorError {
     ValidatorError::new(error)
 }
@@ -137,7 +145,7 @@ impl Upstream {
             return Err(failed(UpstreamError::CircuitOpen).with_retry_after(retry_after));
         }
         let _slot = self.slot().await?;
-        let deadline = Instant::now() + self.policy.timeout;
+        let deadline = later(self.policy.timeout);
         let mut retry = 0;
         loop {
             let call = self.breaker.admit().map_err(|refused| {
@@ -159,7 +167,7 @@ impl Upstream {
                 return Err(error);
             }
             let wait = self.backoff(retry, error.retry_after());
-            if Instant::now() + wait >= deadline {
+            if later(wait) >= deadline {
                 // The wait would outlast the call's budget: answer now,
                 // passing the service's Retry-After on.
                 return Err(error);

@@ -259,3 +259,28 @@ async fn an_open_breaker_fails_fast_without_calling() {
     }
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
+
+// ---- Review tests ----
+
+#[tokio::test]
+async fn an_unbounded_upstream_timeout_does_not_panic() {
+    let (validator, _) = flaky(0, None);
+    let upstream = Upstream::new(UpstreamPolicy {
+        timeout: Duration::MAX,
+        ..policy()
+    });
+    assert!(matches!(
+        upstream.validate(&validator, "sk_x").await,
+        Ok(None)
+    ));
+}
+
+#[tokio::test]
+async fn a_huge_retry_after_from_the_validator_does_not_panic() {
+    let (validator, _) = flaky(1, Some(Duration::MAX));
+    let upstream = Upstream::new(UpstreamPolicy {
+        retries: 1,
+        ..policy()
+    });
+    assert!(upstream.validate(&validator, "sk_x").await.is_err());
+}
