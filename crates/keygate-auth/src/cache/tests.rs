@@ -634,7 +634,7 @@ fn no_request_after_an_invalidation_gets_the_old_verdict() {
                             Lookup::Hit(v) => matches!(v, CachedVerdict::Valid(_)),
                             Lookup::Miss => {
                                 let load = cache.load(d, call(&revoked, &n));
-                                if (i + t) % 5 == 0 {
+                                if (i + t).is_multiple_of(5) {
                                     // Abandon some loads half-way.
                                     let _ =
                                         tokio::time::timeout(Duration::from_micros(1), load).await;
