@@ -143,3 +143,75 @@ async fn ranges_and_thirty_day_retention_follow_the_clock() {
     assert_eq!(data.len(), 1, "the 31-day-old event is gone");
     assert_eq!(data[0]["data"]["name"], "new");
 }
+
+/// WorkOS emits `organization_membership.created`, `.updated` (status
+/// active ↔ inactive) and `.deleted` with the membership as `data`; whatever
+/// follows `api_key.*` events needs them to end a deactivated member's keys.
+#[tokio::test]
+async fn membership_changes_emit_organization_membership_events() {
+    let emu = Emulator::start().await.unwrap();
+    let api = Caller::new(&emu);
+    let org = emu.create_organization("Acme").unwrap();
+    let user = emu.create_user("ada@example.com").unwrap();
+    let created = api
+        .post(
+            "/user_management/organization_memberships",
+            json!({"user_id": user.id, "organization_id": org.id}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    let base = format!("/user_management/organization_memberships/{id}");
+    assert_eq!(
+        api.put(&format!("{base}/deactivate")).await.status,
+        StatusCode::OK
+    );
+    // Deactivating again changes nothing, and says nothing.
+    assert_eq!(
+        api.put(&format!("{base}/deactivate")).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        api.put(&format!("{base}/reactivate")).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(api.delete(&base).await.status, StatusCode::NO_CONTENT);
+
+    let page = api.get("/events?events=organization_membership.created,organization_membership.updated,organization_membership.deleted&order=asc").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(
+        names(&page.body),
+        [
+            "organization_membership.created",
+            "organization_membership.updated",
+            "organization_membership.updated",
+            "organization_membership.deleted"
+        ]
+    );
+    let data: Vec<&Value> = page.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["data"])
+        .collect();
+    let statuses: Vec<&str> = data.iter().map(|d| d["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["active", "inactive", "active", "active"]);
+    for d in &data {
+        assert_eq!(d["object"], "organization_membership");
+        assert_eq!(d["id"], id.as_str());
+        assert_eq!(d["user_id"], user.id.as_str());
+        assert_eq!(d["organization_id"], org.id.as_str());
+        assert_eq!(d["role"], json!({"slug": "member"}));
+        assert_eq!(d["custom_attributes"], json!({}));
+        assert_eq!(d["directory_managed"], false);
+        assert!(d["created_at"].is_string() && d["updated_at"].is_string());
+    }
+    // `organization_id` filters them too.
+    let other = emu.create_organization("Other").unwrap();
+    let none = api
+        .get(&format!("/events?organization_id={}", other.id))
+        .await;
+    assert_eq!(names(&none.body), Vec::<String>::new());
+    let mine = api.get(&format!("/events?organization_id={}", org.id)).await;
+    assert_eq!(names(&mine.body).len(), 4);
+}

@@ -1,4 +1,5 @@
-//! The event log: what happened to keys, kept in order for 30 days.
+//! The event log: what happened to keys and memberships, kept in order for
+//! 30 days.
 
 use std::collections::VecDeque;
 
@@ -52,11 +53,10 @@ impl EventLog {
                 .filter(|e| filter.range_start.is_none_or(|s| e.created_at >= s))
                 .filter(|e| filter.range_end.is_none_or(|end| e.created_at < end))
                 .filter(|e| {
-                    filter.organization_id.as_ref().is_none_or(|org| {
-                        e.payload
-                            .api_key()
-                            .is_some_and(|k| k.owner.organization_id() == org)
-                    })
+                    filter
+                        .organization_id
+                        .as_ref()
+                        .is_none_or(|org| e.payload.organization_id() == Some(org))
                 })
                 .map(|e| (e.id.as_str(), e)),
         );
@@ -78,7 +78,7 @@ impl EventLog {
 }
 
 impl State {
-    fn record(&mut self, payload: EventPayload, now: Timestamp) {
+    pub(super) fn record(&mut self, payload: EventPayload, now: Timestamp) {
         let event = Event {
             id: self.ids.event(now),
             payload,
