@@ -1,5 +1,6 @@
-//! `GET /events`: the three kinds, oldest first, filters in every encoding,
-//! cursors, and 30-day retention against the settable clock.
+//! `GET /events`: the kinds, oldest first unless `order` says otherwise,
+//! filters in every encoding, cursors, and 30-day retention against the
+//! settable clock.
 
 mod wire;
 
@@ -33,8 +34,7 @@ async fn three_kinds_oldest_first_with_previous_attributes() {
     .await;
     api.delete(&format!("/api_keys/{}", key.id)).await;
 
-    // `order=desc` is what the SDKs send by default; events stay oldest-first.
-    for query in ["", "?order=desc", "?order=asc", "?order=normal"] {
+    for query in ["", "?order=asc"] {
         let page = api.get(&format!("/events{query}")).await;
         assert_eq!(page.status, StatusCode::OK);
         assert_eq!(
@@ -212,6 +212,83 @@ async fn membership_changes_emit_organization_membership_events() {
         .get(&format!("/events?organization_id={}", other.id))
         .await;
     assert_eq!(names(&none.body), Vec::<String>::new());
-    let mine = api.get(&format!("/events?organization_id={}", org.id)).await;
+    let mine = api
+        .get(&format!("/events?organization_id={}", org.id))
+        .await;
     assert_eq!(names(&mine.body).len(), 4);
+}
+
+/// WorkOS's spec: `asc`; `desc`, where `after` pages to older events;
+/// `normal`, descending with reversed cursors (`after` fetches newer,
+/// `before` older); oldest first without `order`.
+#[tokio::test]
+async fn order_on_events_is_honoured_as_workos_documents_it() {
+    let emu = Emulator::start().await.unwrap();
+    let api = Caller::new(&emu);
+    let org = emu.create_organization("Acme").unwrap();
+    let mut keys = Vec::new();
+    for n in 0..5 {
+        keys.push(
+            emu.create_organization_key(&org.id, &format!("k{n}"), &[])
+                .unwrap(),
+        );
+    }
+    let events = emu.events();
+    let id = |i: usize| events[i].id.as_str().to_owned();
+    let ids = |page: &Value| -> Vec<String> {
+        page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let get = |query: String| {
+        let api = &api;
+        async move {
+            let page = api.get(&format!("/events?{query}")).await;
+            assert_eq!(page.status, StatusCode::OK, "{query}: {page:?}");
+            page.body
+        }
+    };
+
+    // The newest event first: what a poller starting "from now" asks for.
+    let newest = get("order=desc&limit=1".into()).await;
+    assert_eq!(ids(&newest), [id(4)]);
+    assert_eq!(newest["list_metadata"]["after"], id(4).as_str());
+    assert_eq!(ids(&get("order=normal&limit=1".into()).await), [id(4)]);
+    // Without `order`, and with `asc`: oldest first.
+    assert_eq!(ids(&get("limit=2".into()).await), [id(0), id(1)]);
+    assert_eq!(ids(&get("order=asc&limit=2".into()).await), [id(0), id(1)]);
+
+    // `desc`: `after` goes on to older events.
+    let older = get(format!("order=desc&limit=2&after={}", id(3))).await;
+    assert_eq!(ids(&older), [id(2), id(1)]);
+    assert_eq!(older["list_metadata"]["after"], id(1).as_str());
+    // `asc`: `after` goes on to newer ones.
+    let newer = get(format!("order=asc&limit=2&after={}", id(1))).await;
+    assert_eq!(ids(&newer), [id(2), id(3)]);
+    // `normal`: descending, `after` fetches the newer events next to the
+    // cursor, `before` the older ones.
+    let newer = get(format!("order=normal&limit=2&after={}", id(1))).await;
+    assert_eq!(ids(&newer), [id(3), id(2)]);
+    assert_eq!(newer["list_metadata"]["after"], id(3).as_str());
+    let newest = get(format!("order=normal&limit=2&after={}", id(2))).await;
+    assert_eq!(ids(&newest), [id(4), id(3)]);
+    assert_eq!(newest["list_metadata"]["after"], Value::Null);
+    let older = get(format!("order=normal&limit=2&before={}", id(3))).await;
+    assert_eq!(ids(&older), [id(2), id(1)]);
+
+    // Walking `desc` with `after` visits every event once, newest first.
+    let mut seen = Vec::new();
+    let mut query = "order=desc&limit=2".to_owned();
+    loop {
+        let page = get(query.clone()).await;
+        seen.extend(ids(&page));
+        match page["list_metadata"]["after"].as_str() {
+            Some(after) => query = format!("order=desc&limit=2&after={after}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, (0..5).rev().map(id).collect::<Vec<_>>());
 }

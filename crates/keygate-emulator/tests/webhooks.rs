@@ -339,8 +339,14 @@ async fn membership_events_are_delivered_to_webhook_endpoints() {
     assert_eq!(
         got,
         [
-            ("organization_membership.deleted".to_owned(), "inactive".to_owned()),
-            ("organization_membership.updated".to_owned(), "inactive".to_owned()),
+            (
+                "organization_membership.deleted".to_owned(),
+                "inactive".to_owned()
+            ),
+            (
+                "organization_membership.updated".to_owned(),
+                "inactive".to_owned()
+            ),
         ]
     );
 }

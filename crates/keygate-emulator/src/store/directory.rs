@@ -8,8 +8,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use keygate_types::{
-    CreateOrganization, CreateUser, ErrorBody, EventPayload, MembershipId, MembershipStatus, Organization,
-    OrganizationId, OrganizationMembership, Owner, RoleSlug, Timestamp, User, UserId, codes,
+    CreateOrganization, CreateUser, ErrorBody, EventPayload, MembershipId, MembershipStatus,
+    Organization, OrganizationId, OrganizationMembership, Owner, RoleSlug, Timestamp, User, UserId,
+    codes,
 };
 use serde_json::{Map, Value};
 

@@ -27,6 +27,9 @@ pub(crate) struct EventFilter {
     pub(crate) range_end: Option<Timestamp>,
     pub(crate) organization_id: Option<OrganizationId>,
     pub(crate) page: PageRequest,
+    /// `order=normal`: the page's cursors are swapped, so `after` names the
+    /// newer side of a descending page.
+    pub(crate) reversed_cursors: bool,
 }
 
 impl EventLog {
@@ -60,11 +63,14 @@ impl EventLog {
                 })
                 .map(|e| (e.id.as_str(), e)),
         );
+        let after = if filter.reversed_cursors {
+            page.metadata.before
+        } else {
+            page.metadata.after
+        };
         (
             page.data.into_iter().cloned().collect(),
-            EventListMetadata {
-                after: page.metadata.after,
-            },
+            EventListMetadata { after },
         )
     }
 
