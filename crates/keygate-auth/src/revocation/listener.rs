@@ -6,14 +6,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use keygate_client::Client;
-use keygate_types::{API_KEY_REVOKED, API_KEY_UPDATED, EventId};
+use keygate_types::EventId;
 use rand::Rng;
 use tokio::sync::watch;
 
+use super::effect::{self, Effect, FOLLOWED as EVENTS};
 use crate::VerdictCache;
 
-/// The events that invalidate a cached verdict.
-const EVENTS: [&str; 2] = [API_KEY_REVOKED, API_KEY_UPDATED];
 /// Events fetched per request; a full page is followed at once by the next.
 const PAGE: u8 = 100;
 /// The default interval between polls.
@@ -22,8 +21,10 @@ pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(5);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
 /// Follows the key service's Events API (`api_key.revoked`,
-/// `api_key.updated`) and invalidates cached verdicts by key id, so a
-/// revoked key stops working within one poll interval, not after a full TTL.
+/// `api_key.updated`, `organization_membership.updated` and `.deleted`) and
+/// invalidates cached verdicts: a key's by id, a deactivated or deleted
+/// membership's user's keys in that organization, so a revoked key stops
+/// working within one poll interval, not after a full TTL.
 ///
 /// Most users start it from the layer's builder in one line, with
 /// [`ApiKeyAuthBuilder::revocation_listener`](crate::ApiKeyAuthBuilder::revocation_listener);
@@ -119,7 +120,8 @@ pub struct ListenerStats {
     pub polls: u64,
     /// Failed calls to the Events API.
     pub failures: u64,
-    /// Revocation events acted on (one invalidation each).
+    /// Revocation events acted on (one invalidation each: a key, a
+    /// membership's keys, or everything for an unreadable event).
     pub events: u64,
     /// The id of the last event seen: where the next poll starts.
     pub cursor: Option<EventId>,
@@ -303,10 +305,8 @@ async fn run(
                 progress.polls.fetch_add(1, Ordering::Relaxed);
                 failures = 0;
                 for event in &batch.events {
-                    if let Some(key) = event.payload.api_key() {
-                        cache.invalidate_id(&key.id).await;
+                    if effect::apply(&cache, event).await != Effect::Nothing {
                         progress.events.fetch_add(1, Ordering::Relaxed);
-                        tracing::debug!(key_id = %key.id, event = event.payload.name(), "revocation event: cache invalidated");
                     }
                 }
                 cursor = batch.cursor;

@@ -9,3 +9,4 @@ mod outage;
 mod responses;
 mod revocation;
 mod support;
+mod webhook_attacks;

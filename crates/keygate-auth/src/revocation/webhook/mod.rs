@@ -13,10 +13,11 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use keygate_types::{API_KEY_REVOKED, API_KEY_UPDATED, Event, SecretString};
+use keygate_types::{Event, SecretString};
 
 pub use signature::webhook_signature;
 
+use super::effect::{self, Effect};
 use crate::VerdictCache;
 use replay::{Seeing, SeenDeliveries};
 use signature::SignatureHeader;
@@ -100,7 +101,9 @@ fn json(status: StatusCode, body: serde_json::Value) -> Response {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Delivery {
-    /// A revocation event: the key's cached verdict was invalidated.
+    /// A revocation event: the key's cached verdict was invalidated, or,
+    /// for a deactivated or deleted membership, the verdicts of its user's
+    /// keys in that organization.
     Invalidated(Event),
     /// An event that does not concern the cache (such as `api_key.created`).
     Ignored(Event),
@@ -109,8 +112,11 @@ pub enum Delivery {
 }
 
 /// Receives WorkOS webhook deliveries and invalidates cached verdicts on
-/// `api_key.revoked` and `api_key.updated`: with it, a revoked key stops
-/// working as soon as the delivery arrives (feature `webhooks`).
+/// `api_key.revoked` and `api_key.updated` (the key), and on
+/// `organization_membership.updated` to a status other than active and
+/// `organization_membership.deleted` (the user's keys in that
+/// organization): with it, a revoked key stops working as soon as the
+/// delivery arrives (feature `webhooks`).
 ///
 /// Each delivery is checked before anything else happens: the
 /// `WorkOS-Signature` header (`t=<unix ms>, v1=<hex>`) must carry an
@@ -123,6 +129,7 @@ pub enum Delivery {
 /// | delivery | status |
 /// |---|---|
 /// | valid, `api_key.revoked` / `api_key.updated` | 200, key invalidated |
+/// | valid, membership deactivated or deleted | 200, the member's keys there invalidated |
 /// | valid, any other event | 200, nothing done |
 /// | valid, event already handled | 200, nothing done |
 /// | no header, malformed header, body not an event | 400 |
@@ -246,14 +253,11 @@ impl WebhookReceiver {
             Seeing::Duplicate => return Ok(Delivery::Duplicate(event)),
             Seeing::New => {}
         }
-        let revocation = matches!(event.payload.name(), API_KEY_REVOKED | API_KEY_UPDATED);
-        match event.payload.api_key() {
-            Some(key) if revocation => {
-                inner.cache.invalidate_id(&key.id).await;
-                tracing::debug!(key_id = %key.id, event = event.payload.name(), "webhook: cache invalidated");
+        match effect::apply(&inner.cache, &event).await {
+            Effect::Nothing => Ok(Delivery::Ignored(event)),
+            Effect::Key | Effect::Membership(_) | Effect::Everything => {
                 Ok(Delivery::Invalidated(event))
             }
-            _ => Ok(Delivery::Ignored(event)),
         }
     }
 
