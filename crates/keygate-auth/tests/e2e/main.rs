@@ -5,6 +5,7 @@
 mod cache;
 mod fault_matrix;
 mod flood;
+mod listener;
 mod outage;
 mod responses;
 mod revocation;
