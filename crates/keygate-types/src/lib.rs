@@ -44,6 +44,8 @@ mod permission;
 mod secret;
 mod timestamp;
 mod user;
+#[cfg(feature = "webhook-signature")]
+pub mod webhook_signature;
 
 pub use api_key::{
     ApiKey, CreateOrganizationApiKey, CreateUserApiKey, CreatedApiKey, ExpireApiKey, Expiry, Owner,
