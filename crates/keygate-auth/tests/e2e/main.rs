@@ -6,6 +6,7 @@ mod cache;
 mod fault_matrix;
 mod flood;
 mod listener;
+mod membership;
 mod outage;
 mod responses;
 mod revocation;
