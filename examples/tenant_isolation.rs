@@ -12,11 +12,15 @@
 //! service account) sees the whole organization's.
 //!
 //! User keys live and die with their owner's membership: deactivate it and
-//! the key stops validating (here at once, by dropping the cached verdict;
-//! in production the revocation listener or webhook does that for you).
+//! the key stops validating. The key service says so at once, but the layer
+//! has the key's verdict cached; the revocation listener (or the webhook
+//! receiver) follows `organization_membership.updated` and drops the cached
+//! verdicts of that user's keys in that organization, so the key is refused
+//! within one poll interval (here 100 ms), not after the cache's TTL.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -76,6 +80,8 @@ fn app(auth: ApiKeyAuth<Client>) -> Router {
 #[derive(Debug, Default)]
 struct Seen {
     lines: Vec<(String, u16, String)>,
+    /// From the deactivation to the first refusal of ada's key.
+    refused_after: Duration,
 }
 
 async fn demo() -> Result<Seen, BoxError> {
@@ -100,7 +106,10 @@ async fn demo() -> Result<Seen, BoxError> {
         .secret(emulator.secret().clone())
         .base_url(emulator.base_url())
         .build()?;
-    let auth = ApiKeyAuth::new(client);
+    // The TTL alone would keep ada's key working for 30 s after it ends.
+    let auth = ApiKeyAuth::builder(client.clone())
+        .revocation_listener(client, Duration::from_millis(100))
+        .build();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}/notes", listener.local_addr()?);
     tokio::spawn(axum::serve(listener, app(auth.clone())).into_future());
@@ -142,14 +151,38 @@ async fn demo() -> Result<Seen, BoxError> {
     )
     .await?;
 
+    // Only the listener drops ada's cached verdict: wait for its refusal.
     emulator.deactivate_membership(ada_in_acme.id.as_str())?;
-    auth.invalidate_id(&ada_key.id).await;
+    let deactivated = Instant::now();
+    while deactivated.elapsed() < Duration::from_secs(5) {
+        let response = http
+            .get(&url)
+            .bearer_auth(ada_key.value.expose_secret())
+            .send()
+            .await?;
+        if response.status() == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let refused_after = deactivated.elapsed();
+    println!(
+        "ada's key refused {} ms after the deactivation",
+        refused_after.as_millis()
+    );
     call(
         "ada, membership deactivated",
         ada_key.value.expose_secret(),
         None,
     )
     .await?;
+    call(
+        "bob reads, still a member",
+        bob_key.value.expose_secret(),
+        None,
+    )
+    .await?;
+    seen.refused_after = refused_after;
     Ok(seen)
 }
 
@@ -179,6 +212,13 @@ mod tests {
         );
         assert_eq!(at("globex's org key reads"), (200, "[]".to_owned()));
         assert_eq!(at("ada, membership deactivated").0, 401);
+        assert_eq!(at("bob reads, still a member").0, 200);
+        // One poll interval (100 ms) and a round trip, not the 30 s TTL.
+        assert!(
+            seen.refused_after < std::time::Duration::from_secs(1),
+            "{:?}",
+            seen.refused_after
+        );
         Ok(())
     }
 }

@@ -2,7 +2,7 @@
 
 use std::io::{IsTerminal, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
@@ -19,9 +19,22 @@ pub(crate) struct ServeArgs {
     /// The port; 0 picks a free one.
     #[arg(long, default_value_t = 4100, env = "KEYGATE_PORT")]
     port: u16,
-    /// An accepted environment secret (repeatable); a random `sk_test_…` one when none is given.
-    #[arg(long = "secret", value_name = "SECRET")]
+    /// An accepted environment secret (repeatable); a random `sk_test_…` one
+    /// when none is given here, in `--secret-file` or in `KEYGATE_SECRET`.
+    /// A secret given on the command line is visible to every user of this
+    /// machine in the process list (`ps`): prefer `--secret-file` or the
+    /// `KEYGATE_SECRET` environment variable (read when `--secret` is absent).
+    #[arg(
+        long = "secret",
+        value_name = "SECRET",
+        env = "KEYGATE_SECRET",
+        hide_env_values = true
+    )]
     secrets: Vec<SecretString>,
+    /// A file of accepted environment secrets, one per line, blank lines
+    /// ignored (repeatable): keeps them out of the process list.
+    #[arg(long = "secret-file", value_name = "PATH")]
+    secret_files: Vec<PathBuf>,
     /// A JSON seed file: organizations, users, memberships, allow-lists, keys.
     #[arg(long, value_name = "FILE")]
     seed: Option<PathBuf>,
@@ -65,6 +78,14 @@ pub(crate) enum ServeError {
     /// Ctrl-C cannot be listened for.
     #[error("could not listen for Ctrl-C: {0}")]
     Signal(#[source] std::io::Error),
+    /// A `--secret-file` could not be read, or holds no secret.
+    #[error("secret file {}: {reason}", path.display())]
+    SecretFile {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong.
+        reason: String,
+    },
     /// Standard output is gone.
     #[error("could not write to standard output: {0}")]
     Stdout(#[source] std::io::Error),
@@ -93,9 +114,33 @@ fn init_logs(format: LogFormat) {
     };
 }
 
+/// The secrets in a `--secret-file`: one per line, trimmed, blank lines
+/// skipped; at least one.
+fn read_secret_file(path: &Path) -> Result<Vec<SecretString>, ServeError> {
+    let failed = |reason: String| ServeError::SecretFile {
+        path: path.to_owned(),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| failed(format!("cannot be read: {e}")))?;
+    let secrets: Vec<SecretString> = text
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .map(SecretString::from)
+        .collect();
+    if secrets.is_empty() {
+        return Err(failed("holds no secret (one per line expected)".to_owned()));
+    }
+    Ok(secrets)
+}
+
 async fn serve(args: ServeArgs) -> Result<(), ServeError> {
     let mut builder = Emulator::builder().bind(SocketAddr::new(args.host, args.port));
-    for secret in args.secrets {
+    let mut secrets = args.secrets;
+    for path in &args.secret_files {
+        secrets.extend(read_secret_file(path)?);
+    }
+    for secret in secrets {
         builder = builder.secret(secret);
     }
     if let Some(seed) = args.seed {

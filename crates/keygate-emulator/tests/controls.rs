@@ -223,31 +223,44 @@ async fn library_reset_empties_everything() {
     assert!(org2.id > org.id);
 }
 
-/// The order of the WorkOS routes' gate: the request is counted and a
-/// fault may take it before the secret is checked; a pass-through fault's
-/// delay comes before the check, which then still refuses a request
-/// without a secret.
+/// The order of the WorkOS routes' gate: the secret is checked first, so a
+/// request without one is refused before it is counted or can take a
+/// fault; an authenticated request is counted and may take the fault.
 #[tokio::test]
-async fn the_gate_counts_and_faults_before_checking_the_secret() {
+async fn an_unauthenticated_request_takes_no_fault_and_is_not_counted() {
     let emu = Emulator::start().await.unwrap();
+    let api = Caller::new(&emu);
     let http = reqwest::Client::new();
     let url = format!("{}/api_keys/validations", emu.base_url());
     let without_secret = || http.post(&url).json(&json!({"value": "sk_x"})).send();
 
-    assert_eq!(
-        without_secret().await.unwrap().status(),
-        StatusCode::UNAUTHORIZED
-    );
     emu.inject_fault(
         Fault::new("POST", "/api_keys/validations")
             .status(503)
             .times(1),
     );
+    for _ in 0..3 {
+        let refused = without_secret().await.unwrap();
+        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+        assert!(refused.headers().contains_key("x-request-id"));
+    }
     assert_eq!(
-        without_secret().await.unwrap().status(),
-        StatusCode::SERVICE_UNAVAILABLE,
-        "a fault answers before the secret check"
+        emu.request_count("POST", "/api_keys/validations"),
+        0,
+        "unauthenticated requests are not counted"
     );
+    // The fault is still there for the test's own, authenticated request.
+    let faulted = api
+        .post("/api_keys/validations", json!({"value": "sk_x"}))
+        .await;
+    assert_eq!(faulted.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(emu.request_count("POST", "/api_keys/validations"), 1);
+    let passed = api
+        .post("/api_keys/validations", json!({"value": "sk_x"}))
+        .await;
+    assert_eq!(passed.status, StatusCode::OK, "the fault is spent");
+
+    // A pass-through fault's delay applies to authenticated requests only.
     emu.inject_fault(
         Fault::new("POST", "/api_keys/validations")
             .delay(Duration::from_millis(200))
@@ -255,9 +268,16 @@ async fn the_gate_counts_and_faults_before_checking_the_secret() {
             .times(1),
     );
     let started = Instant::now();
-    let refused = without_secret().await.unwrap();
-    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        without_secret().await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert!(started.elapsed() < Duration::from_millis(200));
+    let started = Instant::now();
+    let delayed = api
+        .post("/api_keys/validations", json!({"value": "sk_x"}))
+        .await;
+    assert_eq!(delayed.status, StatusCode::OK);
     assert!(started.elapsed() >= Duration::from_millis(200));
-    assert!(refused.headers().contains_key("x-request-id"));
     assert_eq!(emu.request_count("POST", "/api_keys/validations"), 3);
 }

@@ -1,5 +1,6 @@
-//! `GET /events`: the three kinds, oldest first, filters in every encoding,
-//! cursors, and 30-day retention against the settable clock.
+//! `GET /events`: the kinds, oldest first unless `order` says otherwise,
+//! filters in every encoding, cursors, and 30-day retention against the
+//! settable clock.
 
 mod wire;
 
@@ -33,8 +34,7 @@ async fn three_kinds_oldest_first_with_previous_attributes() {
     .await;
     api.delete(&format!("/api_keys/{}", key.id)).await;
 
-    // `order=desc` is what the SDKs send by default; events stay oldest-first.
-    for query in ["", "?order=desc", "?order=asc", "?order=normal"] {
+    for query in ["", "?order=asc"] {
         let page = api.get(&format!("/events{query}")).await;
         assert_eq!(page.status, StatusCode::OK);
         assert_eq!(
@@ -142,4 +142,153 @@ async fn ranges_and_thirty_day_retention_follow_the_clock() {
     let data = kept.body["data"].as_array().unwrap();
     assert_eq!(data.len(), 1, "the 31-day-old event is gone");
     assert_eq!(data[0]["data"]["name"], "new");
+}
+
+/// WorkOS emits `organization_membership.created`, `.updated` (status
+/// active ↔ inactive) and `.deleted` with the membership as `data`; whatever
+/// follows `api_key.*` events needs them to end a deactivated member's keys.
+#[tokio::test]
+async fn membership_changes_emit_organization_membership_events() {
+    let emu = Emulator::start().await.unwrap();
+    let api = Caller::new(&emu);
+    let org = emu.create_organization("Acme").unwrap();
+    let user = emu.create_user("ada@example.com").unwrap();
+    let created = api
+        .post(
+            "/user_management/organization_memberships",
+            json!({"user_id": user.id, "organization_id": org.id}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    let base = format!("/user_management/organization_memberships/{id}");
+    assert_eq!(
+        api.put(&format!("{base}/deactivate")).await.status,
+        StatusCode::OK
+    );
+    // Deactivating again changes nothing, and says nothing.
+    assert_eq!(
+        api.put(&format!("{base}/deactivate")).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        api.put(&format!("{base}/reactivate")).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(api.delete(&base).await.status, StatusCode::NO_CONTENT);
+
+    let page = api.get("/events?events=organization_membership.created,organization_membership.updated,organization_membership.deleted&order=asc").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(
+        names(&page.body),
+        [
+            "organization_membership.created",
+            "organization_membership.updated",
+            "organization_membership.updated",
+            "organization_membership.deleted"
+        ]
+    );
+    let data: Vec<&Value> = page.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["data"])
+        .collect();
+    let statuses: Vec<&str> = data.iter().map(|d| d["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["active", "inactive", "active", "active"]);
+    for d in &data {
+        assert_eq!(d["object"], "organization_membership");
+        assert_eq!(d["id"], id.as_str());
+        assert_eq!(d["user_id"], user.id.as_str());
+        assert_eq!(d["organization_id"], org.id.as_str());
+        assert_eq!(d["role"], json!({"slug": "member"}));
+        assert_eq!(d["custom_attributes"], json!({}));
+        assert_eq!(d["directory_managed"], false);
+        assert!(d["created_at"].is_string() && d["updated_at"].is_string());
+    }
+    // `organization_id` filters them too.
+    let other = emu.create_organization("Other").unwrap();
+    let none = api
+        .get(&format!("/events?organization_id={}", other.id))
+        .await;
+    assert_eq!(names(&none.body), Vec::<String>::new());
+    let mine = api
+        .get(&format!("/events?organization_id={}", org.id))
+        .await;
+    assert_eq!(names(&mine.body).len(), 4);
+}
+
+/// WorkOS's spec: `asc`; `desc`, where `after` pages to older events;
+/// `normal`, descending with reversed cursors (`after` fetches newer,
+/// `before` older); oldest first without `order`.
+#[tokio::test]
+async fn order_on_events_is_honoured_as_workos_documents_it() {
+    let emu = Emulator::start().await.unwrap();
+    let api = Caller::new(&emu);
+    let org = emu.create_organization("Acme").unwrap();
+    let mut keys = Vec::new();
+    for n in 0..5 {
+        keys.push(
+            emu.create_organization_key(&org.id, &format!("k{n}"), &[])
+                .unwrap(),
+        );
+    }
+    let events = emu.events();
+    let id = |i: usize| events[i].id.as_str().to_owned();
+    let ids = |page: &Value| -> Vec<String> {
+        page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let get = |query: String| {
+        let api = &api;
+        async move {
+            let page = api.get(&format!("/events?{query}")).await;
+            assert_eq!(page.status, StatusCode::OK, "{query}: {page:?}");
+            page.body
+        }
+    };
+
+    // The newest event first: what a poller starting "from now" asks for.
+    let newest = get("order=desc&limit=1".into()).await;
+    assert_eq!(ids(&newest), [id(4)]);
+    assert_eq!(newest["list_metadata"]["after"], id(4).as_str());
+    assert_eq!(ids(&get("order=normal&limit=1".into()).await), [id(4)]);
+    // Without `order`, and with `asc`: oldest first.
+    assert_eq!(ids(&get("limit=2".into()).await), [id(0), id(1)]);
+    assert_eq!(ids(&get("order=asc&limit=2".into()).await), [id(0), id(1)]);
+
+    // `desc`: `after` goes on to older events.
+    let older = get(format!("order=desc&limit=2&after={}", id(3))).await;
+    assert_eq!(ids(&older), [id(2), id(1)]);
+    assert_eq!(older["list_metadata"]["after"], id(1).as_str());
+    // `asc`: `after` goes on to newer ones.
+    let newer = get(format!("order=asc&limit=2&after={}", id(1))).await;
+    assert_eq!(ids(&newer), [id(2), id(3)]);
+    // `normal`: descending, `after` fetches the newer events next to the
+    // cursor, `before` the older ones.
+    let newer = get(format!("order=normal&limit=2&after={}", id(1))).await;
+    assert_eq!(ids(&newer), [id(3), id(2)]);
+    assert_eq!(newer["list_metadata"]["after"], id(3).as_str());
+    let newest = get(format!("order=normal&limit=2&after={}", id(2))).await;
+    assert_eq!(ids(&newest), [id(4), id(3)]);
+    assert_eq!(newest["list_metadata"]["after"], Value::Null);
+    let older = get(format!("order=normal&limit=2&before={}", id(3))).await;
+    assert_eq!(ids(&older), [id(2), id(1)]);
+
+    // Walking `desc` with `after` visits every event once, newest first.
+    let mut seen = Vec::new();
+    let mut query = "order=desc&limit=2".to_owned();
+    loop {
+        let page = get(query.clone()).await;
+        seen.extend(ids(&page));
+        match page["list_metadata"]["after"].as_str() {
+            Some(after) => query = format!("order=desc&limit=2&after={after}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, (0..5).rev().map(id).collect::<Vec<_>>());
 }

@@ -299,3 +299,54 @@ async fn revocation_reaches_the_endpoint_quickly() {
     );
     assert!(delays[19] < Duration::from_millis(200));
 }
+
+#[tokio::test]
+async fn membership_events_are_delivered_to_webhook_endpoints() {
+    let emu = Emulator::start().await.unwrap();
+    let mut hook = receiver(0).await;
+    emu.add_webhook_endpoint_for(
+        &hook.url,
+        SECRET,
+        &[
+            "organization_membership.updated",
+            "organization_membership.deleted",
+        ],
+    )
+    .unwrap();
+    let org = emu.create_organization("Acme").unwrap();
+    let user = emu.create_user("ada@example.com").unwrap();
+    let membership = emu.create_membership(&user.id, &org.id).unwrap();
+    emu.deactivate_membership(membership.id.as_str()).unwrap();
+    emu.delete_membership(membership.id.as_str()).unwrap();
+
+    let verifier = WebhookVerifier::new(SECRET);
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        let delivery = next(&mut hook.rx).await;
+        let event = verifier
+            .construct_event(&delivery.signature, &delivery.body)
+            .expect("the official SDK accepts the signature");
+        assert_eq!(event.data["object"], "organization_membership");
+        assert_eq!(event.data["id"], membership.id.as_str());
+        assert_eq!(event.data["user_id"], user.id.as_str());
+        assert_eq!(event.data["organization_id"], org.id.as_str());
+        got.push((
+            event.event,
+            event.data["status"].as_str().unwrap().to_owned(),
+        ));
+    }
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            (
+                "organization_membership.deleted".to_owned(),
+                "inactive".to_owned()
+            ),
+            (
+                "organization_membership.updated".to_owned(),
+                "inactive".to_owned()
+            ),
+        ]
+    );
+}

@@ -261,7 +261,7 @@ async fn the_official_sdk_works_unchanged() {
     assert!(revoked.api_key.is_none());
 
     // The three event kinds, read back through the SDK's own defaults
-    // (it sends `order=desc` and comma-joined `events`).
+    // (it sends `order=desc` and comma-joined `events`): newest first.
     let events: Vec<_> = workos
         .events()
         .list_events_auto_paging(ListEventsParams::new(vec![
@@ -276,16 +276,16 @@ async fn the_official_sdk_works_unchanged() {
     assert_eq!(
         kinds,
         [
-            "api_key.created",
-            "api_key.updated",
             "api_key.revoked",
             "api_key.created",
-            "api_key.revoked"
+            "api_key.revoked",
+            "api_key.updated",
+            "api_key.created"
         ]
     );
     assert_eq!(
-        events[1].data["previous_attributes"]["expires_at"],
+        events[3].data["previous_attributes"]["expires_at"],
         serde_json::Value::Null
     );
-    assert_eq!(events[4].data["id"], user_key.id.as_str());
+    assert_eq!(events[0].data["id"], user_key.id.as_str());
 }

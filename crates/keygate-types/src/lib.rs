@@ -44,6 +44,8 @@ mod permission;
 mod secret;
 mod timestamp;
 mod user;
+#[cfg(feature = "webhook-signature")]
+pub mod webhook_signature;
 
 pub use api_key::{
     ApiKey, CreateOrganizationApiKey, CreateUserApiKey, CreatedApiKey, ExpireApiKey, Expiry, Owner,
@@ -52,6 +54,8 @@ pub use api_key::{
 pub use error::{ErrorBody, FieldError, codes};
 pub use event::{
     API_KEY_CREATED, API_KEY_REVOKED, API_KEY_UPDATED, Event, EventPayload, EventsParams,
+    ORGANIZATION_MEMBERSHIP_CREATED, ORGANIZATION_MEMBERSHIP_DELETED,
+    ORGANIZATION_MEMBERSHIP_UPDATED,
 };
 pub use id::{ApiKeyId, EventId, IdError, MembershipId, OrganizationId, UserId, WebhookEndpointId};
 pub use list::{

@@ -2,6 +2,7 @@
 //! keys depend on.
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use crate::{MembershipId, OrganizationId, Timestamp, User, UserId};
 
@@ -48,6 +49,9 @@ pub struct OrganizationMembership {
     /// All of the member's roles.
     #[serde(default)]
     pub roles: Vec<RoleSlug>,
+    /// Custom attributes; `{}` from the emulator.
+    #[serde(default)]
+    pub custom_attributes: Map<String, Value>,
     /// The member, embedded as newer WorkOS payloads do.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<User>,

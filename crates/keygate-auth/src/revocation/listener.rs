@@ -5,25 +5,29 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use keygate_client::Client;
-use keygate_types::{API_KEY_REVOKED, API_KEY_UPDATED, EventId};
+use keygate_client::{Client, Error};
+use keygate_types::{Event, EventId, EventsParams, Order, Timestamp};
 use rand::Rng;
 use tokio::sync::watch;
 
+use super::effect::{self, Effect, FOLLOWED as EVENTS};
 use crate::VerdictCache;
 
-/// The events that invalidate a cached verdict.
-const EVENTS: [&str; 2] = [API_KEY_REVOKED, API_KEY_UPDATED];
 /// Events fetched per request; a full page is followed at once by the next.
 const PAGE: u8 = 100;
 /// The default interval between polls.
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(5);
 /// The longest wait between attempts while the Events API fails.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// How far before its start the listener looks for the newest event: the
+/// key service's clock may be behind this host's by up to this much.
+const START_LOOKBACK: Duration = Duration::from_secs(300);
 
 /// Follows the key service's Events API (`api_key.revoked`,
-/// `api_key.updated`) and invalidates cached verdicts by key id, so a
-/// revoked key stops working within one poll interval, not after a full TTL.
+/// `api_key.updated`, `organization_membership.updated` and `.deleted`) and
+/// invalidates cached verdicts: a key's by id, a deactivated or deleted
+/// membership's user's keys in that organization, so a revoked key stops
+/// working within one poll interval, not after a full TTL.
 ///
 /// Most users start it from the layer's builder in one line, with
 /// [`ApiKeyAuthBuilder::revocation_listener`](crate::ApiKeyAuthBuilder::revocation_listener);
@@ -104,8 +108,20 @@ impl RevocationListener {
     }
 
     /// Starts following events on the current Tokio runtime (or, outside
-    /// one, on a thread of its own with its own runtime). Dropping the handle
-    /// stops it.
+    /// one, on a thread of its own with its own runtime).
+    /// Dropping the handle stops it, so keep it as long as the cache is in
+    /// use; dropping it at once is refused by the compiler's
+    /// `unused_must_use` lint:
+    ///
+    /// ```compile_fail
+    /// #![deny(unused_must_use)]
+    /// # use keygate_auth::{RevocationListener, VerdictCache};
+    /// # fn wire(client: keygate_client::Client, cache: VerdictCache) {
+    /// RevocationListener::new(client, cache).spawn(); // stops at once
+    /// # }
+    /// # fn main() {}
+    /// ```
+    #[must_use = "the listener stops when its handle is dropped: keep the handle as long as the cache is in use"]
     pub fn spawn(self) -> ListenerHandle {
         ListenerHandle::start(self.config, self.cache)
     }
@@ -119,7 +135,8 @@ pub struct ListenerStats {
     pub polls: u64,
     /// Failed calls to the Events API.
     pub failures: u64,
-    /// Revocation events acted on (one invalidation each).
+    /// Revocation events acted on (one invalidation each: a key, a
+    /// membership's keys, or everything for an unreadable event).
     pub events: u64,
     /// The id of the last event seen: where the next poll starts.
     pub cursor: Option<EventId>,
@@ -135,7 +152,8 @@ struct Progress {
 }
 
 /// Controls a running [`RevocationListener`]: stop it, read its progress.
-/// Dropping the handle stops the listener.
+/// Dropping the handle stops the listener (and logs, at info, that it stopped).
+#[must_use = "the listener stops when its handle is dropped: keep the handle as long as the cache is in use"]
 pub struct ListenerHandle {
     progress: Arc<Progress>,
     stop: watch::Sender<bool>,
@@ -221,6 +239,15 @@ impl ListenerHandle {
 
 impl Drop for ListenerHandle {
     fn drop(&mut self) {
+        if self.is_running() && !*self.stop.borrow() {
+            let stats = self.stats();
+            tracing::info!(
+                polls = stats.polls,
+                events = stats.events,
+                cursor = ?stats.cursor,
+                "revocation listener stopped: its handle was dropped"
+            );
+        }
         self.stop();
     }
 }
@@ -255,6 +282,59 @@ fn backoff(interval: Duration, failures: u32) -> Duration {
     Duration::from_nanos(rand::rng().random_range(nanos / 2..=nanos))
 }
 
+/// Where the listener reads from: after its cursor, or, until it has seen
+/// an event, from the time it started (less the lookback).
+#[derive(Debug, Clone)]
+struct Position {
+    cursor: Option<EventId>,
+    since: Timestamp,
+}
+
+impl Position {
+    fn starting_now() -> Self {
+        let lookback = time::Duration::try_from(START_LOOKBACK).unwrap_or(time::Duration::ZERO);
+        Self {
+            cursor: None,
+            since: Timestamp::from(time::OffsetDateTime::now_utc().saturating_sub(lookback)),
+        }
+    }
+
+    /// The next page after this position, oldest first. Without a cursor,
+    /// `range_start` bounds it, so no history older than the start is read.
+    fn params(&self) -> EventsParams {
+        EventsParams {
+            events: EVENTS.iter().map(|e| (*e).to_owned()).collect(),
+            after: self.cursor.as_ref().map(|c| c.as_str().to_owned()),
+            limit: Some(PAGE),
+            order: Some(Order::Asc),
+            range_start: self.cursor.is_none().then_some(self.since),
+            ..EventsParams::default()
+        }
+    }
+
+    /// Reads one page: its events, and whether more follow at once.
+    async fn read(&mut self, client: &Client) -> Result<(Vec<Event>, bool), Error> {
+        let page = client.list_events(&self.params()).await?;
+        let more = page.has_next();
+        if let Some(last) = page.data.last() {
+            self.cursor = Some(last.id.clone());
+        }
+        Ok((page.data, more))
+    }
+
+    /// Moves to the newest event (of those followed) recorded since the
+    /// start time, by pages in time order: finding "now" this way depends on
+    /// the time range, not on how the service honours `order`.
+    async fn skip_to_now(&mut self, client: &Client) -> Result<(), Error> {
+        loop {
+            let (_, more) = self.read(client).await?;
+            if !more {
+                return Ok(());
+            }
+        }
+    }
+}
+
 async fn run(
     config: ListenerConfig,
     cache: VerdictCache,
@@ -263,11 +343,18 @@ async fn run(
 ) {
     let client = &config.client;
     let mut failures = 0;
+    let set_cursor = |cursor: &Option<EventId>| {
+        *progress
+            .cursor
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = cursor.clone();
+    };
     // Start from now: what happened before cannot be in this cache's future.
-    let mut cursor = loop {
-        match unless_stopped(&mut stop, client.latest_event_id(&EVENTS)).await {
+    let mut position = loop {
+        let mut position = Position::starting_now();
+        match unless_stopped(&mut stop, position.skip_to_now(client)).await {
             None => return,
-            Some(Ok(cursor)) => break cursor,
+            Some(Ok(())) => break position,
             Some(Err(error)) => {
                 failures += 1;
                 progress.failures.fetch_add(1, Ordering::Relaxed);
@@ -279,42 +366,31 @@ async fn run(
         }
     };
     progress.polls.fetch_add(1, Ordering::Relaxed);
-    *progress
-        .cursor
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner) = cursor.clone();
-    tracing::debug!(cursor = ?cursor, "revocation listener started");
+    set_cursor(&position.cursor);
+    tracing::debug!(cursor = ?position.cursor, "revocation listener started");
     failures = 0;
     let mut wait = config.interval;
     loop {
         if !pause(&mut stop, wait).await {
             return;
         }
-        let Some(answer) = unless_stopped(
-            &mut stop,
-            client.events_after(cursor.as_ref(), &EVENTS, PAGE),
-        )
-        .await
-        else {
+        // Read into a copy: a failed or stopped read keeps the position.
+        let mut next = position.clone();
+        let Some(answer) = unless_stopped(&mut stop, next.read(client)).await else {
             return;
         };
         match answer {
-            Ok(batch) => {
+            Ok((events, more)) => {
                 progress.polls.fetch_add(1, Ordering::Relaxed);
                 failures = 0;
-                for event in &batch.events {
-                    if let Some(key) = event.payload.api_key() {
-                        cache.invalidate_id(&key.id).await;
+                for event in &events {
+                    if effect::apply(&cache, event).await != Effect::Nothing {
                         progress.events.fetch_add(1, Ordering::Relaxed);
-                        tracing::debug!(key_id = %key.id, event = event.payload.name(), "revocation event: cache invalidated");
                     }
                 }
-                cursor = batch.cursor;
-                *progress
-                    .cursor
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner) = cursor.clone();
-                wait = if batch.has_more {
+                position = next;
+                set_cursor(&position.cursor);
+                wait = if more {
                     Duration::ZERO
                 } else {
                     config.interval

@@ -1,6 +1,8 @@
 //! Revocation: the Events API listener and the webhook receiver (see the
 //! crate docs' "Revocation" section).
 
+#[cfg(any(feature = "client", feature = "webhooks"))]
+mod effect;
 #[cfg(feature = "client")]
 mod listener;
 #[cfg(feature = "webhooks")]

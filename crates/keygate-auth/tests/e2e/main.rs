@@ -5,7 +5,10 @@
 mod cache;
 mod fault_matrix;
 mod flood;
+mod listener;
+mod membership;
 mod outage;
 mod responses;
 mod revocation;
 mod support;
+mod webhook_attacks;

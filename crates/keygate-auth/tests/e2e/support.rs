@@ -14,7 +14,7 @@ use keygate_auth::{
 use keygate_client::Client;
 use keygate_emulator::Emulator;
 use keygate_test_support::trace_capture;
-use keygate_types::{CreatedApiKey, SecretString};
+use keygate_types::{CreatedApiKey, OrganizationMembership, SecretString, UserId};
 use serde_json::{Value, json};
 
 permission!(
@@ -175,6 +175,31 @@ pub fn org_key(emu: &Emulator, permissions: &[&str]) -> (CreatedApiKey, String) 
         .unwrap();
     let value = secret(&key.value);
     (key, value)
+}
+
+/// A user key with `permissions` in a new organization, for `user` (a new
+/// user when `None`), with the active membership it needs.
+pub fn user_key(
+    emu: &Emulator,
+    user: Option<&UserId>,
+    permissions: &[&str],
+) -> (OrganizationMembership, String) {
+    static USERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let org = emu.create_organization("Acme").unwrap();
+    let user = match user {
+        Some(user) => user.clone(),
+        None => {
+            let n = USERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            emu.create_user(&format!("member{n}@example.com"))
+                .unwrap()
+                .id
+        }
+    };
+    let membership = emu.create_membership(&user, &org.id).unwrap();
+    let key = emu
+        .create_user_key(&user, &org.id, "member key", permissions)
+        .unwrap();
+    (membership, secret(&key.value))
 }
 
 pub const VALIDATIONS: (&str, &str) = ("POST", "/api_keys/validations");

@@ -12,22 +12,23 @@ use super::reply::{ApiError, json};
 use crate::environment::Environment;
 use crate::store::EventFilter;
 
-/// `GET /events?events&after&limit&order&range_start&range_end&organization_id`.
+/// `GET /events?events&after&before&limit&order&range_start&range_end&organization_id`.
 ///
-/// Always oldest first, so that a poller passing the last id it saw as
-/// `after` reads events in the order they happened. `order` is checked but
-/// not applied: the real service ignores it too (it serves the same
-/// oldest-first pages for `asc`, `desc` and `normal`), and the official SDKs
-/// send `order=desc` by default, which would break such a poller.
+/// Ordered as WorkOS's spec documents: `asc`; `desc`, where `after` pages to
+/// older events; `normal`, descending with reversed cursors (`after`
+/// fetches newer events, `before` older). Without `order`, oldest first, so
+/// that a poller passing the last id it saw as `after` reads events in the
+/// order they happened.
 pub(crate) async fn list(
     State(env): State<Arc<Environment>>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let query = Query::parse(raw.as_deref());
     let mut page = query.page(true)?;
-    // `/events` pages forward only, oldest first.
-    page.before = None;
-    page.ascending = true;
+    let reversed_cursors = query.get("order") == Some("normal");
+    if reversed_cursors {
+        std::mem::swap(&mut page.before, &mut page.after);
+    }
     let filter = EventFilter {
         events: query
             .list("events")
@@ -38,6 +39,7 @@ pub(crate) async fn list(
         range_end: query.timestamp("range_end")?,
         organization_id: query.organization_id(),
         page,
+        reversed_cursors,
     };
     let now = env.clock.now();
     let (data, list_metadata) = env.store.lock().events.list(&filter, now);

@@ -1,7 +1,10 @@
-//! The gate in front of every WorkOS route: counts the request under its
-//! route, lets a matching fault take it, then answers 401 without an
-//! environment secret and 429 (with `Retry-After`) over the rate limit, if
-//! one is set.
+//! The gate in front of every WorkOS route: answers 401 without an
+//! environment secret, then counts the request under its route, lets a
+//! matching fault take it, and answers 429 (with `Retry-After`) over the
+//! rate limit, if one is set.
+//!
+//! The secret comes first so that a stranger's request can neither take a
+//! test's injected fault nor move its request counts.
 //!
 //! A hand-written tower service rather than `axum::middleware::from_fn`,
 //! whose every call clones the route below it, boxes a `Next` and boxes its
@@ -63,8 +66,11 @@ where
     }
 
     fn call(&mut self, request: Request) -> Answer {
+        let Some(secret) = presented_secret(&self.env, &request) else {
+            return Box::pin(std::future::ready(Ok(unauthorized(&request))));
+        };
         let Some(fault) = count_and_find_fault(&self.env, &request) else {
-            return match refusal(&self.env, &request) {
+            return match rate_limited(&self.env, secret) {
                 None => Box::pin(self.inner.call(request)),
                 Some(refused) => Box::pin(std::future::ready(Ok(refused))),
             };
@@ -81,7 +87,7 @@ where
             if let Some(status) = fault.status {
                 return Ok(fault_response(fault, status));
             }
-            match refusal(&env, &request) {
+            match rate_limited(&env, secret) {
                 None => inner.call(request).await,
                 Some(refused) => Ok(refused),
             }
@@ -104,12 +110,9 @@ fn count_and_find_fault(env: &Environment, request: &Request) -> Option<Fault> {
     Some(fault)
 }
 
-/// The secret check and the rate limit: the answer that refuses the
-/// request, if one does.
-fn refusal(env: &Environment, request: &Request) -> Option<Response> {
-    let Some(secret) = presented_secret(env, request) else {
-        return Some(unauthorized(request));
-    };
+/// The rate limit's refusal for the environment secret `secret`, if it
+/// refuses.
+fn rate_limited(env: &Environment, secret: usize) -> Option<Response> {
     match env.limiter.as_ref().map(|l| l.admit(secret)) {
         Some(Err(wait)) => Some(too_many_requests(wait)),
         _ => None,

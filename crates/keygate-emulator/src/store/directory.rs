@@ -1,13 +1,16 @@
 //! The directory API keys depend on: organizations, users and memberships.
 //!
 //! Removing an organization, a user or a membership revokes the keys that
-//! depended on it, each with an `api_key.revoked` event.
+//! depended on it, each with an `api_key.revoked` event. Memberships record
+//! `organization_membership.created`, `.updated` (when the status changes)
+//! and `.deleted`, also when their user or organization goes.
 
 use std::collections::{BTreeMap, HashMap};
 
 use keygate_types::{
-    CreateOrganization, CreateUser, ErrorBody, MembershipId, MembershipStatus, Organization,
-    OrganizationId, OrganizationMembership, Owner, RoleSlug, Timestamp, User, UserId, codes,
+    CreateOrganization, CreateUser, ErrorBody, EventPayload, MembershipId, MembershipStatus,
+    Organization, OrganizationId, OrganizationMembership, Owner, RoleSlug, Timestamp, User, UserId,
+    codes,
 };
 use serde_json::{Map, Value};
 
@@ -138,9 +141,7 @@ impl State {
             .organizations
             .remove(id)
             .ok_or_else(|| Error::not_found("organization", id))?;
-        let dir = &mut self.directory;
-        dir.memberships.retain(|_, m| m.organization_id != org.id);
-        dir.by_pair.retain(|(_, o), _| *o != org.id);
+        self.remove_memberships_where(now, |m| m.organization_id == org.id);
         let revoked = self.revoke_keys_where(now, |k| *k.owner.organization_id() == org.id);
         tracing::debug!(organization_id = %org.id, revoked, "organization deleted");
         Ok(())
@@ -228,9 +229,7 @@ impl State {
             .users
             .remove(id)
             .ok_or_else(|| Error::not_found("user", id))?;
-        let dir = &mut self.directory;
-        dir.memberships.retain(|_, m| m.user_id != user.id);
-        dir.by_pair.retain(|(u, _), _| *u != user.id);
+        self.remove_memberships_where(now, |m| m.user_id == user.id);
         self.revoke_keys_where(now, |k| k.owner.user_id() == Some(&user.id));
         Ok(())
     }
@@ -275,6 +274,7 @@ impl State {
             directory_managed: false,
             role: roles[0].clone(),
             roles,
+            custom_attributes: Map::new(),
             user: None,
             created_at: now,
             updated_at: now,
@@ -283,7 +283,9 @@ impl State {
         dir.by_pair.insert(pair, membership.id.clone());
         dir.memberships
             .insert(membership.id.clone(), membership.clone());
-        Ok(dir.served(&membership))
+        let served = dir.served(&membership);
+        self.record(EventPayload::MembershipCreated(membership), now);
+        Ok(served)
     }
 
     pub(crate) fn list_memberships(
@@ -321,6 +323,7 @@ impl State {
         self.directory
             .by_pair
             .remove(&(m.user_id.clone(), m.organization_id.clone()));
+        self.record(EventPayload::MembershipDeleted(m.clone()), now);
         let revoked = self.revoke_keys_where(now, |k| {
             matches!(&k.owner, Owner::User { id, organization_id }
                 if *id == m.user_id && *organization_id == m.organization_id)
@@ -348,11 +351,43 @@ impl State {
                 format!("Membership '{id}' is pending and cannot be reactivated."),
             )));
         }
-        if m.status != status {
+        let changed = m.status != status;
+        if changed {
             m.status = status;
             m.updated_at = now;
         }
         let m = m.clone();
-        Ok(dir.served(&m))
+        let served = dir.served(&m);
+        if changed {
+            self.record(EventPayload::MembershipUpdated(m), now);
+        }
+        Ok(served)
+    }
+
+    /// Removes the memberships `doomed` picks, each with an
+    /// `organization_membership.deleted` event.
+    fn remove_memberships_where(
+        &mut self,
+        now: Timestamp,
+        doomed: impl Fn(&OrganizationMembership) -> bool,
+    ) {
+        let dir = &mut self.directory;
+        let ids: Vec<MembershipId> = dir
+            .memberships
+            .values()
+            .filter(|m| doomed(m))
+            .map(|m| m.id.clone())
+            .collect();
+        let removed: Vec<OrganizationMembership> = ids
+            .iter()
+            .filter_map(|id| dir.memberships.remove(id))
+            .collect();
+        for m in &removed {
+            dir.by_pair
+                .remove(&(m.user_id.clone(), m.organization_id.clone()));
+        }
+        for m in removed {
+            self.record(EventPayload::MembershipDeleted(m), now);
+        }
     }
 }

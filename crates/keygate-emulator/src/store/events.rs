@@ -1,4 +1,5 @@
-//! The event log: what happened to keys, kept in order for 30 days.
+//! The event log: what happened to keys and memberships, kept in order for
+//! 30 days.
 
 use std::collections::VecDeque;
 
@@ -26,6 +27,9 @@ pub(crate) struct EventFilter {
     pub(crate) range_end: Option<Timestamp>,
     pub(crate) organization_id: Option<OrganizationId>,
     pub(crate) page: PageRequest,
+    /// `order=normal`: the page's cursors are swapped, so `after` names the
+    /// newer side of a descending page.
+    pub(crate) reversed_cursors: bool,
 }
 
 impl EventLog {
@@ -52,19 +56,21 @@ impl EventLog {
                 .filter(|e| filter.range_start.is_none_or(|s| e.created_at >= s))
                 .filter(|e| filter.range_end.is_none_or(|end| e.created_at < end))
                 .filter(|e| {
-                    filter.organization_id.as_ref().is_none_or(|org| {
-                        e.payload
-                            .api_key()
-                            .is_some_and(|k| k.owner.organization_id() == org)
-                    })
+                    filter
+                        .organization_id
+                        .as_ref()
+                        .is_none_or(|org| e.payload.organization_id() == Some(org))
                 })
                 .map(|e| (e.id.as_str(), e)),
         );
+        let after = if filter.reversed_cursors {
+            page.metadata.before
+        } else {
+            page.metadata.after
+        };
         (
             page.data.into_iter().cloned().collect(),
-            EventListMetadata {
-                after: page.metadata.after,
-            },
+            EventListMetadata { after },
         )
     }
 
@@ -78,7 +84,7 @@ impl EventLog {
 }
 
 impl State {
-    fn record(&mut self, payload: EventPayload, now: Timestamp) {
+    pub(super) fn record(&mut self, payload: EventPayload, now: Timestamp) {
         let event = Event {
             id: self.ids.event(now),
             payload,

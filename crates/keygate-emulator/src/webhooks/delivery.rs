@@ -10,7 +10,9 @@ use keygate_types::{Event, EventId, SecretString, WebhookEndpointId};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::{JoinHandle, JoinSet};
 
-use super::{DeliveryState, WebhookRetry, signature};
+use keygate_types::webhook_signature;
+
+use super::{DeliveryState, WebhookRetry};
 use crate::environment::Environment;
 
 /// One endpoint an event goes to.
@@ -97,13 +99,13 @@ async fn deliver(
     for attempt in 1..=attempts {
         let now_ms = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis());
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
         let signature =
-            signature::header_value(target.secret.expose_secret().as_bytes(), now_ms, &body);
+            webhook_signature::sign(target.secret.expose_secret().as_bytes(), now_ms, &body);
         let sent = client
             .post(&target.url)
             .header(CONTENT_TYPE, "application/json")
-            .header(signature::HEADER, signature)
+            .header(webhook_signature::HEADER, signature)
             .timeout(retry.timeout)
             .body(body.clone())
             .send()

@@ -2,6 +2,8 @@
 //! endpoint that wants it, signed as WorkOS signs (`WorkOS-Signature:
 //! t=<unix ms>, v1=<hex HMAC-SHA256 of "{t}.{body}">`), and retried with
 //! exponential backoff until it is answered with a 2xx or the attempts run out.
+//! The signature is `keygate_types::webhook_signature`, the code keygate's
+//! receiver verifies with.
 //!
 //! Deliveries run on their own tasks and are not ordered between events, as
 //! with WorkOS. The signature's timestamp is the system time of the attempt,
@@ -9,7 +11,6 @@
 //! their own clocks.
 
 mod delivery;
-mod signature;
 
 use std::collections::VecDeque;
 use std::sync::{Mutex, PoisonError};

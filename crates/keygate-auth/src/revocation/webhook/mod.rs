@@ -13,10 +13,11 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use keygate_types::{API_KEY_REVOKED, API_KEY_UPDATED, Event, SecretString};
+use keygate_types::{Event, SecretString};
 
 pub use signature::webhook_signature;
 
+use super::effect::{self, Effect};
 use crate::VerdictCache;
 use replay::{Seeing, SeenDeliveries};
 use signature::SignatureHeader;
@@ -41,6 +42,17 @@ pub enum WebhookError {
     /// trusted, or from the future.
     #[error("the delivery's timestamp is outside the tolerance window")]
     StaleTimestamp,
+    /// More `v1=` entries than are accepted (400): refused before any
+    /// signature is checked.
+    #[error(
+        "the WorkOS-Signature header carries {count} `v1=` signatures; at most {max} are accepted"
+    )]
+    TooManySignatures {
+        /// How many it carries.
+        count: usize,
+        /// How many are accepted.
+        max: usize,
+    },
     /// No signature matches the body and the secret (401).
     #[error("the signature does not match the body")]
     SignatureMismatch,
@@ -56,20 +68,23 @@ impl WebhookError {
     /// The status the receiver answers with.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::MissingSignature | Self::MalformedSignature | Self::MalformedEvent => {
-                StatusCode::BAD_REQUEST
-            }
+            Self::MissingSignature
+            | Self::MalformedSignature
+            | Self::TooManySignatures { .. }
+            | Self::MalformedEvent => StatusCode::BAD_REQUEST,
             Self::StaleTimestamp | Self::SignatureMismatch => StatusCode::UNAUTHORIZED,
             Self::Replayed => StatusCode::CONFLICT,
         }
     }
 
     /// A stable code for the body: `missing_signature`, `malformed_signature`,
-    /// `stale_timestamp`, `signature_mismatch`, `replayed`, `malformed_event`.
+    /// `too_many_signatures`, `stale_timestamp`, `signature_mismatch`,
+    /// `replayed`, `malformed_event`.
     pub fn code(&self) -> &'static str {
         match self {
             Self::MissingSignature => "missing_signature",
             Self::MalformedSignature => "malformed_signature",
+            Self::TooManySignatures { .. } => "too_many_signatures",
             Self::StaleTimestamp => "stale_timestamp",
             Self::SignatureMismatch => "signature_mismatch",
             Self::Replayed => "replayed",
@@ -100,7 +115,9 @@ fn json(status: StatusCode, body: serde_json::Value) -> Response {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Delivery {
-    /// A revocation event: the key's cached verdict was invalidated.
+    /// A revocation event: the key's cached verdict was invalidated, or,
+    /// for a deactivated or deleted membership, the verdicts of its user's
+    /// keys in that organization.
     Invalidated(Event),
     /// An event that does not concern the cache (such as `api_key.created`).
     Ignored(Event),
@@ -109,13 +126,17 @@ pub enum Delivery {
 }
 
 /// Receives WorkOS webhook deliveries and invalidates cached verdicts on
-/// `api_key.revoked` and `api_key.updated`: with it, a revoked key stops
-/// working as soon as the delivery arrives (feature `webhooks`).
+/// `api_key.revoked` and `api_key.updated` (the key), and on
+/// `organization_membership.updated` to a status other than active and
+/// `organization_membership.deleted` (the user's keys in that
+/// organization): with it, a revoked key stops working as soon as the
+/// delivery arrives (feature `webhooks`).
 ///
 /// Each delivery is checked before anything else happens: the
-/// `WorkOS-Signature` header (`t=<unix ms>, v1=<hex>`) must carry an
-/// HMAC-SHA256 of `"{t}.{raw body}"` under the endpoint's secret (compared
-/// in constant time), `t` must be within the tolerance (3 minutes by
+/// `WorkOS-Signature` header (`t=<unix ms>, v1=<hex>`, at most 5 `v1`
+/// entries) must carry an HMAC-SHA256 of `"{t}.{raw body}"` under the
+/// endpoint's secret (computed once, compared with each entry in constant
+/// time), `t` must be within the tolerance (3 minutes by
 /// default) of now, and the same signed request is accepted once: a replay
 /// gets 409. WorkOS's own retry of an event already handled (signed anew)
 /// gets 200 and does nothing. Refusals invalidate nothing.
@@ -123,9 +144,10 @@ pub enum Delivery {
 /// | delivery | status |
 /// |---|---|
 /// | valid, `api_key.revoked` / `api_key.updated` | 200, key invalidated |
+/// | valid, membership deactivated or deleted | 200, the member's keys there invalidated |
 /// | valid, any other event | 200, nothing done |
 /// | valid, event already handled | 200, nothing done |
-/// | no header, malformed header, body not an event | 400 |
+/// | no header, malformed header, more than 5 `v1` entries, body not an event | 400 |
 /// | wrong signature, timestamp outside the tolerance | 401 |
 /// | the same signed request again | 409 |
 ///
@@ -229,7 +251,7 @@ impl WebhookReceiver {
         if header.timestamp_ms.abs_diff(now_ms) > tolerance.unsigned_abs() {
             return Err(WebhookError::StaleTimestamp);
         }
-        if !signature::matches(inner.secret.expose_secret().as_bytes(), &header, body) {
+        if !header.verify(inner.secret.expose_secret().as_bytes(), body) {
             return Err(WebhookError::SignatureMismatch);
         }
         // Authentic from here on.
@@ -246,14 +268,11 @@ impl WebhookReceiver {
             Seeing::Duplicate => return Ok(Delivery::Duplicate(event)),
             Seeing::New => {}
         }
-        let revocation = matches!(event.payload.name(), API_KEY_REVOKED | API_KEY_UPDATED);
-        match event.payload.api_key() {
-            Some(key) if revocation => {
-                inner.cache.invalidate_id(&key.id).await;
-                tracing::debug!(key_id = %key.id, event = event.payload.name(), "webhook: cache invalidated");
+        match effect::apply(&inner.cache, &event).await {
+            Effect::Nothing => Ok(Delivery::Ignored(event)),
+            Effect::Key | Effect::Membership(_) | Effect::Everything => {
                 Ok(Delivery::Invalidated(event))
             }
-            _ => Ok(Delivery::Ignored(event)),
         }
     }
 

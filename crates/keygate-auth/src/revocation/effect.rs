@@ -1,0 +1,75 @@
+//! What one event does to the cache, for the listener and the webhook
+//! receiver alike: one rule for both.
+
+use keygate_types::{
+    API_KEY_REVOKED, API_KEY_UPDATED, Event, EventPayload, ORGANIZATION_MEMBERSHIP_DELETED,
+    ORGANIZATION_MEMBERSHIP_UPDATED,
+};
+
+use crate::VerdictCache;
+
+/// The events that can end a cached verdict: a key deleted or re-expired,
+/// a membership deactivated or deleted (which ends its user's keys in that
+/// organization).
+pub(crate) const FOLLOWED: [&str; 4] = [
+    API_KEY_REVOKED,
+    API_KEY_UPDATED,
+    ORGANIZATION_MEMBERSHIP_UPDATED,
+    ORGANIZATION_MEMBERSHIP_DELETED,
+];
+
+/// What [`apply`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Effect {
+    /// A key's verdict, by id.
+    Key,
+    /// The verdicts of a member's keys in an organization (how many).
+    Membership(usize),
+    /// A followed event whose data could not be read: every verdict, since
+    /// which key it ended cannot be known.
+    Everything,
+    /// Nothing: the event ends no verdict.
+    Nothing,
+}
+
+/// Invalidates what `event` ends.
+pub(crate) async fn apply(cache: &VerdictCache, event: &Event) -> Effect {
+    let payload = &event.payload;
+    let name = payload.name();
+    if let Some(key) = payload.api_key()
+        && matches!(name, API_KEY_REVOKED | API_KEY_UPDATED)
+    {
+        cache.invalidate_id(&key.id).await;
+        tracing::debug!(event_id = %event.id, key_id = %key.id, event = name, "revocation event: cache invalidated");
+        return Effect::Key;
+    }
+    if let Some(membership) = payload.ended_membership() {
+        let forgotten = cache
+            .invalidate_membership(&membership.user_id, &membership.organization_id)
+            .await;
+        tracing::debug!(
+            event_id = %event.id,
+            membership_id = %membership.id,
+            user_id = %membership.user_id,
+            organization_id = %membership.organization_id,
+            status = ?membership.status,
+            event = name,
+            forgotten,
+            "membership ended: its user's keys in that organization invalidated"
+        );
+        return Effect::Membership(forgotten);
+    }
+    if let EventPayload::Malformed { error, .. } = payload
+        && FOLLOWED.contains(&name)
+    {
+        tracing::warn!(
+            event_id = %event.id,
+            event = name,
+            error = %error,
+            "revocation event with unreadable data: skipped, and every cached verdict forgotten"
+        );
+        cache.invalidate_all();
+        return Effect::Everything;
+    }
+    Effect::Nothing
+}
