@@ -60,7 +60,10 @@ async fn main() -> Result<(), BoxError> {
         format!("cannot listen on {addr}: {e} (set KEYGATE_ADDR, e.g. KEYGATE_ADDR=127.0.0.1:0)")
     })?;
     let base = format!("http://{}", listener.local_addr()?);
-    println!("open {base}/console and sign in with the password: {}", demo.password);
+    println!(
+        "open {base}/console and sign in with the password: {}",
+        demo.password
+    );
     println!("create a key with posts:read and posts:write, copy it, then:");
     println!("  export KEY=sk_…");
     println!("  curl -i -H \"Authorization: Bearer $KEY\" {base}/posts");
@@ -238,7 +241,11 @@ mod tests {
             .send()
             .await?;
         assert_eq!(post.status(), StatusCode::CREATED);
-        let list = http.get(format!("{base}/posts")).bearer_auth(key).send().await?;
+        let list = http
+            .get(format!("{base}/posts"))
+            .bearer_auth(key)
+            .send()
+            .await?;
         assert_eq!(list.status(), StatusCode::OK);
         assert_eq!(list.json::<serde_json::Value>().await?[0]["title"], "Hello");
         let anonymous = http.get(format!("{base}/posts")).send().await?;
