@@ -57,6 +57,8 @@
 
   const created = document.getElementById("created-dialog");
   function showValue(title, note, value) {
+    const open = document.querySelector("details[open]");
+    if (open) open.open = false;
     document.getElementById("created-title").textContent = title;
     document.getElementById("created-note").textContent = note;
     const input = document.getElementById("created-value");
@@ -93,7 +95,7 @@
       const result = await call("POST", "/api/keys", body);
       if (result.ok) {
         showValue("Your new key “" + result.json.key.name + "”",
-          "Use it as `Authorization: Bearer <key>`.", result.json.value);
+          "Send it in the Authorization header: Bearer <key>.", result.json.value);
         return;
       }
       top.textContent = problemText(result);

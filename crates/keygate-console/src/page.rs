@@ -308,7 +308,7 @@ pub(crate) async fn create(
                 organization: caller.scope.organization.clone(),
                 name: created.name.clone(),
                 value: created.value.clone(),
-                note: "Use it as `Authorization: Bearer <key>`.".into(),
+                note: "Send it in the Authorization header: Bearer <key>.".into(),
             });
             back_to_page(&caller, Some(shared.cookies.set(REVEAL_COOKIE, Some(&id))))
         }
