@@ -233,17 +233,10 @@ fn problem_page(
 }
 
 /// Reads a posted form and checks its CSRF token, before anything else.
-fn posted(
-    shared: &Shared,
-    caller: &Caller,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<FormFields, Response> {
+fn posted(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<FormFields, ConsoleError> {
     let form = FormFields::parse(body);
-    match csrf::check(shared.cookies, headers, form.get(csrf::FIELD)) {
-        Ok(()) => Ok(form),
-        Err(error) => Err(problem_page(shared, caller, headers, &error)),
-    }
+    csrf::check(shared.cookies, headers, form.get(csrf::FIELD))?;
+    Ok(form)
 }
 
 /// After a change: back to the page with a GET, so a reload never re-posts.
@@ -282,9 +275,9 @@ pub(crate) async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = match posted(&shared, &caller, &headers, &body) {
+    let form = match posted(&shared, &headers, &body) {
         Ok(form) => form,
-        Err(refused) => return refused,
+        Err(error) => return problem_page(&shared, &caller, &headers, &error),
     };
     let input = NewKeyInput {
         name: form.get("name").unwrap_or_default().to_owned(),
@@ -349,9 +342,9 @@ pub(crate) async fn roll(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = match posted(&shared, &caller, &headers, &body) {
+    let form = match posted(&shared, &headers, &body) {
         Ok(form) => form,
-        Err(refused) => return refused,
+        Err(error) => return problem_page(&shared, &caller, &headers, &error),
     };
     let keys = ScopedKeys {
         client: &shared.client,
@@ -433,8 +426,8 @@ pub(crate) async fn revoke(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(refused) = posted(&shared, &caller, &headers, &body) {
-        return refused;
+    if let Err(error) = posted(&shared, &headers, &body) {
+        return problem_page(&shared, &caller, &headers, &error);
     }
     let keys = ScopedKeys {
         client: &shared.client,
@@ -455,9 +448,9 @@ pub(crate) async fn expiry(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = match posted(&shared, &caller, &headers, &body) {
+    let form = match posted(&shared, &headers, &body) {
         Ok(form) => form,
-        Err(refused) => return refused,
+        Err(error) => return problem_page(&shared, &caller, &headers, &error),
     };
     let keys = ScopedKeys {
         client: &shared.client,
@@ -487,9 +480,9 @@ pub(crate) async fn switch(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = match posted(&shared, &caller, &headers, &body) {
+    let form = match posted(&shared, &headers, &body) {
         Ok(form) => form,
-        Err(refused) => return refused,
+        Err(error) => return problem_page(&shared, &caller, &headers, &error),
     };
     let wanted = form.get("organization").unwrap_or_default();
     match caller

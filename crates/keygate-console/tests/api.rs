@@ -504,7 +504,7 @@ async fn a_user_scope_sees_and_manages_only_that_users_keys() {
         .emu
         .create_user_key(&bob.id, &org.id, "bob laptop", &[])
         .unwrap();
-    let mut as_ada = Browser::new(&h, org.id.as_str(), ALL, GRANT).as_user(ada.id.as_str());
+    let mut as_ada = Browser::new(&h, org.id.as_str(), ALL, GRANT).for_user(ada.id.as_str());
 
     let (id, value) = create(&mut as_ada, "ada laptop", &["posts:read"]).await;
     let (_, list) = as_ada.json(Method::GET, "/keys", None).await;

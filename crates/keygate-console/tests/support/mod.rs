@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::Router;
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use http::StatusCode;
 use http::request::Parts;
 use keygate_client::Client;
@@ -17,9 +17,9 @@ use keygate_emulator::Emulator;
 use keygate_types::{OrganizationId, UserId};
 use reqwest::header::{COOKIE, SET_COOKIE};
 
-/// The stand-in login: `x-org` (required), `x-user`, `x-actions`
+/// The stand-in login (`None`: not signed in): `x-org` (required), `x-user`, `x-actions`
 /// (comma-separated: create, roll, revoke; view is implied), `x-grant`.
-fn resolve(parts: &Parts) -> Result<Scope, Response> {
+fn resolve(parts: &Parts) -> Option<Scope> {
     let header = |name: &str| {
         parts
             .headers
@@ -27,9 +27,7 @@ fn resolve(parts: &Parts) -> Result<Scope, Response> {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
     };
-    let Some(org) = header("x-org") else {
-        return Err((StatusCode::UNAUTHORIZED, "sign in first").into_response());
-    };
+    let org = header("x-org")?;
     let mut scope = Scope::organization(OrganizationId::new_unchecked(org));
     if let Some(user) = header("x-user") {
         scope = scope.user(UserId::new_unchecked(user));
@@ -43,7 +41,7 @@ fn resolve(parts: &Parts) -> Result<Scope, Response> {
         };
     }
     let grant = header("x-grant").unwrap_or_default();
-    Ok(scope.grantable(grant.split(',').filter(|s| !s.is_empty())))
+    Some(scope.grantable(grant.split(',').filter(|s| !s.is_empty())))
 }
 
 /// An emulator, the console in front of it, and a client of the emulator.
@@ -71,7 +69,9 @@ impl Harness {
             .expect("a client");
         let console = Console::new(client.clone(), |parts: &Parts| {
             let scope = resolve(parts);
-            async move { scope }
+            async move {
+                scope.ok_or_else(|| (StatusCode::UNAUTHORIZED, "sign in first").into_response())
+            }
         })
         .secure_cookies(false);
         let app = Router::new().nest("/console", console.router());
@@ -123,7 +123,7 @@ impl Browser {
         }
     }
 
-    pub fn as_user(mut self, user: &str) -> Browser {
+    pub fn for_user(mut self, user: &str) -> Browser {
         self.identity.push(("x-user", user.to_owned()));
         self
     }
