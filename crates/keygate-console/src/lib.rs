@@ -194,3 +194,8 @@ pub fn selected_organization(parts: &Parts) -> Option<OrganizationId> {
         .or_else(|| plain.read(&parts.headers, page::ORGANIZATION_COOKIE))
         .and_then(|id| OrganizationId::parse(id).ok())
 }
+
+// Compiles the README's example, so it cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
