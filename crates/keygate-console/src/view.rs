@@ -78,9 +78,9 @@ pub(crate) struct KeyRow {
     pub(crate) name: String,
     pub(crate) masked: String,
     pub(crate) permissions: Vec<String>,
-    pub(crate) created: String,
-    pub(crate) last_used: String,
-    pub(crate) expires: String,
+    pub(crate) created: When,
+    pub(crate) last_used: When,
+    pub(crate) expires: When,
     pub(crate) status: &'static str,
     /// Whether roll and expiry changes make sense (not expired).
     pub(crate) live: bool,
@@ -94,11 +94,36 @@ impl KeyRow {
             name: key.name.clone(),
             masked: key.obfuscated_value.clone(),
             permissions: key.permissions.clone(),
-            created: human(key.created_at),
-            last_used: key.last_used_at.map_or_else(|| "never".into(), human),
-            expires: key.expires_at.map_or_else(|| "never".into(), human),
+            created: When::at(Some(key.created_at)),
+            last_used: When::at(key.last_used_at),
+            expires: When::at(key.expires_at),
             status: status.as_str(),
             live: status != Status::Expired,
+        }
+    }
+}
+
+/// A time in a table cell: to the minute, the whole of it in a tooltip.
+#[derive(Debug, Clone)]
+pub(crate) struct When {
+    pub(crate) short: String,
+    pub(crate) full: String,
+}
+
+impl When {
+    fn at(at: Option<Timestamp>) -> Self {
+        match at {
+            None => Self {
+                short: "never".into(),
+                full: String::new(),
+            },
+            Some(at) => Self {
+                short: at
+                    .as_offset_date_time()
+                    .format(format_description!("[year]-[month]-[day] [hour]:[minute]"))
+                    .unwrap_or_else(|_| at.to_string()),
+                full: human(at),
+            },
         }
     }
 }
@@ -164,5 +189,11 @@ mod tests {
     fn dates_read_as_utc() {
         let at: Timestamp = "2030-01-31T12:00:05.123Z".parse().unwrap();
         assert_eq!(human(at), "2030-01-31 12:00:05 UTC");
+        let when = When::at(Some(at));
+        assert_eq!(
+            (when.short.as_str(), when.full.as_str()),
+            ("2030-01-31 12:00", "2030-01-31 12:00:05 UTC")
+        );
+        assert_eq!(When::at(None).short, "never");
     }
 }

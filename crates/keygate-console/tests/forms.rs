@@ -162,7 +162,7 @@ async fn roll_expiry_and_revoke_work_as_plain_forms() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    assert!(page.contains("2099-01-31 12:00:00 UTC"));
+    assert!(page.contains("title=\"2099-01-31 12:00:00 UTC\">2099-01-31 12:00<"));
     let (status, page) = submit(
         &mut browser,
         &format!("/keys/{new_id}/expiry"),
