@@ -100,6 +100,30 @@ async fn log_in(browser: &Chromium, site: &Site) {
         .expect("the key list after signing in");
 }
 
+/// Opens "New key", fills the form and submits it.
+async fn fill_create_form(browser: &Chromium, name: &str, permission: Option<&str>) {
+    let c = &browser.client;
+    let click = |css: String| async move {
+        c.find(Locator::Css(&css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("click {css}: {e}"));
+    };
+    click("#create > summary".into()).await;
+    c.find(Locator::Css("#name"))
+        .await
+        .expect("the name field")
+        .send_keys(name)
+        .await
+        .expect("typing");
+    if let Some(permission) = permission {
+        click(format!("input[name=permissions][value='{permission}']")).await;
+    }
+    click("#create-form button[type=submit]".into()).await;
+}
+
 /// The value in the created-key dialog, once it is open.
 async fn dialog_value(browser: &Chromium) -> String {
     let c = &browser.client;
@@ -167,30 +191,7 @@ async fn the_console_in_chromium_creates_rolls_and_revokes_keys_that_the_layer_o
     );
 
     // Create, with the value read from the dialog, shown once.
-    c.find(Locator::Css("#create > summary"))
-        .await
-        .expect("New key")
-        .click()
-        .await
-        .expect("open the form");
-    c.find(Locator::Css("#name"))
-        .await
-        .expect("the name field")
-        .send_keys("browser CI")
-        .await
-        .expect("typing");
-    c.find(Locator::Css("input[name=permissions][value='posts:read']"))
-        .await
-        .expect("posts:read")
-        .click()
-        .await
-        .expect("tick");
-    c.find(Locator::Css("#create-form button[type=submit]"))
-        .await
-        .expect("Create key")
-        .click()
-        .await
-        .expect("create");
+    fill_create_form(&browser, "browser CI", Some("posts:read")).await;
     let first = dialog_value(&browser).await;
     values.push(first.clone());
     c.find(Locator::Css("#created-dialog button.copy"))
@@ -322,24 +323,7 @@ async fn the_console_in_chromium_creates_rolls_and_revokes_keys_that_the_layer_o
     let plain = Chromium::start(false).await;
     let c = &plain.client;
     log_in(&plain, &site).await;
-    c.find(Locator::Css("#create > summary"))
-        .await
-        .expect("New key")
-        .click()
-        .await
-        .expect("open the form");
-    c.find(Locator::Css("#name"))
-        .await
-        .expect("the name field")
-        .send_keys("no script")
-        .await
-        .expect("typing");
-    c.find(Locator::Css("#create-form button[type=submit]"))
-        .await
-        .expect("Create key")
-        .click()
-        .await
-        .expect("create");
+    fill_create_form(&plain, "no script", None).await;
     let input = c
         .wait()
         .at_most(Duration::from_secs(10))

@@ -17,7 +17,6 @@ use crate::caller::Caller;
 use crate::csrf;
 use crate::error::{ConsoleError, FieldProblem};
 use crate::input::{self, NewKeyInput};
-use crate::keys::ScopedKeys;
 use crate::scope::Action;
 use crate::view::{KeyJson, matches};
 
@@ -57,20 +56,13 @@ fn json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ConsoleError> 
         .map_err(|e| ConsoleError::bad_request(format!("The body is not the expected JSON: {e}.")))
 }
 
-fn keys<'a>(shared: &'a Shared, caller: &'a Caller) -> ScopedKeys<'a> {
-    ScopedKeys {
-        client: &shared.client,
-        scope: &caller.scope,
-    }
-}
-
 /// `GET /api/keys?q=`.
 pub(crate) async fn list(
     State(shared): State<Arc<Shared>>,
     caller: Caller,
     Query(search): Query<Search>,
 ) -> Result<Response, ConsoleError> {
-    let found = keys(&shared, &caller).list().await?;
+    let found = shared.keys(&caller.scope).list().await?;
     let now = Timestamp::now();
     let data: Vec<KeyJson<'_>> = found
         .iter()
@@ -88,7 +80,7 @@ pub(crate) async fn create(
     body: Bytes,
 ) -> Result<Response, ConsoleError> {
     csrf::check(shared.cookies, &headers, csrf::from_header(&headers))?;
-    let keys = keys(&shared, &caller);
+    let keys = shared.keys(&caller.scope);
     keys.require(Action::Create, "create")?;
     let new = json::<NewKeyInput>(&body)?.check(&caller.scope, Timestamp::now())?;
     let key = keys.create(new).await?;
@@ -111,7 +103,7 @@ pub(crate) async fn roll(
     body: Bytes,
 ) -> Result<Response, ConsoleError> {
     csrf::check(shared.cookies, &headers, csrf::from_header(&headers))?;
-    let keys = keys(&shared, &caller);
+    let keys = shared.keys(&caller.scope);
     keys.require(Action::Roll, "roll")?;
     let grace = match json::<RollInput>(&body)?.grace_seconds {
         Some(Value::Number(n)) => input::grace(&n.to_string())?,
@@ -129,7 +121,7 @@ pub(crate) async fn revoke(
     headers: HeaderMap,
 ) -> Result<Response, ConsoleError> {
     csrf::check(shared.cookies, &headers, csrf::from_header(&headers))?;
-    keys(&shared, &caller).revoke(&id).await?;
+    shared.keys(&caller.scope).revoke(&id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -143,7 +135,7 @@ pub(crate) async fn expiry(
     body: Bytes,
 ) -> Result<Response, ConsoleError> {
     csrf::check(shared.cookies, &headers, csrf::from_header(&headers))?;
-    let keys = keys(&shared, &caller);
+    let keys = shared.keys(&caller.scope);
     keys.require(Action::Revoke, "change the expiry of")?;
     let body: serde_json::Map<String, Value> = json(&body)?;
     let at = match body.get("expires_at") {

@@ -122,6 +122,16 @@ pub(crate) struct Shared {
     pub(crate) reveals: Reveals,
 }
 
+impl Shared {
+    /// The key service as a caller with `scope` may use it.
+    pub(crate) fn keys<'a>(&'a self, scope: &'a Scope) -> keys::ScopedKeys<'a> {
+        keys::ScopedKeys {
+            client: &self.client,
+            scope,
+        }
+    }
+}
+
 impl fmt::Debug for Shared {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Shared")

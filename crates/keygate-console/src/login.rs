@@ -27,6 +27,8 @@ use crate::form::FormFields;
 use crate::headers;
 
 const SESSION_COOKIE: &str = "keygate_session";
+/// What a refused CSRF token gets told.
+const STALE: &str = "The form was stale: try again.";
 /// Sessions kept at most; the oldest logins beyond are signed out.
 const MAX_SESSIONS: usize = 1024;
 
@@ -115,6 +117,13 @@ impl SecretLogin {
             .layer(axum::middleware::map_response(headers::secure))
     }
 
+    /// The posted form, if its CSRF token is right.
+    fn posted(&self, headers: &HeaderMap, body: &[u8]) -> Option<FormFields> {
+        let form = FormFields::parse(body);
+        csrf::check(self.cookies, headers, form.get(csrf::FIELD)).ok()?;
+        Some(form)
+    }
+
     fn form(&self, headers: &HeaderMap, status: StatusCode, problem: &'static str) -> Response {
         let (csrf, cookie) = csrf::page_token(self.cookies, headers);
         let page = LoginTemplate {
@@ -139,14 +148,9 @@ async fn show(State(login): State<SecretLogin>, headers: HeaderMap) -> Response 
 }
 
 async fn sign_in(State(login): State<SecretLogin>, headers: HeaderMap, body: Bytes) -> Response {
-    let form = FormFields::parse(&body);
-    if csrf::check(login.cookies, &headers, form.get(csrf::FIELD)).is_err() {
-        return login.form(
-            &headers,
-            StatusCode::FORBIDDEN,
-            "The form was stale: try again.",
-        );
-    }
+    let Some(form) = login.posted(&headers, &body) else {
+        return login.form(&headers, StatusCode::FORBIDDEN, STALE);
+    };
     let given = form.get("secret").unwrap_or_default().trim();
     if !constant_time_eq(given.as_bytes(), login.secret.expose_secret().as_bytes()) {
         tracing::info!("console login refused: wrong secret");
@@ -172,13 +176,8 @@ async fn sign_in(State(login): State<SecretLogin>, headers: HeaderMap, body: Byt
 }
 
 async fn sign_out(State(login): State<SecretLogin>, headers: HeaderMap, body: Bytes) -> Response {
-    let form = FormFields::parse(&body);
-    if csrf::check(login.cookies, &headers, form.get(csrf::FIELD)).is_err() {
-        return login.form(
-            &headers,
-            StatusCode::FORBIDDEN,
-            "The form was stale: try again.",
-        );
+    if login.posted(&headers, &body).is_none() {
+        return login.form(&headers, StatusCode::FORBIDDEN, STALE);
     }
     if let Some(id) = login.cookies.read(&headers, SESSION_COOKIE) {
         let ended: HashSet<&str> = [id].into();

@@ -9,7 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use http::header::SET_COOKIE;
 use http::{HeaderMap, HeaderValue, StatusCode};
-use keygate_types::{SecretString, Timestamp};
+use keygate_types::{CreatedApiKey, SecretString, Timestamp};
 
 use crate::Shared;
 use crate::api::Search;
@@ -18,7 +18,6 @@ use crate::csrf;
 use crate::error::ConsoleError;
 use crate::form::FormFields;
 use crate::input::{self, NewKeyInput};
-use crate::keys::ScopedKeys;
 use crate::reveal::Reveal;
 use crate::scope::Action;
 use crate::view::{KeyRow, human, matches};
@@ -152,11 +151,7 @@ async fn render(
     });
 
     let now = Timestamp::now();
-    let keys = ScopedKeys {
-        client: &shared.client,
-        scope,
-    };
-    let rows = match keys.list().await {
+    let rows = match shared.keys(scope).list().await {
         Ok(found) => found
             .iter()
             .filter(|k| matches(&k.name, &state.query))
@@ -277,51 +272,39 @@ pub(crate) async fn create(
 ) -> Response {
     let form = match posted(&shared, &headers, &body) {
         Ok(form) => form,
-        Err(error) => return problem_page(&shared, &caller, &headers, &error),
+        Err(error) => return page_with_problem(&shared, &caller, &headers, &error).await,
     };
     let input = NewKeyInput {
         name: form.get("name").unwrap_or_default().to_owned(),
         permissions: form.all("permissions"),
         expires_at: form.get("expires_at").map(str::to_owned),
     };
-    let keys = ScopedKeys {
-        client: &shared.client,
-        scope: &caller.scope,
-    };
-    let outcome = match keys.require(Action::Create, "create") {
-        Ok(()) => match input.check(&caller.scope, Timestamp::now()) {
-            Ok(new) => keys.create(new).await,
-            Err(error) => Err(error),
-        },
-        Err(error) => Err(error),
-    };
+    let keys = shared.keys(&caller.scope);
+    let outcome = async {
+        keys.require(Action::Create, "create")?;
+        let new = input.check(&caller.scope, Timestamp::now())?;
+        keys.create(new).await
+    }
+    .await;
     match outcome {
-        Ok(created) => {
-            let id = shared.reveals.put(Reveal {
-                organization: caller.scope.organization.clone(),
-                name: created.name.clone(),
-                value: created.value.clone(),
-                note: "Send it in the Authorization header: Bearer <key>.".into(),
-            });
-            back_to_page(&caller, Some(shared.cookies.set(REVEAL_COOKIE, Some(&id))))
-        }
+        Ok(created) => reveal(
+            &shared,
+            &caller,
+            &created,
+            "Send it in the Authorization header: Bearer <key>.".into(),
+        ),
         Err(error) => {
             // The form comes back as it was sent, with what was wrong.
+            let problem = |field| error.problem_with(field).unwrap_or_default().to_owned();
             let create = CreateForm {
                 open: true,
                 name: input.name.clone(),
                 expires_at: input.expires_at.clone().unwrap_or_default(),
                 checked: input.permissions.clone(),
                 problem: error.message().to_owned(),
-                name_problem: error.problem_with("name").unwrap_or_default().to_owned(),
-                permissions_problem: error
-                    .problem_with("permissions")
-                    .unwrap_or_default()
-                    .to_owned(),
-                expires_problem: error
-                    .problem_with("expires_at")
-                    .unwrap_or_default()
-                    .to_owned(),
+                name_problem: problem("name"),
+                permissions_problem: problem("permissions"),
+                expires_problem: problem("expires_at"),
                 permissions: Vec::new(),
             };
             let state = PageState {
@@ -334,6 +317,30 @@ pub(crate) async fn create(
     }
 }
 
+/// Keeps a new value for the next page view, and sends the browser there.
+fn reveal(shared: &Shared, caller: &Caller, created: &CreatedApiKey, note: String) -> Response {
+    let id = shared.reveals.put(Reveal {
+        organization: caller.scope.organization.clone(),
+        name: created.name.clone(),
+        value: created.value.clone(),
+        note,
+    });
+    back_to_page(caller, Some(shared.cookies.set(REVEAL_COOKIE, Some(&id))))
+}
+
+/// A form post's answer: its own on success, else the page with what went wrong.
+async fn settle(
+    shared: &Shared,
+    caller: &Caller,
+    headers: &HeaderMap,
+    outcome: Result<Response, ConsoleError>,
+) -> Response {
+    match outcome {
+        Ok(response) => response,
+        Err(error) => page_with_problem(shared, caller, headers, &error).await,
+    }
+}
+
 /// `POST /keys/{id}/roll` with `grace_seconds`.
 pub(crate) async fn roll(
     State(shared): State<Arc<Shared>>,
@@ -342,34 +349,19 @@ pub(crate) async fn roll(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = match posted(&shared, &headers, &body) {
-        Ok(form) => form,
-        Err(error) => return problem_page(&shared, &caller, &headers, &error),
-    };
-    let keys = ScopedKeys {
-        client: &shared.client,
-        scope: &caller.scope,
-    };
-    let outcome = match input::grace(form.get("grace_seconds").unwrap_or_default()) {
-        Ok(grace) => keys.roll(&id, grace).await,
-        Err(error) => Err(error),
-    };
-    match outcome {
-        Ok(rolled) => {
-            let until = rolled
-                .previous
-                .expires_at
-                .map_or_else(|| "now".to_owned(), human);
-            let id = shared.reveals.put(Reveal {
-                organization: caller.scope.organization.clone(),
-                name: rolled.created.name.clone(),
-                value: rolled.created.value.clone(),
-                note: format!("Rolled: the old key works until {until}."),
-            });
-            back_to_page(&caller, Some(shared.cookies.set(REVEAL_COOKIE, Some(&id))))
-        }
-        Err(error) => page_with_problem(&shared, &caller, &headers, &error).await,
+    let outcome = async {
+        let form = posted(&shared, &headers, &body)?;
+        let grace = input::grace(form.get("grace_seconds").unwrap_or_default())?;
+        let rolled = shared.keys(&caller.scope).roll(&id, grace).await?;
+        let until = rolled
+            .previous
+            .expires_at
+            .map_or_else(|| "now".to_owned(), human);
+        let note = format!("Rolled: the old key works until {until}.");
+        Ok(reveal(&shared, &caller, &rolled.created, note))
     }
+    .await;
+    settle(&shared, &caller, &headers, outcome).await
 }
 
 async fn page_with_problem(
@@ -393,14 +385,12 @@ pub(crate) async fn confirm_revoke(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let keys = ScopedKeys {
-        client: &shared.client,
-        scope: &caller.scope,
-    };
-    let found = match keys.require(Action::Revoke, "revoke") {
-        Ok(()) => keys.find(&id).await,
-        Err(error) => Err(error),
-    };
+    let keys = shared.keys(&caller.scope);
+    let found = async {
+        keys.require(Action::Revoke, "revoke")?;
+        keys.find(&id).await
+    }
+    .await;
     match found {
         Ok(key) => {
             let (csrf, cookie) = csrf::page_token(shared.cookies, &headers);
@@ -426,17 +416,13 @@ pub(crate) async fn revoke(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(error) = posted(&shared, &headers, &body) {
-        return problem_page(&shared, &caller, &headers, &error);
+    let outcome = async {
+        posted(&shared, &headers, &body)?;
+        shared.keys(&caller.scope).revoke(&id).await?;
+        Ok(back_to_page(&caller, None))
     }
-    let keys = ScopedKeys {
-        client: &shared.client,
-        scope: &caller.scope,
-    };
-    match keys.revoke(&id).await {
-        Ok(_) => back_to_page(&caller, None),
-        Err(error) => page_with_problem(&shared, &caller, &headers, &error).await,
-    }
+    .await;
+    settle(&shared, &caller, &headers, outcome).await
 }
 
 /// `POST /keys/{id}/expiry` with `change=schedule` and `expires_at`, or
@@ -448,60 +434,44 @@ pub(crate) async fn expiry(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = match posted(&shared, &headers, &body) {
-        Ok(form) => form,
-        Err(error) => return problem_page(&shared, &caller, &headers, &error),
-    };
-    let keys = ScopedKeys {
-        client: &shared.client,
-        scope: &caller.scope,
-    };
-    let at = match form.get("change") {
-        Some("clear") => Ok(None),
-        _ => input::expiry(form.get("expires_at").unwrap_or_default(), Timestamp::now())
-            .map(Some)
-            .map_err(|problem| ConsoleError::invalid(vec![problem])),
-    };
-    let outcome = match at {
-        Ok(at) => keys.set_expiry(&id, at).await,
-        Err(error) => Err(error),
-    };
-    match outcome {
-        Ok(_) => back_to_page(&caller, None),
-        Err(error) => page_with_problem(&shared, &caller, &headers, &error).await,
+    let outcome = async {
+        let form = posted(&shared, &headers, &body)?;
+        let at = match form.get("change") {
+            Some("clear") => None,
+            _ => Some(
+                input::expiry(form.get("expires_at").unwrap_or_default(), Timestamp::now())
+                    .map_err(|problem| ConsoleError::invalid(vec![problem]))?,
+            ),
+        };
+        shared.keys(&caller.scope).set_expiry(&id, at).await?;
+        Ok(back_to_page(&caller, None))
     }
+    .await;
+    settle(&shared, &caller, &headers, outcome).await
 }
 
 /// `POST /organization` with `organization`: switch to one of the scope's
-/// choices (404 for any other).
+/// choices (400 for any other).
 pub(crate) async fn switch(
     State(shared): State<Arc<Shared>>,
     caller: Caller,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = match posted(&shared, &headers, &body) {
-        Ok(form) => form,
-        Err(error) => return problem_page(&shared, &caller, &headers, &error),
-    };
-    let wanted = form.get("organization").unwrap_or_default();
-    match caller
-        .scope
-        .switcher
-        .iter()
-        .find(|c| c.id.as_str() == wanted)
-    {
-        Some(choice) => back_to_page(
-            &caller,
-            Some(
-                shared
-                    .cookies
-                    .set(ORGANIZATION_COOKIE, Some(choice.id.as_str())),
-            ),
-        ),
-        None => {
-            let error = ConsoleError::bad_request("You cannot switch to that organization.");
-            problem_page(&shared, &caller, &headers, &error)
-        }
+    let outcome = async {
+        let form = posted(&shared, &headers, &body)?;
+        let wanted = form.get("organization").unwrap_or_default();
+        let choice = caller
+            .scope
+            .switcher
+            .iter()
+            .find(|c| c.id.as_str() == wanted)
+            .ok_or_else(|| ConsoleError::bad_request("You cannot switch to that organization."))?;
+        let cookie = shared
+            .cookies
+            .set(ORGANIZATION_COOKIE, Some(choice.id.as_str()));
+        Ok(back_to_page(&caller, Some(cookie)))
     }
+    .await;
+    settle(&shared, &caller, &headers, outcome).await
 }
