@@ -80,38 +80,16 @@ impl Site {
 async fn log_in(browser: &Chromium, site: &Site) {
     let c = &browser.client;
     c.goto(&site.server.url("/")).await.expect("the console");
-    let secret = c
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("#secret"))
-        .await
-        .expect("the login form, since no one is signed in");
+    let secret = browser.wait_for("#secret").await;
     secret.send_keys(&site.secret).await.expect("typing");
-    c.find(Locator::Css("form button[type=submit]"))
-        .await
-        .expect("the sign-in button")
-        .click()
-        .await
-        .expect("sign in");
-    c.wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("table.keys"))
-        .await
-        .expect("the key list after signing in");
+    browser.click("form button[type=submit]").await;
+    browser.wait_for("table.keys").await;
 }
 
 /// Opens "New key", fills the form and submits it.
 async fn fill_create_form(browser: &Chromium, name: &str, permission: Option<&str>) {
     let c = &browser.client;
-    let click = |css: String| async move {
-        c.find(Locator::Css(&css))
-            .await
-            .unwrap_or_else(|e| panic!("{css}: {e}"))
-            .click()
-            .await
-            .unwrap_or_else(|e| panic!("click {css}: {e}"));
-    };
-    click("#create > summary".into()).await;
+    browser.click("#create > summary").await;
     c.find(Locator::Css("#name"))
         .await
         .expect("the name field")
@@ -119,20 +97,17 @@ async fn fill_create_form(browser: &Chromium, name: &str, permission: Option<&st
         .await
         .expect("typing");
     if let Some(permission) = permission {
-        click(format!("input[name=permissions][value='{permission}']")).await;
+        let tick = format!("input[name=permissions][value='{permission}']");
+        browser.click(&tick).await;
     }
-    click("#create-form button[type=submit]".into()).await;
+    browser.click("#create-form button[type=submit]").await;
 }
 
 /// The value in the created-key dialog, once it is open.
 async fn dialog_value(browser: &Chromium) -> String {
-    let c = &browser.client;
-    let input = c
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("#created-dialog[open] #created-value"))
-        .await
-        .expect("the dialog with the new value");
+    let input = browser
+        .wait_for("#created-dialog[open] #created-value")
+        .await;
     let value = input
         .prop("value")
         .await
@@ -143,24 +118,10 @@ async fn dialog_value(browser: &Chromium) -> String {
 }
 
 async fn close_dialog(browser: &Chromium) {
-    let c = &browser.client;
-    c.find(Locator::Css("#created-done"))
-        .await
-        .expect("Done")
-        .click()
-        .await
-        .expect("close the dialog");
-    c.wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("table.keys"))
-        .await
-        .expect("the list again");
+    browser.click("#created-done").await;
+    browser.wait_for("table.keys").await;
     // The dialog is closed after the reload.
-    c.wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("#created-dialog:not([open])"))
-        .await
-        .expect("a closed dialog");
+    browser.wait_for("#created-dialog:not([open])").await;
 }
 
 async fn row_of(browser: &Chromium, name: &str) -> fantoccini::elements::Element {
@@ -194,12 +155,7 @@ async fn the_console_in_chromium_creates_rolls_and_revokes_keys_that_the_layer_o
     fill_create_form(&browser, "browser CI", Some("posts:read")).await;
     let first = dialog_value(&browser).await;
     values.push(first.clone());
-    c.find(Locator::Css("#created-dialog button.copy"))
-        .await
-        .expect("the copy button")
-        .click()
-        .await
-        .expect("copy");
+    browser.click("#created-dialog button.copy").await;
     let shot = browser.screenshot("create-dialog").await;
     println!("screenshot: {}", shot.display());
     assert_eq!(site.whoami(&first).await, StatusCode::OK);
@@ -279,18 +235,9 @@ async fn the_console_in_chromium_creates_rolls_and_revokes_keys_that_the_layer_o
         .click()
         .await
         .expect("ask");
-    c.wait()
-        .at_most(Duration::from_secs(5))
-        .for_element(Locator::Css("#revoke-dialog[open]"))
-        .await
-        .expect("the confirmation");
+    browser.wait_for("#revoke-dialog[open]").await;
     assert_eq!(site.whoami(&second).await, StatusCode::OK, "cached before");
-    c.find(Locator::Css("#revoke-confirm"))
-        .await
-        .expect("Revoke key")
-        .click()
-        .await
-        .expect("revoke");
+    browser.click("#revoke-confirm").await;
     let revoked_at = Instant::now();
     let refused = site
         .until_refused(&second, POSITIVE_TTL + Duration::from_secs(2))
@@ -308,11 +255,7 @@ async fn the_console_in_chromium_creates_rolls_and_revokes_keys_that_the_layer_o
 
     // Reload: no value on the page, ever again.
     c.refresh().await.expect("reload");
-    c.wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("table.keys"))
-        .await
-        .expect("the list");
+    browser.wait_for("table.keys").await;
     let page = c.source().await.expect("the page");
     for value in &values {
         assert!(!page.contains(value.as_str()), "a value came back");
@@ -324,23 +267,14 @@ async fn the_console_in_chromium_creates_rolls_and_revokes_keys_that_the_layer_o
     let c = &plain.client;
     log_in(&plain, &site).await;
     fill_create_form(&plain, "no script", None).await;
-    let input = c
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("#reveal-dialog[open] #reveal-value"))
-        .await
-        .expect("the value on the page after the post");
+    let input = plain.wait_for("#reveal-dialog[open] #reveal-value").await;
     let third = trace_capture::secret(input.prop("value").await.unwrap().unwrap());
     values.push(third.clone());
     assert_eq!(site.whoami(&third).await, StatusCode::OK);
     let shot = plain.screenshot("created-without-javascript").await;
     println!("screenshot: {}", shot.display());
     c.refresh().await.expect("reload");
-    c.wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("table.keys"))
-        .await
-        .expect("the list");
+    plain.wait_for("table.keys").await;
     assert!(!c.source().await.unwrap().contains(&third));
     plain.close().await;
 
