@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
 
 /// A Chromium session and the chromedriver behind it; both end on drop.
 pub struct Chromium {
@@ -60,8 +61,8 @@ impl Chromium {
             "goog:chromeOptions".into(),
             serde_json::json!({"binary": "/usr/bin/chromium", "args": args}),
         );
-        let client = ClientBuilder::rustls()
-            .expect("rustls")
+        // chromedriver speaks plain HTTP on loopback.
+        let client = ClientBuilder::new(HttpConnector::new())
             .capabilities(capabilities)
             .connect(&webdriver)
             .await
