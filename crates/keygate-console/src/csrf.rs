@@ -4,7 +4,8 @@
 //! 1. Every state-changing request (form post or JSON call) carries the
 //!    token, in the `csrf_token` form field or the `X-CSRF-Token` header,
 //!    and it equals the `keygate_csrf` cookie, compared in constant time.
-//!    Anything else answers 403 `csrf_token_invalid` before any other work.
+//!    Anything else answers 403 `csrf_token_invalid` before the body is
+//!    read or the key service is called.
 //! 2. The cookie is `HttpOnly; SameSite=Strict` (and `Secure` with the
 //!    `__Host-` prefix unless turned off), so another site's page neither
 //!    reads it nor makes the browser send it.
