@@ -74,6 +74,10 @@ pub use keygate_client::Client;
 #[cfg(feature = "emulator")]
 pub use keygate_emulator as emulator;
 
+/// The self-service key console: an axum `Router` you mount behind your login (crate `keygate-console`).
+#[cfg(feature = "console")]
+pub use keygate_console as console;
+
 // Compiles (and runs) the README's Rust examples, so they cannot rot.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod app;
+pub mod chromium;
 pub mod raw_http;
 pub mod store_snapshot;
 pub use keygate_test_support::trace_capture;

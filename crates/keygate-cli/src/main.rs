@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 #![deny(missing_debug_implementations)]
 
+mod console;
 mod keys;
 mod memberships;
 mod orgs;

@@ -1,4 +1,4 @@
-//! `keygate serve`: run the emulator until Ctrl-C.
+//! `keygate serve`: run the emulator, with the key console at `/`, until Ctrl-C.
 
 use std::io::{IsTerminal, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -75,6 +75,9 @@ pub(crate) enum ServeError {
     /// The emulator could not start: a bad seed, or an address in use.
     #[error(transparent)]
     Emulator(#[from] keygate_emulator::Error),
+    /// The console's front server could not start.
+    #[error(transparent)]
+    Console(#[from] crate::console::FrontError),
     /// Ctrl-C cannot be listened for.
     #[error("could not listen for Ctrl-C: {0}")]
     Signal(#[source] std::io::Error),
@@ -135,7 +138,11 @@ fn read_secret_file(path: &Path) -> Result<Vec<SecretString>, ServeError> {
 }
 
 async fn serve(args: ServeArgs) -> Result<(), ServeError> {
-    let mut builder = Emulator::builder().bind(SocketAddr::new(args.host, args.port));
+    // The emulator listens privately; the console's front server takes the
+    // address asked for and passes everything that is not the console on.
+    let front_addr = SocketAddr::new(args.host, args.port);
+    let grantable = args.organization_permissions.clone();
+    let mut builder = Emulator::builder().bind(crate::console::EMULATOR_ADDR);
     let mut secrets = args.secrets;
     for path in &args.secret_files {
         secrets.extend(read_secret_file(path)?);
@@ -159,18 +166,22 @@ async fn serve(args: ServeArgs) -> Result<(), ServeError> {
         });
     }
     let emu = builder.start().await?;
+    let front = crate::console::start(&emu, front_addr, grantable).await?;
     // Listen for Ctrl-C before saying where we listen: a script that reads
     // the first lines and then interrupts must get a clean shutdown.
     let interrupted = interrupt()?;
     {
         // The first lines are for people and scripts: where, and with what secret.
         let mut out = std::io::stdout().lock();
-        writeln!(out, "listening on {}", emu.base_url()).map_err(ServeError::Stdout)?;
+        writeln!(out, "listening on {}", front.url).map_err(ServeError::Stdout)?;
         writeln!(out, "secret: {}", emu.secret().expose_secret()).map_err(ServeError::Stdout)?;
+        writeln!(out, "key console: {}/ (sign in with the secret)", front.url)
+            .map_err(ServeError::Stdout)?;
         out.flush().map_err(ServeError::Stdout)?;
     }
     interrupted.await;
     tracing::info!("shutting down");
+    front.shutdown().await;
     emu.shutdown().await;
     Ok(())
 }

@@ -1,0 +1,221 @@
+//! The console's operations on the key service, each checked against the
+//! caller's scope before it acts.
+//!
+//! The invariants, each tested end to end (`tests/api.rs`):
+//! 1. An action the scope does not allow answers 403 before any call.
+//! 2. A key is acted on only after the key service listed it among the
+//!    scope's keys (the organization's own, or the scope user's in that
+//!    organization); any other id, well-formed or not, answers 404.
+//! 3. No key gets a permission outside the scope's grantable set, by
+//!    create or by roll.
+//! 4. A roll never leaves a new key behind without handing out its value:
+//!    if the old key's expiry cannot be set, the new key is deleted.
+
+use std::time::Duration;
+
+use futures_util::TryStreamExt;
+use keygate_client::{Client, IdempotencyKey};
+use keygate_types::{
+    ApiKey, ApiKeyId, CreateOrganizationApiKey, CreateUserApiKey, CreatedApiKey, Expiry,
+    ListParams, MAX_LIMIT, Owner, Timestamp,
+};
+
+use crate::error::ConsoleError;
+use crate::input::NewKey;
+use crate::scope::{Action, Scope};
+
+/// A roll's outcome: the new key with its value, and the old key as it now
+/// is (expiring at the end of the grace).
+#[derive(Debug)]
+pub(crate) struct Rolled {
+    pub(crate) created: CreatedApiKey,
+    pub(crate) previous: ApiKey,
+}
+
+/// The key service as one caller may use it.
+#[derive(Debug)]
+pub(crate) struct ScopedKeys<'a> {
+    pub(crate) client: &'a Client,
+    pub(crate) scope: &'a Scope,
+}
+
+impl ScopedKeys<'_> {
+    pub(crate) fn require(&self, action: Action, verb: &str) -> Result<(), ConsoleError> {
+        if self.scope.may(action) {
+            Ok(())
+        } else {
+            Err(ConsoleError::action_not_allowed(verb))
+        }
+    }
+
+    fn in_scope(&self, key: &ApiKey) -> bool {
+        key.owner.organization_id() == &self.scope.organization
+            && key.owner.user_id() == self.scope.user.as_ref()
+    }
+
+    /// Every key in scope, newest first.
+    pub(crate) async fn list(&self) -> Result<Vec<ApiKey>, ConsoleError> {
+        self.require(Action::View, "view")?;
+        let params = ListParams {
+            limit: Some(MAX_LIMIT),
+            ..ListParams::default()
+        };
+        let stream = match &self.scope.user {
+            Some(user) => {
+                self.client
+                    .stream_user_api_keys(user, Some(&self.scope.organization), params)
+            }
+            None => self
+                .client
+                .stream_organization_api_keys(&self.scope.organization, params),
+        };
+        let keys: Vec<ApiKey> = stream
+            .try_collect()
+            .await
+            .map_err(ConsoleError::from_client)?;
+        Ok(keys.into_iter().filter(|k| self.in_scope(k)).collect())
+    }
+
+    /// The key `id`, if the key service lists it in scope.
+    pub(crate) async fn find(&self, id: &str) -> Result<ApiKey, ConsoleError> {
+        if ApiKeyId::parse(id).is_err() {
+            return Err(ConsoleError::not_found());
+        }
+        self.list()
+            .await?
+            .into_iter()
+            .find(|key| key.id.as_str() == id)
+            .ok_or_else(ConsoleError::not_found)
+    }
+
+    /// Creates a key in scope.
+    pub(crate) async fn create(&self, new: NewKey) -> Result<CreatedApiKey, ConsoleError> {
+        self.require(Action::Create, "create")?;
+        let created = self.create_owned(None, new).await?;
+        tracing::info!(api_key_id = %created.id, organization_id = %self.scope.organization, "console created a key");
+        Ok(created)
+    }
+
+    /// Creates a key for `owner` (the scope's owner when `None`), retried
+    /// safely with an idempotency key.
+    async fn create_owned(
+        &self,
+        owner: Option<&Owner>,
+        new: NewKey,
+    ) -> Result<CreatedApiKey, ConsoleError> {
+        let user = match owner {
+            Some(owner) => owner.user_id(),
+            None => self.scope.user.as_ref(),
+        };
+        let created = match user {
+            Some(user) => {
+                let body = CreateUserApiKey {
+                    name: new.name,
+                    organization_id: self.scope.organization.clone(),
+                    permissions: new.permissions,
+                    expires_at: new.expires_at,
+                };
+                self.client
+                    .create_user_api_key(user, body)
+                    .idempotency_key(IdempotencyKey::random())
+                    .await
+            }
+            None => {
+                let body = CreateOrganizationApiKey {
+                    name: new.name,
+                    permissions: new.permissions,
+                    expires_at: new.expires_at,
+                };
+                self.client
+                    .create_organization_api_key(&self.scope.organization, body)
+                    .idempotency_key(IdempotencyKey::random())
+                    .await
+            }
+        };
+        created.map_err(ConsoleError::from_client)
+    }
+
+    /// A new key with the old one's name and permissions; the old one
+    /// expires after `grace` (at once for zero), never later than it
+    /// already would.
+    pub(crate) async fn roll(&self, id: &str, grace: Duration) -> Result<Rolled, ConsoleError> {
+        self.require(Action::Roll, "roll")?;
+        let old = self.find(id).await?;
+        let refused: Vec<String> = old
+            .permissions
+            .iter()
+            .filter(|p| !self.scope.may_grant(p))
+            .cloned()
+            .collect();
+        if !refused.is_empty() {
+            return Err(ConsoleError::not_grantable(&refused));
+        }
+        let now = Timestamp::now();
+        if old.is_expired_at(now) {
+            return Err(ConsoleError::expired());
+        }
+        let new = NewKey {
+            name: old.name.clone(),
+            permissions: old.permissions.clone(),
+            expires_at: None,
+        };
+        let created = self.create_owned(Some(&old.owner), new).await?;
+        let end =
+            now.saturating_add(time::Duration::try_from(grace).unwrap_or(time::Duration::MAX));
+        let expiry = match old.expires_at {
+            Some(at) if at <= end => None,
+            _ if grace.is_zero() => Some(Expiry::Now),
+            _ => Some(Expiry::At(end)),
+        };
+        let previous = match expiry {
+            None => Ok(old),
+            Some(expiry) => self.client.expire_api_key(&old.id, expiry).await,
+        };
+        match previous {
+            Ok(previous) => {
+                tracing::info!(api_key_id = %created.id, previous_id = %previous.id, grace_seconds = grace.as_secs(), "console rolled a key");
+                Ok(Rolled { created, previous })
+            }
+            Err(error) => {
+                // Undo: a new key nobody has seen the value of must not stay.
+                if let Err(undo) = self.client.delete_api_key(&created.id).await {
+                    tracing::error!(api_key_id = %created.id, error = %undo, "could not delete the new key of a failed roll");
+                }
+                Err(ConsoleError::from_client(error))
+            }
+        }
+    }
+
+    /// Deletes a key in scope; answers the key as it was.
+    pub(crate) async fn revoke(&self, id: &str) -> Result<ApiKey, ConsoleError> {
+        self.require(Action::Revoke, "revoke")?;
+        let key = self.find(id).await?;
+        self.client
+            .delete_api_key(&key.id)
+            .await
+            .map_err(ConsoleError::from_client)?;
+        tracing::info!(api_key_id = %key.id, "console revoked a key");
+        Ok(key)
+    }
+
+    /// Schedules (`Some`) or clears (`None`) a key's expiry.
+    pub(crate) async fn set_expiry(
+        &self,
+        id: &str,
+        at: Option<Timestamp>,
+    ) -> Result<ApiKey, ConsoleError> {
+        self.require(Action::Revoke, "change the expiry of")?;
+        let key = self.find(id).await?;
+        if key.is_expired_at(Timestamp::now()) {
+            return Err(ConsoleError::expired());
+        }
+        let expiry = at.map_or(Expiry::Clear, Expiry::At);
+        let key = self
+            .client
+            .expire_api_key(&key.id, expiry)
+            .await
+            .map_err(ConsoleError::from_client)?;
+        tracing::info!(api_key_id = %key.id, expires_at = ?key.expires_at, "console changed a key's expiry");
+        Ok(key)
+    }
+}

@@ -1,0 +1,291 @@
+//! The key console in headless Chromium, as `keygate serve` mounts it: the
+//! login with the environment secret, then every organization's keys.
+//!
+//! One session with JavaScript on: log in, create a key and read its value
+//! from the dialog, use it on a keygate-protected route (200); roll it with
+//! a 2 s grace (both keys work, then the old one gets 401); revoke the new
+//! one (401 within the layer's bound: `positive_ttl` of 1 s, nothing else
+//! invalidates); reload (the value is not shown again). One session with
+//! JavaScript off: the same create, by plain form post. The whole run is
+//! logged at TRACE and no line may hold a key value. Screenshots of the
+//! list and the create dialog go to `target/console-screenshots/`.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use fantoccini::Locator;
+use keygate::ApiKeyAuth;
+use keygate::console::local::LocalConsole;
+use reqwest::StatusCode;
+use support::app::{self, Server};
+use support::chromium::Chromium;
+use support::trace_capture::{self, LeakCheck};
+
+/// The layer's bound on a revoked key: a verdict is reused this long.
+const POSITIVE_TTL: Duration = Duration::from_secs(1);
+
+struct Site {
+    server: Server,
+    http: reqwest::Client,
+    _emulator: keygate::emulator::Emulator,
+    secret: String,
+}
+
+impl Site {
+    async fn start() -> Site {
+        let emulator = app::emulator().await;
+        emulator.create_organization("Acme").expect("Acme");
+        emulator.create_organization("Globex").expect("Globex");
+        let client = app::client(emulator.base_url(), emulator.secret());
+        let auth = ApiKeyAuth::builder(client.clone())
+            .positive_ttl(POSITIVE_TTL)
+            .negative_ttl(Duration::from_millis(200))
+            .build();
+        let router = LocalConsole::new(client, emulator.secret().clone())
+            .grantable(["posts:read", "posts:write"])
+            .router()
+            .merge(app::whoami_router(auth));
+        Site {
+            server: Server::start(router).await,
+            http: reqwest::Client::new(),
+            secret: emulator.secret().expose_secret().to_owned(),
+            _emulator: emulator,
+        }
+    }
+
+    async fn whoami(&self, key: &str) -> StatusCode {
+        self.http
+            .get(self.server.url("/whoami"))
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("the app answers")
+            .status()
+    }
+
+    /// How long until `key` gets 401, polling every 50 ms for at most `limit`.
+    async fn until_refused(&self, key: &str, limit: Duration) -> Option<Duration> {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if self.whoami(key).await == StatusCode::UNAUTHORIZED {
+                return Some(start.elapsed());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        None
+    }
+}
+
+async fn log_in(browser: &Chromium, site: &Site) {
+    let c = &browser.client;
+    c.goto(&site.server.url("/")).await.expect("the console");
+    let secret = browser.wait_for("#secret").await;
+    secret.send_keys(&site.secret).await.expect("typing");
+    browser.click("form button[type=submit]").await;
+    browser.wait_for("table.keys").await;
+}
+
+/// Opens "New key", fills the form and submits it.
+async fn fill_create_form(browser: &Chromium, name: &str, permission: Option<&str>) {
+    let c = &browser.client;
+    browser.click("#create > summary").await;
+    c.find(Locator::Css("#name"))
+        .await
+        .expect("the name field")
+        .send_keys(name)
+        .await
+        .expect("typing");
+    if let Some(permission) = permission {
+        let tick = format!("input[name=permissions][value='{permission}']");
+        browser.click(&tick).await;
+    }
+    browser.click("#create-form button[type=submit]").await;
+}
+
+/// The value in the created-key dialog, once it is open.
+async fn dialog_value(browser: &Chromium) -> String {
+    let input = browser
+        .wait_for("#created-dialog[open] #created-value")
+        .await;
+    let value = input
+        .prop("value")
+        .await
+        .expect("the value")
+        .expect("a value");
+    assert!(value.starts_with("sk_"), "a key value in the dialog");
+    trace_capture::secret(&value)
+}
+
+async fn close_dialog(browser: &Chromium) {
+    browser.click("#created-done").await;
+    browser.wait_for("table.keys").await;
+    // The dialog is closed after the reload.
+    browser.wait_for("#created-dialog:not([open])").await;
+}
+
+async fn row_of(browser: &Chromium, name: &str) -> fantoccini::elements::Element {
+    let css = format!("tr[data-key-name=\"{name}\"]");
+    let rows = browser
+        .client
+        .find_all(Locator::Css(&css))
+        .await
+        .expect("rows");
+    assert!(!rows.is_empty(), "a row for {name}");
+    rows.into_iter().next().expect("a row")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_in_chromium_creates_rolls_and_revokes_keys_that_the_layer_obeys() {
+    let _leaks = LeakCheck::start();
+    let started = Instant::now();
+    let site = Site::start().await;
+    let browser = Chromium::start(true).await;
+    let c = &browser.client;
+    let mut values = Vec::new();
+
+    log_in(&browser, &site).await;
+    let page = c.source().await.expect("the page");
+    assert!(
+        page.contains("Acme") && page.contains("Globex"),
+        "the switcher"
+    );
+
+    // Create, with the value read from the dialog, shown once.
+    fill_create_form(&browser, "browser CI", Some("posts:read")).await;
+    let first = dialog_value(&browser).await;
+    values.push(first.clone());
+    browser.click("#created-dialog button.copy").await;
+    let shot = browser.screenshot("create-dialog").await;
+    println!("screenshot: {}", shot.display());
+    assert_eq!(site.whoami(&first).await, StatusCode::OK);
+    close_dialog(&browser).await;
+    assert!(!c.source().await.expect("the page").contains(&first));
+
+    // Roll with a 2 s grace: both keys work, then the old one is refused.
+    let row = row_of(&browser, "browser CI").await;
+    row.find(Locator::Css("details.action > summary"))
+        .await
+        .expect("Roll")
+        .click()
+        .await
+        .expect("open roll");
+    let grace = row
+        .find(Locator::Css("input[name=grace_seconds]"))
+        .await
+        .expect("the grace field");
+    grace.clear().await.expect("clear");
+    grace.send_keys("2").await.expect("typing");
+    row.find(Locator::Css("form.roll-form button[type=submit]"))
+        .await
+        .expect("Roll key")
+        .click()
+        .await
+        .expect("roll");
+    let rolled_at = Instant::now();
+    let second = dialog_value(&browser).await;
+    values.push(second.clone());
+    assert_ne!(first, second);
+    assert_eq!(
+        site.whoami(&first).await,
+        StatusCode::OK,
+        "old key in its grace"
+    );
+    assert_eq!(site.whoami(&second).await, StatusCode::OK, "new key");
+    let refused = site
+        .until_refused(&first, Duration::from_secs(6))
+        .await
+        .expect("the old key is refused after its grace");
+    let after_roll = rolled_at.elapsed();
+    println!(
+        "roll: old key refused {:.0} ms after the roll (grace 2 s; polled from {:.0} ms)",
+        after_roll.as_secs_f64() * 1e3,
+        (after_roll - refused).as_secs_f64() * 1e3
+    );
+    assert!(
+        after_roll >= Duration::from_millis(1_500),
+        "not before the grace"
+    );
+    assert!(after_roll <= Duration::from_millis(3_500), "soon after it");
+    assert_eq!(site.whoami(&second).await, StatusCode::OK);
+    close_dialog(&browser).await;
+    let page = c.source().await.expect("the page");
+    assert!(page.contains("status-expired") || page.contains("status-expiring"));
+    let shot = browser.screenshot("list").await;
+    println!("screenshot: {}", shot.display());
+
+    // Revoke the new key, confirmed in the dialog: 401 within the TTL.
+    let new_row = {
+        let rows = c
+            .find_all(Locator::Css("tr[data-key-name='browser CI']"))
+            .await
+            .expect("rows");
+        let mut live = None;
+        for row in rows {
+            if row.find(Locator::Css(".status-active")).await.is_ok() {
+                live = Some(row);
+            }
+        }
+        live.expect("the new, active key's row")
+    };
+    new_row
+        .find(Locator::Css("a.revoke"))
+        .await
+        .expect("Revoke")
+        .click()
+        .await
+        .expect("ask");
+    browser.wait_for("#revoke-dialog[open]").await;
+    assert_eq!(site.whoami(&second).await, StatusCode::OK, "cached before");
+    browser.click("#revoke-confirm").await;
+    let revoked_at = Instant::now();
+    let refused = site
+        .until_refused(&second, POSITIVE_TTL + Duration::from_secs(2))
+        .await
+        .expect("the revoked key is refused");
+    println!(
+        "revoke: refused {:.0} ms after the click (bound: positive_ttl {} ms, no listener)",
+        refused.as_secs_f64() * 1e3,
+        POSITIVE_TTL.as_millis()
+    );
+    assert!(
+        revoked_at.elapsed() <= POSITIVE_TTL + Duration::from_millis(700),
+        "within the TTL plus a request's round trip"
+    );
+
+    // Reload: no value on the page, ever again.
+    c.refresh().await.expect("reload");
+    browser.wait_for("table.keys").await;
+    let page = c.source().await.expect("the page");
+    for value in &values {
+        assert!(!page.contains(value.as_str()), "a value came back");
+    }
+    browser.close().await;
+
+    // JavaScript off: the plain form post shows the value once, then never.
+    let plain = Chromium::start(false).await;
+    let c = &plain.client;
+    log_in(&plain, &site).await;
+    fill_create_form(&plain, "no script", None).await;
+    let input = plain.wait_for("#reveal-dialog[open] #reveal-value").await;
+    let third = trace_capture::secret(input.prop("value").await.unwrap().unwrap());
+    values.push(third.clone());
+    assert_eq!(site.whoami(&third).await, StatusCode::OK);
+    let shot = plain.screenshot("created-without-javascript").await;
+    println!("screenshot: {}", shot.display());
+    c.refresh().await.expect("reload");
+    plain.wait_for("table.keys").await;
+    assert!(!c.source().await.unwrap().contains(&third));
+    plain.close().await;
+
+    // The capture was live: it holds the keys' ids, and (checked on drop)
+    // none of the values.
+    let log = String::from_utf8_lossy(&trace_capture::captured()).into_owned();
+    assert!(log.contains("console created a key") && log.contains("api_key_"));
+    let (bytes, lines) = trace_capture::captured_volume();
+    println!(
+        "trace: {lines} lines, {bytes} bytes, {} values checked; whole test {:.1} s",
+        values.len(),
+        started.elapsed().as_secs_f64()
+    );
+}
