@@ -59,7 +59,7 @@ mod server;
 mod store;
 mod webhooks;
 
-pub use emulator::{DEFAULT_BODY_LIMIT, Emulator, EmulatorBuilder};
+pub use emulator::{DEFAULT_BODY_LIMIT, Emulator, EmulatorBuilder, STATE_DIR_ENV};
 pub use error::Error;
 pub use faults::{Fault, FaultBody};
 pub use rate_limit::RateLimit;

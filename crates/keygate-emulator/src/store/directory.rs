@@ -11,16 +11,16 @@ use keygate_types::{
 };
 use serde_json::{Map, Value};
 
-use super::{Page, PageRequest, State};
+use super::{Page, PageRequest, Row, State};
 use crate::Error;
 
 /// Organizations, users and memberships, each in creation order.
 #[derive(Debug, Default)]
 pub(crate) struct Directory {
-    organizations: BTreeMap<OrganizationId, Organization>,
-    users: BTreeMap<UserId, User>,
+    pub(crate) organizations: BTreeMap<OrganizationId, Organization>,
+    pub(crate) users: BTreeMap<UserId, User>,
     /// Stored without the embedded user, which is filled in when served.
-    memberships: BTreeMap<MembershipId, OrganizationMembership>,
+    pub(crate) memberships: BTreeMap<MembershipId, OrganizationMembership>,
     by_pair: HashMap<(UserId, OrganizationId), MembershipId>,
 }
 
@@ -41,6 +41,40 @@ pub(crate) struct UserFilter {
 }
 
 impl Directory {
+    pub(crate) fn restore_organization(&mut self, org: Organization) {
+        self.organizations.insert(org.id.clone(), org);
+    }
+
+    pub(crate) fn restore_user(&mut self, user: User) {
+        self.users.insert(user.id.clone(), user);
+    }
+
+    pub(crate) fn restore_membership(&mut self, m: OrganizationMembership) {
+        self.by_pair
+            .insert((m.user_id.clone(), m.organization_id.clone()), m.id.clone());
+        self.memberships.insert(m.id.clone(), m);
+    }
+
+    /// Removes the memberships `doomed` picks, naming each as a changed row.
+    fn remove_memberships(
+        &mut self,
+        changes: &mut super::Changes,
+        doomed: impl Fn(&OrganizationMembership) -> bool,
+    ) {
+        let ids: Vec<MembershipId> = self
+            .memberships
+            .values()
+            .filter(|m| doomed(m))
+            .map(|m| m.id.clone())
+            .collect();
+        for id in ids {
+            if let Some(m) = self.memberships.remove(&id) {
+                self.by_pair.remove(&(m.user_id, m.organization_id));
+                changes.touch(Row::Membership(id.to_string()));
+            }
+        }
+    }
+
     pub(crate) fn organization(&self, id: &str) -> Result<&Organization, Error> {
         self.organizations
             .get(id)
@@ -115,6 +149,7 @@ impl State {
         self.directory
             .organizations
             .insert(org.id.clone(), org.clone());
+        self.changes.touch(Row::Organization(org.id.to_string()));
         Ok(org)
     }
 
@@ -138,9 +173,9 @@ impl State {
             .organizations
             .remove(id)
             .ok_or_else(|| Error::not_found("organization", id))?;
-        let dir = &mut self.directory;
-        dir.memberships.retain(|_, m| m.organization_id != org.id);
-        dir.by_pair.retain(|(_, o), _| *o != org.id);
+        self.changes.touch(Row::Organization(org.id.to_string()));
+        self.directory
+            .remove_memberships(&mut self.changes, |m| m.organization_id == org.id);
         let revoked = self.revoke_keys_where(now, |k| *k.owner.organization_id() == org.id);
         tracing::debug!(organization_id = %org.id, revoked, "organization deleted");
         Ok(())
@@ -193,6 +228,7 @@ impl State {
             updated_at: now,
         };
         self.directory.users.insert(user.id.clone(), user.clone());
+        self.changes.touch(Row::User(user.id.to_string()));
         Ok(user)
     }
 
@@ -228,9 +264,9 @@ impl State {
             .users
             .remove(id)
             .ok_or_else(|| Error::not_found("user", id))?;
-        let dir = &mut self.directory;
-        dir.memberships.retain(|_, m| m.user_id != user.id);
-        dir.by_pair.retain(|(u, _), _| *u != user.id);
+        self.changes.touch(Row::User(user.id.to_string()));
+        self.directory
+            .remove_memberships(&mut self.changes, |m| m.user_id == user.id);
         self.revoke_keys_where(now, |k| k.owner.user_id() == Some(&user.id));
         Ok(())
     }
@@ -283,7 +319,9 @@ impl State {
         dir.by_pair.insert(pair, membership.id.clone());
         dir.memberships
             .insert(membership.id.clone(), membership.clone());
-        Ok(dir.served(&membership))
+        self.changes
+            .touch(Row::Membership(membership.id.to_string()));
+        Ok(self.directory.served(&membership))
     }
 
     pub(crate) fn list_memberships(
@@ -321,6 +359,7 @@ impl State {
         self.directory
             .by_pair
             .remove(&(m.user_id.clone(), m.organization_id.clone()));
+        self.changes.touch(Row::Membership(m.id.to_string()));
         let revoked = self.revoke_keys_where(now, |k| {
             matches!(&k.owner, Owner::User { id, organization_id }
                 if *id == m.user_id && *organization_id == m.organization_id)
@@ -351,6 +390,7 @@ impl State {
         if m.status != status {
             m.status = status;
             m.updated_at = now;
+            self.changes.touch(Row::Membership(m.id.to_string()));
         }
         let m = m.clone();
         Ok(dir.served(&m))
