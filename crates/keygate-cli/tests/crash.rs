@@ -347,10 +347,19 @@ fn trial(trial: u64, ops: usize) {
         1,
         "events continue from the cursor"
     );
+    // Whether the write in flight at the kill was kept (whole) or not at all.
+    let in_flight_kept = match (ack.in_flight.as_deref(), &ack.in_flight_target) {
+        (Some("create"), _) => Some(extra_create == 1),
+        (Some("expire"), Some(id)) => Some(validates(&addr, &ack.live[id]).is_none()),
+        (Some("delete"), Some(id)) => Some(!listed.contains(id)),
+        _ => None,
+    };
     println!(
-        "trial {trial}: killed after {} acknowledged writes (in flight: {:?}); {} live, {} expired, {} deleted keys checked; {} events",
+        "trial {trial}: killed after {} acknowledged writes; in flight: {:?}, kept: {:?}; \
+         {} live, {} expired, {} deleted keys checked; {} events",
         ack.created + ack.updated + ack.revoked,
         ack.in_flight,
+        in_flight_kept,
         ack.live.len(),
         ack.expired.len(),
         ack.deleted.len(),

@@ -10,8 +10,8 @@ use crate::Error;
 ///
 /// Two implementations: [`MemoryStorage`] (the state lives only in the
 /// process) and [`SqliteStorage`](super::SqliteStorage) (a file that survives
-/// restarts and `kill -9`). One test suite (`tests/store.rs` in this
-/// module's tests) runs against both.
+/// restarts and `kill -9`). One test suite (`store::tests`) runs against
+/// both, reopening the store where a restart would.
 pub(crate) trait Storage: fmt::Debug + Send {
     /// Fills `state` with what was kept; `false` when nothing was (a new
     /// store), so that seeds are applied once.
