@@ -142,7 +142,7 @@ async fn oversized_malformed_and_mistyped_bodies() {
         r#"{"name":"x"}}"#,
     ] {
         let a = api.post_raw(&path, raw).await;
-        assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{raw:?}");
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{raw:?}");
         assert_eq!(a.body["code"], "invalid_json");
         assert!(
             a.body["message"].as_str().unwrap().contains("JSON"),

@@ -1,14 +1,15 @@
-//! `keygate serve --state` killed with SIGKILL mid-traffic keeps every
-//! acknowledged write, and nothing unacknowledged is half there.
+//! `keygate serve --state FILE`, end to end against the built binary.
 //!
-//! A client makes random creates, expiries and deletes against a real
-//! `keygate serve --state FILE` process; the process is killed at a random
-//! moment; a new process opens the same file, and the test checks that keys
-//! created before the kill validate, deleted and expired ones do not, every
-//! key listed was acknowledged (or was the one request in flight, whole),
+//! The crash test: a client makes random creates, expiries and deletes
+//! against a real `keygate serve --state FILE` process; the process is
+//! killed with SIGKILL at a random moment; a new process opens the same
+//! file, and the test checks that every acknowledged write is there, nothing
+//! unacknowledged is half there (the write in flight is whole or absent),
+//! keys created before the kill validate, deleted and expired ones do not,
 //! and events continue from the same cursor. The short run is in CI; the
 //! full one (10 trials of 2,000 operations) is `--ignored`, as is the
-//! throughput comparison of `--state` against memory.
+//! throughput comparison of `--state` against memory. And a file that is
+//! not a state file is refused with a message, untouched.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -444,4 +445,24 @@ fn throughput_with_state_against_memory() {
             );
         }
     }
+}
+
+#[test]
+fn a_file_that_is_not_a_state_file_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notes.txt");
+    std::fs::write(&path, "my notes, not a database\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_keygate"))
+        .args(["serve", "--port", "0", "--state"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("notes.txt"), "{stderr}");
+    assert!(stderr.contains("not a SQLite database"), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "my notes, not a database\n"
+    );
 }
