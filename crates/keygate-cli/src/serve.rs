@@ -38,6 +38,11 @@ pub(crate) struct ServeArgs {
     /// A JSON seed file: organizations, users, memberships, allow-lists, keys.
     #[arg(long, value_name = "FILE")]
     seed: Option<PathBuf>,
+    /// Keep the state in this SQLite file (created when missing): every
+    /// acknowledged write survives a restart, even `kill -9`. Seeds apply
+    /// only to a new file. Without it, the state lives in memory.
+    #[arg(long, value_name = "FILE", env = "KEYGATE_STATE")]
+    state: Option<PathBuf>,
     /// Permissions organization keys may carry (repeatable or comma-separated).
     #[arg(
         long = "organization-permission",
@@ -152,6 +157,9 @@ async fn serve(args: ServeArgs) -> Result<(), ServeError> {
     }
     if let Some(seed) = args.seed {
         builder = builder.seed_file(seed);
+    }
+    if let Some(state) = args.state {
+        builder = builder.state_file(state);
     }
     if !args.organization_permissions.is_empty() {
         builder = builder.organization_permissions(args.organization_permissions);

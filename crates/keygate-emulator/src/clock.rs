@@ -35,6 +35,16 @@ impl Clock {
         self.offset_ms.fetch_add(millis(by), Ordering::Relaxed);
     }
 
+    /// The offset from system time, in milliseconds (kept with the state).
+    pub(crate) fn offset_ms(&self) -> i64 {
+        self.offset_ms.load(Ordering::Relaxed)
+    }
+
+    /// Sets the offset from system time (read back from the state).
+    pub(crate) fn set_offset_ms(&self, offset: i64) {
+        self.offset_ms.store(offset, Ordering::Relaxed);
+    }
+
     /// Puts the clock back on system time.
     pub(crate) fn reset(&self) {
         self.offset_ms.store(0, Ordering::Relaxed);

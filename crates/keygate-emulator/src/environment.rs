@@ -1,5 +1,8 @@
 //! One emulated WorkOS environment: its secrets, data, clock and test controls.
 
+use keygate_types::Timestamp;
+
+use crate::Error;
 use crate::auth::EnvironmentSecrets;
 use crate::clock::Clock;
 use crate::counters::Counters;
@@ -28,14 +31,38 @@ impl Environment {
     /// Empties the store, counters, faults and the record of webhook
     /// deliveries, and puts the clock back. Webhook endpoints stay, like
     /// secrets and allow-lists: they are the environment's configuration.
-    pub(crate) fn reset(&self) {
-        self.store.reset();
+    pub(crate) fn reset(&self) -> Result<(), Error> {
+        self.store.write(|state| {
+            state.reset();
+            self.clock.reset();
+            Ok(())
+        })?;
         self.webhooks.forget_deliveries();
         if let Some(limiter) = &self.limiter {
             limiter.reset();
         }
         self.counters.reset();
         self.faults.clear();
-        self.clock.reset();
+        Ok(())
+    }
+
+    /// Sets the clock, and keeps its new offset.
+    pub(crate) fn set_time(&self, at: Timestamp) -> Result<(), Error> {
+        self.move_clock(|clock| clock.set(at))
+    }
+
+    /// Moves the clock, and keeps its new offset.
+    pub(crate) fn advance_time(&self, by: time::Duration) -> Result<(), Error> {
+        self.move_clock(|clock| clock.advance(by))
+    }
+
+    fn move_clock(&self, step: impl FnOnce(&Clock)) -> Result<(), Error> {
+        // Under the store's lock, so that offsets are kept in the order set.
+        self.store.write(|state| {
+            step(&self.clock);
+            state.clock_offset_ms = self.clock.offset_ms();
+            state.changes.settings = true;
+            Ok(())
+        })
     }
 }

@@ -42,6 +42,10 @@ pub enum Error {
     /// The request conflicts with the object's state (HTTP 409).
     #[error("conflict: {0}")]
     Conflict(ErrorBody),
+    /// The state file cannot be opened, read or written (HTTP 500 for a
+    /// write that could not be kept); the message names the file and why.
+    #[error("{0}")]
+    Storage(String),
 }
 
 impl Error {
@@ -63,7 +67,7 @@ impl Error {
     /// The HTTP status the server answers this error with.
     pub fn status(&self) -> u16 {
         match self {
-            Error::Bind { .. } | Error::Seed(_) => 500,
+            Error::Bind { .. } | Error::Seed(_) | Error::Storage(_) => 500,
             Error::NotFound { .. } => 404,
             Error::BadRequest(_) => 400,
             Error::Unprocessable(_) => 422,
@@ -85,6 +89,7 @@ impl Error {
             Error::Bind { .. } | Error::Seed(_) => {
                 ErrorBody::new("internal_error", self.to_string())
             }
+            Error::Storage(_) => ErrorBody::new("storage_error", self.to_string()),
         }
     }
 }

@@ -35,6 +35,11 @@
 //! /_emulator/webhooks`, `DELETE /_emulator/webhooks/{id}`, `GET
 //! /_emulator/webhooks/deliveries`; and `GET /health` without one.
 //!
+//! State: in memory by default; [`EmulatorBuilder::state_file`] (`keygate
+//! serve --state FILE`) keeps it in a SQLite file, so that every
+//! acknowledged write survives a restart, even `kill -9`. Create routes honour
+//! `Idempotency-Key` (a retry within 24 hours gets the first answer).
+//!
 //! Webhooks: registered endpoints receive every event as WorkOS delivers
 //! it, a JSON POST signed with `WorkOS-Signature: t=<unix ms>, v1=<hex
 //! HMAC-SHA256 of "{t}.{body}">`, retried with exponential backoff (see
@@ -59,7 +64,7 @@ mod server;
 mod store;
 mod webhooks;
 
-pub use emulator::{DEFAULT_BODY_LIMIT, Emulator, EmulatorBuilder};
+pub use emulator::{DEFAULT_BODY_LIMIT, Emulator, EmulatorBuilder, STATE_DIR_ENV};
 pub use error::Error;
 pub use faults::{Fault, FaultBody};
 pub use rate_limit::RateLimit;

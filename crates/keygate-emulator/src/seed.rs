@@ -12,7 +12,7 @@ use keygate_types::{
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
-use crate::store::{NewKey, Policy, State};
+use crate::store::{NewKey, State};
 
 /// A seed, read from JSON.
 ///
@@ -141,12 +141,7 @@ impl Seed {
     }
 
     /// Creates everything in the seed, checking the same rules as the API.
-    pub(crate) fn apply(
-        &self,
-        state: &mut State,
-        policy: &Policy,
-        now: Timestamp,
-    ) -> Result<(), Error> {
+    pub(crate) fn apply(&self, state: &mut State, now: Timestamp) -> Result<(), Error> {
         let fail = |what: String, e: Error| Error::Seed(format!("{what}: {e}"));
         let mut orgs = Vec::new();
         for (i, o) in self.organizations.iter().enumerate() {
@@ -220,7 +215,6 @@ impl Seed {
             };
             state
                 .create_key(
-                    policy,
                     NewKey {
                         owner,
                         name: k.name.clone(),

@@ -15,7 +15,7 @@ use crate::environment::Environment;
 use crate::faults::FaultSet;
 use crate::rate_limit::{Limiter, RateLimit};
 use crate::server::Server;
-use crate::store::{Policy, Store};
+use crate::store::{SqliteStorage, Store};
 use crate::webhooks::{Deliverer, WebhookRetry, Webhooks};
 use crate::{Error, Seed};
 
@@ -32,7 +32,13 @@ pub struct EmulatorBuilder {
     body_limit: usize,
     webhook_retry: WebhookRetry,
     rate_limit: Option<RateLimit>,
+    state_file: Option<PathBuf>,
 }
+
+/// The environment variable that gives every emulator started without a
+/// state file one in this directory, fresh each time (so a test suite can
+/// run on the SQLite store unchanged).
+pub const STATE_DIR_ENV: &str = "KEYGATE_EMULATOR_STATE_DIR";
 
 impl Default for EmulatorBuilder {
     fn default() -> Self {
@@ -46,6 +52,7 @@ impl Default for EmulatorBuilder {
             body_limit: DEFAULT_BODY_LIMIT,
             webhook_retry: WebhookRetry::default(),
             rate_limit: None,
+            state_file: None,
         }
     }
 }
@@ -120,28 +127,78 @@ impl EmulatorBuilder {
         self
     }
 
+    /// Keeps the state in this SQLite file, created when missing: every
+    /// acknowledged write survives a restart, even after `kill -9`. Seeds
+    /// apply only when the file is new; allow-lists given here or in a seed
+    /// replace the file's. Without it the state lives in memory only.
+    ///
+    /// A file written by a newer keygate, or one that is not a sound SQLite
+    /// database, is refused ([`Error::Storage`]) and left as it was.
+    ///
+    /// ```
+    /// use keygate_emulator::Emulator;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let dir = std::env::temp_dir().join(format!("keygate-doc-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir)?;
+    /// let file = dir.join("state.db");
+    /// let emu = Emulator::builder().state_file(&file).start().await?;
+    /// let org = emu.create_organization("Acme")?;
+    /// emu.shutdown().await;
+    ///
+    /// let emu = Emulator::builder().state_file(&file).start().await?;
+    /// assert!(emu.organization(org.id.as_str()).is_some());
+    /// # emu.shutdown().await;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn state_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.state_file = Some(path.into());
+        self
+    }
+
     /// Applies the seeds and starts serving on a task of the current Tokio runtime.
     pub async fn start(self) -> Result<Emulator, Error> {
         let mut seeds: Vec<Seed> = self.seed.into_iter().collect();
         if let Some(path) = &self.seed_file {
             seeds.push(Seed::from_file(path)?);
         }
+        let state_file = self.state_file.clone().or_else(fresh_state_file);
         let pick = |builder: Option<Vec<String>>, from_seed: fn(&Seed) -> Option<&Vec<String>>| {
             builder
                 .or_else(|| seeds.iter().rev().find_map(|s| from_seed(s).cloned()))
                 .map(|list| list.into_iter().collect::<HashSet<_>>())
         };
-        let policy = Policy {
-            organization_permissions: pick(self.organization_permissions, |s| {
-                s.organization_permissions.as_ref()
-            }),
-            user_permissions: pick(self.user_permissions, |s| s.user_permissions.as_ref()),
+        let organization_permissions = pick(self.organization_permissions, |s| {
+            s.organization_permissions.as_ref()
+        });
+        let user_permissions = pick(self.user_permissions, |s| s.user_permissions.as_ref());
+        let store = match &state_file {
+            Some(path) => Store::new(Box::new(SqliteStorage::open(path)?)),
+            None => Store::default(),
         };
+        let kept = store.load()?;
+        store.write(|state| {
+            // Allow-lists given now replace the kept ones; absent ones keep them.
+            let before = state.policy.clone();
+            if organization_permissions.is_some() || !kept {
+                state.policy.organization_permissions = organization_permissions;
+            }
+            if user_permissions.is_some() || !kept {
+                state.policy.user_permissions = user_permissions;
+            }
+            state.changes.settings |= state.policy != before;
+            Ok(())
+        })?;
+        let clock = Clock::default();
+        clock.set_offset_ms(store.read(|state| state.clock_offset_ms));
         let secrets = EnvironmentSecrets::new(self.secrets);
         let limiter = self.rate_limit.map(|l| Limiter::new(l, secrets.len()));
         let env = Arc::new(Environment {
-            store: Store::new(policy),
-            clock: Clock::default(),
+            store,
+            clock,
             faults: FaultSet::default(),
             counters: Counters::default(),
             secrets,
@@ -151,11 +208,15 @@ impl EmulatorBuilder {
             webhook_retry: self.webhook_retry,
         });
         let (outbox, events) = tokio::sync::mpsc::unbounded_channel();
-        env.store.lock().outbox = Some(outbox);
+        env.store.set_outbox(outbox);
         let deliverer = Deliverer::spawn(env.clone(), events);
-        for seed in &seeds {
-            let now = env.clock.now();
-            seed.apply(&mut env.store.lock(), &env.store.policy, now)?;
+        if !kept {
+            for seed in &seeds {
+                let now = env.clock.now();
+                env.store.write(|state| seed.apply(state, now))?;
+            }
+        } else if !seeds.is_empty() {
+            tracing::info!("the state file has data: seeds not applied");
         }
         let server = Server::spawn(env.clone(), self.bind).await?;
         let base_url = format!("http://{}", server.local_addr);
@@ -166,4 +227,17 @@ impl EmulatorBuilder {
             _deliverer: deliverer,
         })
     }
+}
+
+/// A new file in [`STATE_DIR_ENV`]'s directory, when it is set.
+fn fresh_state_file() -> Option<PathBuf> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let dir = PathBuf::from(std::env::var_os(STATE_DIR_ENV)?);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    Some(dir.join(format!(
+        "emulator-{}-{n}-{}.db",
+        std::process::id(),
+        ulid::Ulid::new()
+    )))
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use keygate_types::{SecretString, Timestamp};
 
-pub use builder::EmulatorBuilder;
+pub use builder::{EmulatorBuilder, STATE_DIR_ENV};
 
 use crate::environment::Environment;
 use crate::server::Server;
@@ -99,13 +99,17 @@ impl Emulator {
 
     /// Sets the emulator's clock to `at`; it ticks on from there.
     pub fn set_time(&self, at: Timestamp) {
-        self.env.clock.set(at);
+        if let Err(e) = self.env.set_time(at) {
+            tracing::error!(error = %e, "the clock was set but its offset could not be kept");
+        }
     }
 
     /// Moves the emulator's clock forward.
     pub fn advance_time(&self, by: std::time::Duration) {
         let by = time::Duration::try_from(by).unwrap_or(time::Duration::MAX);
-        self.env.clock.advance(by);
+        if let Err(e) = self.env.advance_time(by) {
+            tracing::error!(error = %e, "the clock moved but its offset could not be kept");
+        }
     }
 
     /// The emulator's current time.
@@ -116,12 +120,23 @@ impl Emulator {
     /// Empties the store, counters and faults, and puts the clock back on
     /// system time. Secrets and allow-lists stay.
     pub fn reset(&self) {
-        self.env.reset();
+        if let Err(e) = self.env.reset() {
+            tracing::error!(error = %e, "the reset could not be kept");
+        }
     }
 
-    /// Stops serving, waiting a few seconds at most for requests in flight.
+    /// Stops serving, waiting a few seconds at most for requests in flight,
+    /// then keeps what is not kept yet (keys' `last_used_at`).
     pub async fn shutdown(mut self) {
         self.server.shutdown().await;
+        self.env.store.close();
+    }
+}
+
+impl Drop for Emulator {
+    /// Closes a state file, so that another emulator can open it at once.
+    fn drop(&mut self) {
+        self.env.store.close();
     }
 }
 
@@ -129,7 +144,7 @@ impl Emulator {
 impl Emulator {
     /// The whole store, as its `Debug` form: what a memory dump would show.
     pub(crate) fn dump_state(&self) -> String {
-        format!("{:?}", *self.env.store.lock())
+        self.env.store.read(|state| format!("{state:?}"))
     }
 }
 

@@ -14,25 +14,29 @@ impl Emulator {
     /// Creates an organization.
     pub fn create_organization(&self, name: &str) -> Result<Organization, Error> {
         let now = self.now();
-        self.env.store.lock().create_organization(
-            CreateOrganization {
-                name: name.to_owned(),
-                ..CreateOrganization::default()
-            },
-            now,
-        )
+        self.env.store.write(|state| {
+            state.create_organization(
+                CreateOrganization {
+                    name: name.to_owned(),
+                    ..CreateOrganization::default()
+                },
+                now,
+            )
+        })
     }
 
     /// Creates a user.
     pub fn create_user(&self, email: &str) -> Result<User, Error> {
         let now = self.now();
-        self.env.store.lock().create_user(
-            CreateUser {
-                email: email.to_owned(),
-                ..CreateUser::default()
-            },
-            now,
-        )
+        self.env.store.write(|state| {
+            state.create_user(
+                CreateUser {
+                    email: email.to_owned(),
+                    ..CreateUser::default()
+                },
+                now,
+            )
+        })
     }
 
     /// Makes `user` an active member of `organization`, with role `member`.
@@ -42,10 +46,9 @@ impl Emulator {
         organization: &OrganizationId,
     ) -> Result<OrganizationMembership, Error> {
         let now = self.now();
-        self.env
-            .store
-            .lock()
-            .create_membership(user.clone(), organization.clone(), Vec::new(), now)
+        self.env.store.write(|state| {
+            state.create_membership(user.clone(), organization.clone(), Vec::new(), now)
+        })
     }
 
     /// Deactivates a membership: the user's keys there validate as `null`
@@ -54,8 +57,7 @@ impl Emulator {
         let now = self.now();
         self.env
             .store
-            .lock()
-            .set_membership_status(id, MembershipStatus::Inactive, now)
+            .write(|state| state.set_membership_status(id, MembershipStatus::Inactive, now))
     }
 
     /// Reactivates a membership.
@@ -63,14 +65,15 @@ impl Emulator {
         let now = self.now();
         self.env
             .store
-            .lock()
-            .set_membership_status(id, MembershipStatus::Active, now)
+            .write(|state| state.set_membership_status(id, MembershipStatus::Active, now))
     }
 
     /// Deletes a membership, revoking the user's keys in that organization.
     pub fn delete_membership(&self, id: &str) -> Result<(), Error> {
         let now = self.now();
-        self.env.store.lock().delete_membership(id, now)
+        self.env
+            .store
+            .write(|state| state.delete_membership(id, now))
     }
 
     /// Creates an organization-owned key. The value is in the answer only.
@@ -114,38 +117,46 @@ impl Emulator {
         permissions: &[&str],
     ) -> Result<CreatedApiKey, Error> {
         let now = self.now();
-        self.env.store.lock().create_key(
-            &self.env.store.policy,
-            NewKey {
-                owner,
-                name: name.to_owned(),
-                permissions: permissions.iter().map(|p| (*p).to_owned()).collect(),
-                expires_at: None,
-                value: None,
-            },
-            now,
-        )
+        let new = NewKey {
+            owner,
+            name: name.to_owned(),
+            permissions: permissions.iter().map(|p| (*p).to_owned()).collect(),
+            expires_at: None,
+            value: None,
+        };
+        self.env.store.write(|state| state.create_key(new, now))
+    }
+
+    /// An organization, if it exists.
+    pub fn organization(&self, id: &str) -> Option<Organization> {
+        self.env
+            .store
+            .read(|state| state.directory.organization(id).ok().cloned())
     }
 
     /// A key as the service describes it now, if it exists.
     pub fn api_key(&self, id: &str) -> Option<ApiKey> {
-        self.env.store.lock().keys.get(id).cloned()
+        self.env.store.read(|state| state.keys.get(id).cloned())
     }
 
     /// Deletes (revokes) a key.
     pub fn delete_api_key(&self, id: &str) -> Result<(), Error> {
         let now = self.now();
-        self.env.store.lock().delete_key(id, now)
+        self.env.store.write(|state| state.delete_key(id, now))
     }
 
     /// Expires a key now, at a time, or clears its expiry, like `POST /api_keys/{id}/expire`.
     pub fn expire_api_key(&self, id: &str, expiry: Expiry) -> Result<ApiKey, Error> {
         let now = self.now();
-        self.env.store.lock().expire_key(id, expiry, now)
+        self.env
+            .store
+            .write(|state| state.expire_key(id, expiry, now))
     }
 
     /// Every event kept, oldest first.
     pub fn events(&self) -> Vec<Event> {
-        self.env.store.lock().events.since(None).cloned().collect()
+        self.env
+            .store
+            .read(|state| state.events.since(None).cloned().collect())
     }
 }

@@ -47,16 +47,18 @@ impl Emulator {
 
     /// Removes an endpoint; deliveries already under way still finish.
     pub fn remove_webhook_endpoint(&self, id: &str) -> Result<(), Error> {
-        if self.env.webhooks.remove(id) {
-            Ok(())
-        } else {
-            Err(Error::not_found("webhook_endpoint", id))
-        }
+        self.env.store.write(|state| {
+            if state.remove_webhook_endpoint(id) {
+                Ok(())
+            } else {
+                Err(Error::not_found("webhook_endpoint", id))
+            }
+        })
     }
 
     /// The registered endpoints, oldest first.
     pub fn webhook_endpoints(&self) -> Vec<WebhookEndpoint> {
-        self.env.webhooks.endpoints()
+        self.env.store.read(|state| state.webhook_endpoint_list())
     }
 
     /// Every delivery (one per event and endpoint), oldest first; the last

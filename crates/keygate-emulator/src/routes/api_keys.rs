@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
-use http::StatusCode;
+use http::{HeaderMap, StatusCode, Uri};
 use keygate_types::{
     ApiKey, CreateOrganizationApiKey, CreateUserApiKey, ExpireApiKey, OrganizationId, Owner,
     UserId, ValidateApiKey,
@@ -12,6 +12,7 @@ use keygate_types::{
 use serde::Serialize;
 
 use super::body::{JsonBody, RawBody, parse};
+use super::idempotent::{self, Retry};
 use super::path::PathId;
 use super::query::Query;
 use super::reply::{ApiError, json, list_page};
@@ -24,23 +25,23 @@ type Env = State<Arc<Environment>>;
 pub(crate) async fn create_for_organization(
     State(env): Env,
     PathId(org): PathId,
-    JsonBody(body): JsonBody<CreateOrganizationApiKey>,
+    uri: Uri,
+    headers: HeaderMap,
+    RawBody(bytes): RawBody,
 ) -> Result<Response, ApiError> {
-    let now = env.clock.now();
-    let created = env.store.lock().create_key(
-        &env.store.policy,
-        NewKey {
-            owner: Owner::Organization {
-                id: OrganizationId::new_unchecked(org),
-            },
-            name: body.name,
-            permissions: body.permissions,
-            expires_at: body.expires_at,
-            value: None,
+    let body: CreateOrganizationApiKey = parse(&bytes, StatusCode::UNPROCESSABLE_ENTITY)?;
+    let retry = Retry::of(&headers, uri.path(), &bytes)?;
+    let new = NewKey {
+        owner: Owner::Organization {
+            id: OrganizationId::new_unchecked(org),
         },
-        now,
-    )?;
-    Ok(json(StatusCode::CREATED, &created))
+        name: body.name,
+        permissions: body.permissions,
+        expires_at: body.expires_at,
+        value: None,
+    };
+    let now = env.clock.now();
+    idempotent::create(&env, retry, |state| state.create_key(new, now))
 }
 
 /// `GET /organizations/{org_id}/api_keys`.
@@ -50,10 +51,10 @@ pub(crate) async fn list_for_organization(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let req = Query::parse(raw.as_deref()).page(false)?;
+    let org = OrganizationId::new_unchecked(org);
     let page = env
         .store
-        .lock()
-        .list_organization_keys(&OrganizationId::new_unchecked(org), &req)?;
+        .read(|state| state.list_organization_keys(&org, &req))?;
     Ok(list_page(page))
 }
 
@@ -61,25 +62,24 @@ pub(crate) async fn list_for_organization(
 pub(crate) async fn create_for_user(
     State(env): Env,
     PathId(user): PathId,
+    uri: Uri,
+    headers: HeaderMap,
     RawBody(bytes): RawBody,
 ) -> Result<Response, ApiError> {
     let body: CreateUserApiKey = parse(&bytes, StatusCode::BAD_REQUEST)?;
-    let now = env.clock.now();
-    let created = env.store.lock().create_key(
-        &env.store.policy,
-        NewKey {
-            owner: Owner::User {
-                id: UserId::new_unchecked(user),
-                organization_id: body.organization_id,
-            },
-            name: body.name,
-            permissions: body.permissions,
-            expires_at: body.expires_at,
-            value: None,
+    let retry = Retry::of(&headers, uri.path(), &bytes)?;
+    let new = NewKey {
+        owner: Owner::User {
+            id: UserId::new_unchecked(user),
+            organization_id: body.organization_id,
         },
-        now,
-    )?;
-    Ok(json(StatusCode::CREATED, &created))
+        name: body.name,
+        permissions: body.permissions,
+        expires_at: body.expires_at,
+        value: None,
+    };
+    let now = env.clock.now();
+    idempotent::create(&env, retry, |state| state.create_key(new, now))
 }
 
 /// `GET /user_management/users/{user_id}/api_keys`.
@@ -91,17 +91,17 @@ pub(crate) async fn list_for_user(
     let query = Query::parse(raw.as_deref());
     let req = query.page(false)?;
     let org = query.organization_id();
+    let user = UserId::new_unchecked(user);
     let page = env
         .store
-        .lock()
-        .list_user_keys(&UserId::new_unchecked(user), org.as_ref(), &req)?;
+        .read(|state| state.list_user_keys(&user, org.as_ref(), &req))?;
     Ok(list_page(page))
 }
 
 /// `DELETE /api_keys/{id}`.
 pub(crate) async fn delete(State(env): Env, PathId(id): PathId) -> Result<Response, ApiError> {
     let now = env.clock.now();
-    env.store.lock().delete_key(&id, now)?;
+    env.store.write(|state| state.delete_key(&id, now))?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -117,7 +117,9 @@ pub(crate) async fn expire(
         parse(&bytes, StatusCode::UNPROCESSABLE_ENTITY)?
     };
     let now = env.clock.now();
-    let key = env.store.lock().expire_key(&id, body.expiry, now)?;
+    let key = env
+        .store
+        .write(|state| state.expire_key(&id, body.expiry, now))?;
     Ok(json(StatusCode::OK, &key))
 }
 
@@ -129,14 +131,10 @@ pub(crate) async fn validate(
     // Hash outside the lock: every validation contends for it.
     let digest = digest(body.value.expose_secret());
     let now = env.clock.now();
-    let mut state = env.store.lock();
     // Encoded under the lock, from the stored key: no copy of it per request.
-    json(
-        StatusCode::OK,
-        &ValidationReply {
-            api_key: state.validate(&digest, now),
-        },
-    )
+    env.store.validate(&digest, now, |api_key| {
+        json(StatusCode::OK, &ValidationReply { api_key })
+    })
 }
 
 /// [`keygate_types::ValidationResponse`] with the key borrowed: the same JSON.

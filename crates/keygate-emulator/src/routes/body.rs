@@ -1,8 +1,11 @@
 //! Request bodies: size-capped, parsed as JSON, and every failure answered
 //! with a WorkOS error body saying what was wrong.
 //!
-//! Malformed JSON is a 400; JSON of the wrong shape (a missing field, a
-//! string where a list belongs) is a 422 with `errors[]` naming the field.
+//! Malformed JSON is a 400 `invalid_json`. An empty body, or one missing a
+//! field, gets the route's status for a missing field (422, or 400 where
+//! WorkOS's OpenAPI spec documents it); JSON of the wrong shape (a string
+//! where a list belongs) is a 422. Every error body has `errors[]` naming
+//! the field (`body` for the whole of it), as the spec documents.
 
 use axum::extract::{FromRequest, Request};
 use bytes::Bytes;
@@ -54,19 +57,20 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     }
 }
 
-/// Parses `bytes` as JSON of type `T`. Syntax errors are a 400; a missing
-/// field gets `missing_status`; other shape errors a 422.
+/// Parses `bytes` as JSON of type `T`. Syntax errors are a 400; an empty
+/// body or a missing field gets `missing_status`; other shape errors a 422.
 pub(crate) fn parse<T: DeserializeOwned>(
     bytes: &[u8],
     missing_status: StatusCode,
 ) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
+            missing_status,
             ErrorBody::new(
-                "invalid_json",
+                codes::INVALID_REQUEST_PARAMETERS,
                 "The request body is empty; expected a JSON object.",
-            ),
+            )
+            .with_field_error("body", "body_required"),
         ));
     }
     if !is_object(bytes) {
@@ -114,7 +118,8 @@ fn syntax_error(e: &serde_json::Error) -> ApiError {
         ErrorBody::new(
             "invalid_json",
             format!("The request body is not valid JSON: {e}."),
-        ),
+        )
+        .with_field_error("body", "invalid_json"),
     )
 }
 
@@ -177,7 +182,7 @@ mod tests {
         assert_eq!(e.status, StatusCode::BAD_REQUEST);
         assert_eq!(e.body.code, "invalid_json");
         assert!(e.body.message.contains("line 1"), "{}", e.body.message);
-        assert_eq!(err("").status, StatusCode::BAD_REQUEST);
+        assert_eq!(e.body.errors[0].field, "body");
         assert_eq!(
             err(r#"{"name":"a"} trailing"#).status,
             StatusCode::BAD_REQUEST
@@ -214,6 +219,19 @@ mod tests {
         }
         assert_eq!(err("[1,").status, StatusCode::BAD_REQUEST);
         assert_eq!(err("[] []").status, StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn an_empty_body_is_a_missing_body_with_the_routes_status() {
+        for body in ["", "  \n"] {
+            let e = err(body);
+            assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
+            assert_eq!(e.body.errors[0].field, "body");
+            assert_eq!(e.body.errors[0].code, "body_required");
+        }
+        let e = parse::<CreateOrganizationApiKey>(b"", StatusCode::BAD_REQUEST).unwrap_err();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert_eq!(e.body.errors.len(), 1);
     }
 
     #[test]

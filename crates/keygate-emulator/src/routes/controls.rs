@@ -24,9 +24,9 @@ pub(crate) async fn health() -> Response {
 }
 
 /// `POST /_emulator/reset`: empty store, counters, faults; clock back to system time.
-pub(crate) async fn reset(State(env): Env) -> Response {
-    env.reset();
-    StatusCode::NO_CONTENT.into_response()
+pub(crate) async fn reset(State(env): Env) -> Result<Response, ApiError> {
+    env.reset()?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// `GET /_emulator/faults`.
@@ -123,14 +123,17 @@ pub(crate) async fn clock(State(env): Env) -> Response {
 }
 
 /// `PUT /_emulator/clock` with `{"now": "2030-01-01T00:00:00.000Z"}`.
-pub(crate) async fn set_clock(State(env): Env, JsonBody(body): JsonBody<ClockBody>) -> Response {
-    env.clock.set(body.now);
-    json(
+pub(crate) async fn set_clock(
+    State(env): Env,
+    JsonBody(body): JsonBody<ClockBody>,
+) -> Result<Response, ApiError> {
+    env.set_time(body.now)?;
+    Ok(json(
         StatusCode::OK,
         &ClockBody {
             now: env.clock.now(),
         },
-    )
+    ))
 }
 
 #[derive(Deserialize)]
@@ -143,8 +146,7 @@ pub(crate) async fn advance_clock(
     State(env): Env,
     JsonBody(body): JsonBody<AdvanceBody>,
 ) -> Result<Response, ApiError> {
-    env.clock
-        .advance(time::Duration::milliseconds(body.milliseconds));
+    env.advance_time(time::Duration::milliseconds(body.milliseconds))?;
     Ok(json(
         StatusCode::OK,
         &ClockBody {

@@ -42,7 +42,7 @@ pub(crate) async fn list(
         reversed_cursors,
     };
     let now = env.clock.now();
-    let (data, list_metadata) = env.store.lock().events.list(&filter, now);
+    let (data, list_metadata) = env.store.read(|state| state.events.list(&filter, now));
     Ok(json(
         StatusCode::OK,
         &List {

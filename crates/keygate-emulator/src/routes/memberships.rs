@@ -5,12 +5,13 @@ use std::sync::Arc;
 
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
-use http::StatusCode;
+use http::{HeaderMap, StatusCode, Uri};
 use keygate_types::{CreateMembership, MembershipStatus, UserId};
 
 use serde::Deserialize;
 
-use super::body::JsonBody;
+use super::body::{RawBody, parse};
+use super::idempotent::{self, Retry};
 use super::path::PathId;
 use super::query::Query;
 use super::reply::{ApiError, json, list_page};
@@ -31,8 +32,12 @@ pub(crate) struct CreateBody {
 
 pub(crate) async fn create(
     State(env): Env,
-    JsonBody(body): JsonBody<CreateBody>,
+    uri: Uri,
+    headers: HeaderMap,
+    RawBody(bytes): RawBody,
 ) -> Result<Response, ApiError> {
+    let body: CreateBody = parse(&bytes, StatusCode::UNPROCESSABLE_ENTITY)?;
+    let retry = Retry::of(&headers, uri.path(), &bytes)?;
     let CreateBody {
         membership,
         role_slugs,
@@ -50,13 +55,9 @@ pub(crate) async fn create(
         (None, None) => Vec::new(),
     };
     let now = env.clock.now();
-    let m = env.store.lock().create_membership(
-        membership.user_id,
-        membership.organization_id,
-        roles,
-        now,
-    )?;
-    Ok(json(StatusCode::CREATED, &m))
+    idempotent::create(&env, retry, |state| {
+        state.create_membership(membership.user_id, membership.organization_id, roles, now)
+    })
 }
 
 pub(crate) async fn list(State(env): Env, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
@@ -89,19 +90,21 @@ pub(crate) async fn list(State(env): Env, RawQuery(raw): RawQuery) -> Result<Res
         organization_id: query.organization_id(),
         statuses,
     };
-    let page = env.store.lock().list_memberships(&filter, &req);
+    let page = env
+        .store
+        .read(|state| state.list_memberships(&filter, &req));
     Ok(list_page(page))
 }
 
 pub(crate) async fn get(State(env): Env, PathId(id): PathId) -> Result<Response, ApiError> {
-    let m = env.store.lock().directory.membership(&id)?;
+    let m = env.store.read(|state| state.directory.membership(&id))?;
     Ok(json(StatusCode::OK, &m))
 }
 
 /// Deleting a membership revokes the user's keys in that organization.
 pub(crate) async fn delete(State(env): Env, PathId(id): PathId) -> Result<Response, ApiError> {
     let now = env.clock.now();
-    env.store.lock().delete_membership(&id, now)?;
+    env.store.write(|state| state.delete_membership(&id, now))?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -110,8 +113,7 @@ pub(crate) async fn deactivate(State(env): Env, PathId(id): PathId) -> Result<Re
     let now = env.clock.now();
     let m = env
         .store
-        .lock()
-        .set_membership_status(&id, MembershipStatus::Inactive, now)?;
+        .write(|state| state.set_membership_status(&id, MembershipStatus::Inactive, now))?;
     Ok(json(StatusCode::OK, &m))
 }
 
@@ -119,7 +121,6 @@ pub(crate) async fn reactivate(State(env): Env, PathId(id): PathId) -> Result<Re
     let now = env.clock.now();
     let m = env
         .store
-        .lock()
-        .set_membership_status(&id, MembershipStatus::Active, now)?;
+        .write(|state| state.set_membership_status(&id, MembershipStatus::Active, now))?;
     Ok(json(StatusCode::OK, &m))
 }

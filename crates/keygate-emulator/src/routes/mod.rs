@@ -6,6 +6,7 @@ mod body;
 mod controls;
 mod events;
 mod gate;
+mod idempotent;
 mod memberships;
 mod organizations;
 mod path;

@@ -4,10 +4,11 @@ use std::sync::Arc;
 
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
-use http::StatusCode;
+use http::{HeaderMap, StatusCode, Uri};
 use keygate_types::CreateUser;
 
-use super::body::JsonBody;
+use super::body::{RawBody, parse};
+use super::idempotent::{self, Retry};
 use super::path::PathId;
 use super::query::Query;
 use super::reply::{ApiError, json, list_page};
@@ -18,11 +19,14 @@ type Env = State<Arc<Environment>>;
 
 pub(crate) async fn create(
     State(env): Env,
-    JsonBody(body): JsonBody<CreateUser>,
+    uri: Uri,
+    headers: HeaderMap,
+    RawBody(bytes): RawBody,
 ) -> Result<Response, ApiError> {
+    let body: CreateUser = parse(&bytes, StatusCode::UNPROCESSABLE_ENTITY)?;
+    let retry = Retry::of(&headers, uri.path(), &bytes)?;
     let now = env.clock.now();
-    let user = env.store.lock().create_user(body, now)?;
-    Ok(json(StatusCode::CREATED, &user))
+    idempotent::create(&env, retry, |state| state.create_user(body, now))
 }
 
 pub(crate) async fn list(State(env): Env, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
@@ -35,18 +39,18 @@ pub(crate) async fn list(State(env): Env, RawQuery(raw): RawQuery) -> Result<Res
             .map(str::to_owned),
         organization_id: query.organization_id(),
     };
-    let page = env.store.lock().list_users(&filter, &req);
+    let page = env.store.read(|state| state.list_users(&filter, &req));
     Ok(list_page(page))
 }
 
 pub(crate) async fn get(State(env): Env, PathId(id): PathId) -> Result<Response, ApiError> {
-    let user = env.store.lock().directory.user(&id)?.clone();
+    let user = env.store.read(|state| state.directory.user(&id).cloned())?;
     Ok(json(StatusCode::OK, &user))
 }
 
 /// Deleting a user revokes their keys.
 pub(crate) async fn delete(State(env): Env, PathId(id): PathId) -> Result<Response, ApiError> {
     let now = env.clock.now();
-    env.store.lock().delete_user(&id, now)?;
+    env.store.write(|state| state.delete_user(&id, now))?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -37,16 +37,19 @@ pub(crate) async fn create(
 pub(crate) async fn list(State(env): Env) -> Response {
     json(
         StatusCode::OK,
-        &json!({"object": "list", "data": env.webhooks.endpoints()}),
+        &json!({"object": "list", "data": env.store.read(|state| state.webhook_endpoint_list())}),
     )
 }
 
 pub(crate) async fn delete(State(env): Env, PathId(id): PathId) -> Result<Response, ApiError> {
-    if env.webhooks.remove(&id) {
-        Ok(StatusCode::NO_CONTENT.into_response())
-    } else {
-        Err(crate::Error::not_found("webhook_endpoint", id).into())
-    }
+    env.store.write(|state| {
+        if state.remove_webhook_endpoint(&id) {
+            Ok(())
+        } else {
+            Err(crate::Error::not_found("webhook_endpoint", id.clone()))
+        }
+    })?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 pub(crate) async fn deliveries(State(env): Env) -> Response {

@@ -14,16 +14,16 @@ use keygate_types::{
 };
 use serde_json::{Map, Value};
 
-use super::{Page, PageRequest, State};
+use super::{Page, PageRequest, Row, State};
 use crate::Error;
 
 /// Organizations, users and memberships, each in creation order.
 #[derive(Debug, Default)]
 pub(crate) struct Directory {
-    organizations: BTreeMap<OrganizationId, Organization>,
-    users: BTreeMap<UserId, User>,
+    pub(crate) organizations: BTreeMap<OrganizationId, Organization>,
+    pub(crate) users: BTreeMap<UserId, User>,
     /// Stored without the embedded user, which is filled in when served.
-    memberships: BTreeMap<MembershipId, OrganizationMembership>,
+    pub(crate) memberships: BTreeMap<MembershipId, OrganizationMembership>,
     by_pair: HashMap<(UserId, OrganizationId), MembershipId>,
 }
 
@@ -44,6 +44,20 @@ pub(crate) struct UserFilter {
 }
 
 impl Directory {
+    pub(crate) fn restore_organization(&mut self, org: Organization) {
+        self.organizations.insert(org.id.clone(), org);
+    }
+
+    pub(crate) fn restore_user(&mut self, user: User) {
+        self.users.insert(user.id.clone(), user);
+    }
+
+    pub(crate) fn restore_membership(&mut self, m: OrganizationMembership) {
+        self.by_pair
+            .insert((m.user_id.clone(), m.organization_id.clone()), m.id.clone());
+        self.memberships.insert(m.id.clone(), m);
+    }
+
     pub(crate) fn organization(&self, id: &str) -> Result<&Organization, Error> {
         self.organizations
             .get(id)
@@ -118,6 +132,7 @@ impl State {
         self.directory
             .organizations
             .insert(org.id.clone(), org.clone());
+        self.changes.touch(Row::Organization(org.id.to_string()));
         Ok(org)
     }
 
@@ -141,6 +156,7 @@ impl State {
             .organizations
             .remove(id)
             .ok_or_else(|| Error::not_found("organization", id))?;
+        self.changes.touch(Row::Organization(org.id.to_string()));
         self.remove_memberships_where(now, |m| m.organization_id == org.id);
         let revoked = self.revoke_keys_where(now, |k| *k.owner.organization_id() == org.id);
         tracing::debug!(organization_id = %org.id, revoked, "organization deleted");
@@ -194,6 +210,7 @@ impl State {
             updated_at: now,
         };
         self.directory.users.insert(user.id.clone(), user.clone());
+        self.changes.touch(Row::User(user.id.to_string()));
         Ok(user)
     }
 
@@ -229,6 +246,7 @@ impl State {
             .users
             .remove(id)
             .ok_or_else(|| Error::not_found("user", id))?;
+        self.changes.touch(Row::User(user.id.to_string()));
         self.remove_memberships_where(now, |m| m.user_id == user.id);
         self.revoke_keys_where(now, |k| k.owner.user_id() == Some(&user.id));
         Ok(())
@@ -283,6 +301,8 @@ impl State {
         dir.by_pair.insert(pair, membership.id.clone());
         dir.memberships
             .insert(membership.id.clone(), membership.clone());
+        self.changes
+            .touch(Row::Membership(membership.id.to_string()));
         let served = dir.served(&membership);
         self.record(EventPayload::MembershipCreated(membership), now);
         Ok(served)
@@ -323,6 +343,7 @@ impl State {
         self.directory
             .by_pair
             .remove(&(m.user_id.clone(), m.organization_id.clone()));
+        self.changes.touch(Row::Membership(m.id.to_string()));
         self.record(EventPayload::MembershipDeleted(m.clone()), now);
         let revoked = self.revoke_keys_where(now, |k| {
             matches!(&k.owner, Owner::User { id, organization_id }
@@ -355,6 +376,7 @@ impl State {
         if changed {
             m.status = status;
             m.updated_at = now;
+            self.changes.touch(Row::Membership(m.id.to_string()));
         }
         let m = m.clone();
         let served = dir.served(&m);
@@ -385,6 +407,7 @@ impl State {
         for m in &removed {
             dir.by_pair
                 .remove(&(m.user_id.clone(), m.organization_id.clone()));
+            self.changes.touch(Row::Membership(m.id.to_string()));
         }
         for m in removed {
             self.record(EventPayload::MembershipDeleted(m), now);

@@ -7,7 +7,7 @@ use keygate_types::{ApiKey, Event, EventListMetadata, EventPayload, Organization
 use serde_json::{Map, Value};
 use time::Duration;
 
-use super::{Page, PageRequest, State};
+use super::{Page, PageRequest, Row, State};
 
 /// How long events are kept, against the emulator's clock.
 pub(crate) const RETENTION: Duration = Duration::days(30);
@@ -74,11 +74,28 @@ impl EventLog {
         )
     }
 
-    fn push(&mut self, event: Event, now: Timestamp) {
+    /// The event with id `id`, if it is kept.
+    pub(crate) fn get(&self, id: &str) -> Option<&Event> {
+        let i = self.events.partition_point(|e| e.id.as_str() < id);
+        self.events.get(i).filter(|e| e.id.as_str() == id)
+    }
+
+    /// Adds an event read back from storage; they come oldest first.
+    pub(crate) fn restore(&mut self, event: Event) {
+        self.events.push_back(event);
+    }
+
+    /// Adds `event`, dropping those past retention; names each as a changed row.
+    fn push(&mut self, event: Event, now: Timestamp, changes: &mut super::Changes) {
         let oldest = now.saturating_add(-RETENTION);
-        while self.events.front().is_some_and(|e| e.created_at < oldest) {
-            self.events.pop_front();
+        while let Some(old) = self.events.pop_front() {
+            if old.created_at >= oldest {
+                self.events.push_front(old);
+                break;
+            }
+            changes.touch(Row::Event(old.id.to_string()));
         }
+        changes.touch(Row::Event(event.id.to_string()));
         self.events.push_back(event);
     }
 }
@@ -91,11 +108,9 @@ impl State {
             created_at: now,
             context: Map::new(),
         };
-        if let Some(outbox) = &self.outbox {
-            // The receiver only goes away with the emulator.
-            let _ = outbox.send(event.clone());
-        }
-        self.events.push(event, now);
+        // Delivered to webhooks once the write that made it is kept.
+        self.unsent.push(event.clone());
+        self.events.push(event, now, &mut self.changes);
     }
 
     pub(crate) fn record_created(&mut self, key: &ApiKey, now: Timestamp) {

@@ -15,7 +15,7 @@ use rand::distr::Alphanumeric;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::{Page, PageRequest, Policy, State};
+use super::{Page, PageRequest, Policy, Row, State};
 use crate::Error;
 
 /// Base62 characters after `sk_` in a generated value: 43 of them carry
@@ -33,7 +33,7 @@ pub(crate) fn digest(value: &str) -> ValueDigest {
 #[derive(Debug, Clone)]
 pub(crate) struct KeyRecord {
     pub(crate) api_key: ApiKey,
-    digest: ValueDigest,
+    pub(crate) digest: ValueDigest,
 }
 
 /// All live keys, by id (in creation order) and by value digest.
@@ -46,6 +46,16 @@ pub(crate) struct KeyTable {
 impl KeyTable {
     pub(crate) fn get(&self, id: &str) -> Option<&ApiKey> {
         self.by_id.get(id).map(|r| &r.api_key)
+    }
+
+    pub(crate) fn record(&self, id: &str) -> Option<&KeyRecord> {
+        self.by_id.get(id)
+    }
+
+    pub(crate) fn restore(&mut self, record: KeyRecord) {
+        self.by_digest
+            .insert(record.digest, record.api_key.id.clone());
+        self.by_id.insert(record.api_key.id.clone(), record);
     }
 }
 
@@ -86,7 +96,6 @@ impl State {
     /// Creates a key after checking every rule for its owner.
     pub(crate) fn create_key(
         &mut self,
-        policy: &Policy,
         new: NewKey,
         now: Timestamp,
     ) -> Result<CreatedApiKey, Error> {
@@ -120,7 +129,7 @@ impl State {
                 Error::Unprocessable(body)
             });
         }
-        check_permissions(policy, &new.permissions, user_key)?;
+        check_permissions(&self.policy, &new.permissions, user_key)?;
         if let Some(at) = new.expires_at
             && at <= now
         {
@@ -166,6 +175,7 @@ impl State {
                 digest,
             },
         );
+        self.changes.touch(Row::ApiKey(id.to_string()));
         tracing::debug!(key_id = %id, owner = api_key.owner.id(), "api key created");
         self.record_created(&api_key, now);
         Ok(CreatedApiKey { api_key, value })
@@ -249,6 +259,8 @@ impl State {
 
     fn forget(&mut self, record: KeyRecord, now: Timestamp) {
         self.keys.by_digest.remove(&record.digest);
+        self.changes
+            .touch(Row::ApiKey(record.api_key.id.to_string()));
         tracing::debug!(key_id = %record.api_key.id, "api key revoked");
         self.record_revoked(&record.api_key, now);
     }
@@ -280,6 +292,7 @@ impl State {
         };
         key.updated_at = now;
         let key = key.clone();
+        self.changes.touch(Row::ApiKey(key.id.to_string()));
         let mut previous_attributes = Map::new();
         previous_attributes.insert(
             "expires_at".to_owned(),
@@ -310,6 +323,10 @@ impl State {
             return None;
         }
         record.api_key.last_used_at = Some(now);
+        if self.track_last_use {
+            self.changes
+                .touch(Row::ApiKey(record.api_key.id.to_string()));
+        }
         Some(&record.api_key)
     }
 }

@@ -60,10 +60,11 @@ async fn run(env: Arc<Environment>, mut events: UnboundedReceiver<Event>) {
         tokio::select! {
             event = events.recv() => {
                 let Some(event) = event else { break };
-                let targets = env.webhooks.targets_for(&event);
+                let targets = env.store.read(|state| state.webhook_targets(&event));
                 if targets.is_empty() {
                     continue;
                 }
+                env.webhooks.record_pending(&event, &targets);
                 let body = match serde_json::to_vec(&event) {
                     Ok(body) => Bytes::from(body),
                     Err(e) => {

@@ -17,6 +17,8 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use keygate_types::{Event, EventId, SecretString, Timestamp, WebhookEndpointId};
+
+use crate::store::Row;
 use serde::{Deserialize, Serialize};
 
 pub(crate) use delivery::{Deliverer, Target};
@@ -95,47 +97,62 @@ impl Default for WebhookRetry {
     }
 }
 
-#[derive(Debug)]
-struct Registered {
-    endpoint: WebhookEndpoint,
-    secret: SecretString,
+/// A registered endpoint and its signing secret (kept with the state: the
+/// emulator needs it to sign every delivery).
+#[derive(Debug, Clone)]
+pub(crate) struct Registered {
+    pub(crate) endpoint: WebhookEndpoint,
+    pub(crate) secret: SecretString,
 }
 
-/// The registered endpoints and the record of deliveries.
+/// The record of deliveries (the endpoints are part of the state).
 #[derive(Debug, Default)]
 pub(crate) struct Webhooks {
-    endpoints: Mutex<Vec<Registered>>,
     deliveries: Mutex<VecDeque<WebhookDelivery>>,
 }
 
-impl Webhooks {
-    pub(crate) fn register(&self, endpoint: WebhookEndpoint, secret: SecretString) {
-        self.endpoints
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(Registered { endpoint, secret });
+impl crate::store::State {
+    /// Registers an endpoint.
+    pub(crate) fn add_webhook_endpoint(&mut self, endpoint: WebhookEndpoint, secret: SecretString) {
+        let id = endpoint.id.to_string();
+        self.webhook_endpoints
+            .insert(id.clone(), Registered { endpoint, secret });
+        self.changes.touch(Row::WebhookEndpoint(id));
     }
 
     /// Removes an endpoint; `false` when there was none with that id.
-    pub(crate) fn remove(&self, id: &str) -> bool {
-        let mut endpoints = self
-            .endpoints
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let before = endpoints.len();
-        endpoints.retain(|r| r.endpoint.id != id);
-        endpoints.len() != before
+    pub(crate) fn remove_webhook_endpoint(&mut self, id: &str) -> bool {
+        let removed = self.webhook_endpoints.remove(id).is_some();
+        if removed {
+            self.changes.touch(Row::WebhookEndpoint(id.to_owned()));
+        }
+        removed
     }
 
-    pub(crate) fn endpoints(&self) -> Vec<WebhookEndpoint> {
-        self.endpoints
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
+    /// The registered endpoints, oldest first.
+    pub(crate) fn webhook_endpoint_list(&self) -> Vec<WebhookEndpoint> {
+        self.webhook_endpoints
+            .values()
             .map(|r| r.endpoint.clone())
             .collect()
     }
 
+    /// The endpoints that want `event`.
+    pub(crate) fn webhook_targets(&self, event: &Event) -> Vec<Target> {
+        let name = event.payload.name();
+        self.webhook_endpoints
+            .values()
+            .filter(|r| r.endpoint.events.is_empty() || r.endpoint.events.iter().any(|e| e == name))
+            .map(|r| Target {
+                endpoint_id: r.endpoint.id.clone(),
+                url: r.endpoint.url.clone(),
+                secret: r.secret.clone(),
+            })
+            .collect()
+    }
+}
+
+impl Webhooks {
     pub(crate) fn deliveries(&self) -> Vec<WebhookDelivery> {
         self.deliveries
             .lock()
@@ -152,26 +169,14 @@ impl Webhooks {
             .clear();
     }
 
-    /// The endpoints that want `event`, each recorded as a pending delivery.
-    fn targets_for(&self, event: &Event) -> Vec<Target> {
+    /// Records a pending delivery of `event` to each of `targets`.
+    fn record_pending(&self, event: &Event, targets: &[Target]) {
         let name = event.payload.name();
-        let targets: Vec<Target> = self
-            .endpoints
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .filter(|r| r.endpoint.events.is_empty() || r.endpoint.events.iter().any(|e| e == name))
-            .map(|r| Target {
-                endpoint_id: r.endpoint.id.clone(),
-                url: r.endpoint.url.clone(),
-                secret: r.secret.clone(),
-            })
-            .collect();
         let mut deliveries = self
             .deliveries
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        for t in &targets {
+        for t in targets {
             if deliveries.len() == KEPT_DELIVERIES {
                 deliveries.pop_front();
             }
@@ -185,7 +190,6 @@ impl Webhooks {
                 last_error: None,
             });
         }
-        targets
     }
 
     /// Records an attempt's outcome.
@@ -247,13 +251,16 @@ pub(crate) fn register(
         ));
     }
     let now = env.clock.now();
-    let endpoint = WebhookEndpoint {
-        id: env.store.lock().ids.webhook_endpoint(now),
-        url: url.to_owned(),
-        events,
-        created_at: now,
-    };
+    let endpoint = env.store.write(|state| {
+        let endpoint = WebhookEndpoint {
+            id: state.ids.webhook_endpoint(now),
+            url: url.to_owned(),
+            events,
+            created_at: now,
+        };
+        state.add_webhook_endpoint(endpoint.clone(), secret);
+        Ok(endpoint)
+    })?;
     tracing::debug!(endpoint_id = %endpoint.id, url, "webhook endpoint registered");
-    env.webhooks.register(endpoint.clone(), secret);
     Ok(endpoint)
 }
