@@ -365,6 +365,10 @@ async fn run(
             }
         }
     };
+    // Finding "now" skipped, without applying them, the events recorded since
+    // the layer was built (more of them when the Events API failed at first):
+    // a verdict cached meanwhile may predate one of those revocations.
+    cache.invalidate_all();
     progress.polls.fetch_add(1, Ordering::Relaxed);
     set_cursor(&position.cursor);
     tracing::debug!(cursor = ?position.cursor, "revocation listener started");

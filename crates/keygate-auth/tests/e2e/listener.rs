@@ -102,3 +102,30 @@ async fn dropping_the_listener_handle_logs_that_it_stopped() {
         "no INFO line says the listener stopped"
     );
 }
+
+/// A revocation that happens while the listener is still finding "now"
+/// (here: the Events API fails at first) is skipped with everything before
+/// "now"; so, once it has found it, the listener forgets every verdict cached
+/// meanwhile, and the revoked key is refused.
+#[tokio::test]
+async fn a_revocation_before_the_listener_found_now_is_not_lost() {
+    let emu = emulator().await;
+    emu.inject_fault(Fault::new("GET", "/events").status(500).times(2));
+    let (app, auth) = app_with(&emu, Channel::Listener(Duration::from_millis(100))).await;
+    let (key, value) = org_key(&emu, &["posts:read"]);
+    assert_eq!(
+        app.get("/whoami", Some(&value)).await.status(),
+        StatusCode::OK
+    );
+    emu.delete_api_key(key.id.as_str()).unwrap();
+    let listener = auth.revocation_listener().unwrap();
+    wait_for(|| listener.stats().polls >= 1).await;
+    assert!(
+        listener.stats().failures >= 1,
+        "the Events API failed first"
+    );
+    assert_eq!(
+        app.get("/whoami", Some(&value)).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
