@@ -168,6 +168,15 @@ impl fmt::Debug for ListenerHandle {
     }
 }
 
+/// Marks the listener's task as running until dropped.
+struct Running(Arc<Progress>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.running.store(false, Ordering::SeqCst);
+    }
+}
+
 impl ListenerHandle {
     /// Starts following events for `cache`: on the Tokio runtime this is
     /// called from, or, outside one, on a thread of its own with its own
@@ -180,9 +189,12 @@ impl ListenerHandle {
         handle.progress.running.store(true, Ordering::SeqCst);
         let progress = Arc::clone(&handle.progress);
         let stop = handle.stop.subscribe();
+        // Cleared however the task ends: returning, panicking, or dropped
+        // with its runtime (polled or not).
+        let running = Running(Arc::clone(&progress));
         let task = async move {
+            let _running = running;
             run(config, cache, &progress, stop).await;
-            progress.running.store(false, Ordering::SeqCst);
         };
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
@@ -418,6 +430,30 @@ async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_listener_whose_runtime_is_gone_does_not_report_running() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        // A key service nobody listens on: the task keeps retrying until its
+        // runtime goes.
+        let client = Client::builder()
+            .secret(keygate_types::SecretString::from("sk_test_unused"))
+            .base_url("http://127.0.0.1:9")
+            .build()
+            .unwrap();
+        let cache = crate::ApiKeyAuth::new(crate::InMemoryValidator::new())
+            .cache()
+            .clone();
+        let handle = runtime.block_on(async {
+            ListenerHandle::start(ListenerConfig::new(client, Duration::from_secs(1)), cache)
+        });
+        assert!(handle.is_running());
+        drop(runtime);
+        assert!(!handle.is_running());
+    }
 
     #[test]
     fn backoff_doubles_with_jitter_up_to_a_minute() {
