@@ -6,8 +6,10 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-/// Kills the child when the test is done with it.
-struct Running(Child);
+/// Kills the child when the test is done with it. Holds its standard
+/// output open until then: `keygate serve` stops when it cannot write its
+/// first lines.
+struct Running(Child, Option<BufReader<std::process::ChildStdout>>);
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -29,12 +31,13 @@ fn serve(args: &[&str], env: &[(&str, &str)]) -> (Running, String, String) {
     for (name, value) in env {
         command.env(name, value);
     }
-    let mut child = Running(command.spawn().expect("keygate starts"));
+    let mut child = Running(command.spawn().expect("keygate starts"), None);
     let mut stdout = BufReader::new(child.0.stdout.take().unwrap());
     let mut lines = [String::new(), String::new()];
     for line in &mut lines {
         stdout.read_line(line).unwrap();
     }
+    child.1 = Some(stdout);
     let addr = lines[0]
         .trim()
         .strip_prefix("listening on http://")
