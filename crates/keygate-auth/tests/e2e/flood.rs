@@ -135,8 +135,9 @@ fn assert_held(seen: &Flood) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_garbage_flood_neither_opens_the_breaker_nor_revives_a_revoked_key() {
-    // Light enough to leave the other tests of this binary their CPU.
-    assert_held(&flood(100, 2).await);
+    // Light enough to leave the other tests of this binary their CPU (their
+    // timeouts are short); the full run below is the measurement.
+    assert_held(&flood(50, 2).await);
     assert_no_key_logged();
 }
 
