@@ -11,8 +11,10 @@
 //! 1. **Only definite answers are stored.** A key-service error is never
 //!    stored and never turns into "invalid" (`errors_are_never_stored`).
 //! 2. **One call per key at a time.** Requests that miss on a key while a
-//!    call for it is in flight wait for that call and share its answer
-//!    (`concurrent_misses_on_one_key_make_one_call`).
+//!    call for it is in flight wait for that call and share its answer; one
+//!    that missed just before the call stored its answer finds it under the
+//!    gate (`concurrent_misses_on_one_key_make_one_call`,
+//!    `a_miss_that_lost_the_race_with_the_store_makes_no_second_call`).
 //! 3. **An invalidation is never overtaken.** An answer is stored only if no
 //!    invalidation happened while its call was in flight; the check and the
 //!    store happen under the gate, as does every invalidation
@@ -203,21 +205,30 @@ impl VerdictCache {
 
     /// Looks `digest` up without waiting: the hot path. No lock of ours.
     pub(crate) fn lookup(&self, digest: &Digest) -> Lookup {
+        match self.fresh(digest) {
+            Some(verdict) => {
+                self.inner.counters.hit(digest);
+                Lookup::Hit(verdict)
+            }
+            None => Lookup::Miss,
+        }
+    }
+
+    /// The fresh verdict moka holds for `digest`, if any.
+    fn fresh(&self, digest: &Digest) -> Option<CachedVerdict> {
         let inner = &*self.inner;
         if let Some(entry) = inner.verdicts.get(digest) {
             // Without a grace window moka keeps an entry exactly while it is
             // fresh; with one, an entry past `fresh_until` is only a fallback.
             if inner.lifetimes.grace.is_none() || Instant::now() < entry.fresh_until {
-                inner.counters.hit(digest);
-                return Lookup::Hit(CachedVerdict::Valid(entry.principal.clone()));
+                return Some(CachedVerdict::Valid(entry.principal.clone()));
             }
-            return Lookup::Miss;
+            return None;
         }
-        if inner.refusals.contains_key(digest) {
-            inner.counters.hit(digest);
-            return Lookup::Hit(CachedVerdict::Invalid);
-        }
-        Lookup::Miss
+        inner
+            .refusals
+            .contains_key(digest)
+            .then_some(CachedVerdict::Invalid)
     }
 
     /// Gets the verdict for `digest` from the key service through `call`,
@@ -232,7 +243,18 @@ impl VerdictCache {
         call: impl FnOnce() -> Call,
     ) -> Result<(CachedVerdict, CacheOutcome), Arc<ValidatorError>> {
         let inner = &self.inner;
-        let (answer, role) = inner.gate().join_or_start(inner, digest, call);
+        let (answer, role) = {
+            let mut gate = inner.gate();
+            // The call this request missed may have stored its answer (and
+            // left the map) between the lookup and here: look again, under
+            // the gate that stores, rather than make a second call.
+            if let Some(verdict) = self.fresh(&digest) {
+                drop(gate);
+                inner.counters.hit(&digest);
+                return Ok((verdict, CacheOutcome::Hit));
+            }
+            gate.join_or_start(inner, digest, call)
+        };
         let answer = answer.await;
         let counters = &inner.counters;
         match (answer, role) {

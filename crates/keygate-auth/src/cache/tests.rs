@@ -166,6 +166,22 @@ async fn concurrent_misses_on_one_key_make_one_call() {
 }
 
 #[tokio::test]
+async fn a_miss_that_lost_the_race_with_the_store_makes_no_second_call() {
+    let cache = cache();
+    let d = digest("sk_raced");
+    // A request looked the key up and missed; before it reaches the gate,
+    // another request's call stores the answer and leaves the map.
+    assert!(matches!(cache.lookup(&d), Lookup::Miss));
+    loaded(&cache, "sk_raced", Ok(Some(api_key(12, None)))).await;
+    let second = Gated::default();
+    let (verdict, outcome) = cache.load(d, second.call(|| Ok(None))).await.unwrap();
+    assert!(matches!(verdict, CachedVerdict::Valid(_)));
+    assert_eq!(outcome, CacheOutcome::Hit);
+    assert_eq!(second.calls(), 0, "a second call to the key service");
+    assert_eq!(cache.stats().misses, 1);
+}
+
+#[tokio::test]
 async fn callers_waiting_on_a_failing_call_share_its_error() {
     let cache = cache();
     let gated = Gated::default();
@@ -396,8 +412,12 @@ async fn stale_is_served_only_when_the_key_service_fails() {
     let (verdict, outcome) = cache.load(d, answering(failure())).await.unwrap();
     assert!(matches!(verdict, CachedVerdict::Valid(_)));
     assert_eq!(outcome, CacheOutcome::Stale);
-    // A definite "invalid" ends it.
+    // A definite "invalid" ends it: the refusal answers next, and once the
+    // refusal has expired too, nothing valid is left to fall back on.
     cache.load(d, answering(Ok(None))).await.unwrap();
+    let (verdict, _) = cache.load(d, answering(failure())).await.unwrap();
+    assert!(matches!(verdict, CachedVerdict::Invalid));
+    cache.inner.refusals.invalidate(&d);
     assert!(cache.load(d, answering(failure())).await.is_err());
 
     // So does an invalidation.
