@@ -1,7 +1,9 @@
 //! What keygate's own test suites share (not published): [`trace_capture`],
-//! a TRACE log capture that fails a test when a secret shows up in it.
+//! a TRACE log capture that fails a test when a secret shows up in it, and
+//! [`redis_server`], a real `redis-server` on a free loopback port.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![deny(missing_debug_implementations)]
 
+pub mod redis_server;
 pub mod trace_capture;
