@@ -17,6 +17,7 @@ mod guard;
 mod principal;
 mod rejection;
 mod revocation;
+mod shared_tier;
 mod upstream;
 mod validator;
 
@@ -45,6 +46,10 @@ pub use revocation::{DEFAULT_POLL_INTERVAL, ListenerHandle, ListenerStats, Revoc
 pub use revocation::{
     DEFAULT_TOLERANCE as DEFAULT_WEBHOOK_TOLERANCE, Delivery, SIGNATURE_HEADER, WebhookError,
     WebhookReceiver, webhook_signature,
+};
+pub use shared_tier::{
+    EventsLease, Invalidation, KeyDigest, KeyServiceCall, LocalCache, SharedTier, TierFuture,
+    TierVerdict,
 };
 pub use upstream::{
     BreakerState, CircuitBreaker, DEFAULT_MAX_CONCURRENT_VALIDATIONS, DEFAULT_UPSTREAM_TIMEOUT,

@@ -11,6 +11,7 @@ use super::layer::{ApiKeyAuth, DEFAULT_RETRY_AFTER, Shared};
 use crate::cache::{CacheConfig, VerdictCache};
 use crate::credential::{CredentialConfig, Precheck};
 use crate::rejection::{DefaultRejection, Refusals};
+use crate::shared_tier::{LocalCache, SharedTier};
 use crate::upstream::{CircuitBreaker, Upstream, UpstreamPolicy};
 use crate::{Clock, KeyValidator, SystemClock};
 
@@ -42,6 +43,7 @@ pub struct ApiKeyAuthBuilder<V, R = DefaultRejection> {
     cache: CacheConfig,
     clock: Arc<dyn Clock>,
     upstream: UpstreamPolicy,
+    shared_tier: Option<Arc<dyn SharedTier>>,
     #[cfg(feature = "client")]
     listener: Option<crate::revocation::ListenerConfig>,
 }
@@ -56,6 +58,7 @@ impl<V, R> fmt::Debug for ApiKeyAuthBuilder<V, R> {
             .field("cache", &self.cache)
             .field("clock", &self.clock)
             .field("upstream", &self.upstream)
+            .field("shared_tier", &self.shared_tier)
             .finish_non_exhaustive()
     }
 }
@@ -72,6 +75,7 @@ impl<V: KeyValidator> ApiKeyAuthBuilder<V, DefaultRejection> {
             cache: CacheConfig::default(),
             clock: Arc::new(SystemClock),
             upstream: UpstreamPolicy::default(),
+            shared_tier: None,
             #[cfg(feature = "client")]
             listener: None,
         }
@@ -96,6 +100,7 @@ impl<V: KeyValidator> ApiKeyAuthBuilder<V, DefaultRejection> {
             cache: self.cache,
             clock: self.clock,
             upstream: self.upstream,
+            shared_tier: self.shared_tier,
             #[cfg(feature = "client")]
             listener: self.listener,
         }
@@ -284,14 +289,35 @@ impl<V: KeyValidator, R> ApiKeyAuthBuilder<V, R> {
         self
     }
 
+    /// Fleet mode: a verdict tier shared by the service's replicas, such as
+    /// `keygate_redis::RedisTier`. A miss in this process asks the tier
+    /// before the key service, one replica calls the key service for a new
+    /// key while the others wait for its answer, and every invalidation
+    /// (by the listener, a webhook, or your code through
+    /// [`VerdictCache`]) reaches every replica. A hit here never reaches the
+    /// tier. With a [revocation listener](Self::revocation_listener), only
+    /// the replica that holds the tier's [`EventsLease`](crate::EventsLease)
+    /// polls the Events API.
+    pub fn shared_tier(mut self, tier: impl SharedTier) -> Self {
+        self.shared_tier = Some(Arc::new(tier));
+        self
+    }
+
     /// Builds the layer, and starts its [revocation listener](Self::revocation_listener)
     /// if it has one.
     pub fn build(self) -> ApiKeyAuth<V, R> {
-        let cache = VerdictCache::new(&self.cache, self.clock);
+        let cache = VerdictCache::new(&self.cache, self.clock, self.shared_tier.clone());
+        if let Some(tier) = &self.shared_tier {
+            tier.attach(LocalCache::new(&cache));
+        }
         #[cfg(feature = "client")]
-        let listener = self
-            .listener
-            .map(|config| crate::revocation::ListenerHandle::start(config, cache.clone()));
+        let listener = self.listener.map(|config| {
+            let lease = self
+                .shared_tier
+                .as_ref()
+                .and_then(|tier| tier.events_lease());
+            crate::revocation::ListenerHandle::start(config.with_lease(lease), cache.clone())
+        });
         ApiKeyAuth {
             shared: Arc::new(Shared {
                 validator: self.validator,

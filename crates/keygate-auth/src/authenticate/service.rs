@@ -14,6 +14,7 @@ use super::span;
 use crate::cache::{Call, Lookup, digest};
 use crate::principal::Anonymous;
 use crate::rejection::OnRejection;
+use crate::shared_tier::{KeyDigest, KeyServiceCall, TierVerdict};
 use crate::{AuthRejection, InvalidToken, KeyValidator};
 
 /// The service built by [`ApiKeyAuth`](super::ApiKeyAuth): authenticates,
@@ -122,8 +123,9 @@ where
         }
         let span = span::pending(Some(source));
         // An open breaker answers at once, without a load, unless a stale
-        // verdict might answer instead.
+        // verdict or a shared tier might answer instead.
         if !cache.serves_stale()
+            && cache.tier().is_none()
             && let Some(retry_after) = shared.upstream.refusing()
         {
             return ResponseFuture::refused(
@@ -151,14 +153,20 @@ fn load<V: KeyValidator, R: Send + Sync + 'static>(
     key: SecretString,
 ) -> Load {
     Box::pin(async move {
+        let shared_tier = shared.cache.tier().cloned();
         let caller = Arc::clone(&shared);
         let call = move || -> Call {
-            Box::pin(async move {
+            let validate: KeyServiceCall = Box::pin(async move {
                 caller
                     .upstream
                     .validate(&caller.validator, key.expose_secret())
                     .await
-            })
+            });
+            match shared_tier {
+                // Fleet mode: the shared tier answers, or makes the call.
+                Some(tier) => tier.verdict(KeyDigest(digest), validate),
+                None => Box::pin(async move { validate.await.map(TierVerdict::fresh) }),
+            }
         };
         match shared.cache.load(digest, call).await {
             Ok((verdict, outcome)) => LoadOutput {

@@ -19,10 +19,15 @@ use futures_util::future::{Shared, WeakShared};
 
 use super::index::IdIndex;
 use super::{CachedVerdict, Digest, Inner};
-use crate::validator::{ValidatorError, Verdict};
+use crate::shared_tier::TierVerdict;
+use crate::validator::ValidatorError;
 
-/// A call to the key service, as the layer hands it to the cache.
-pub(crate) type Call = Pin<Box<dyn Future<Output = Verdict> + Send>>;
+/// What a call answers: the key service's verdict, or a shared tier's.
+pub(crate) type Fetched = Result<TierVerdict, ValidatorError>;
+
+/// A call to the key service (or a shared tier), as the layer hands it to
+/// the cache.
+pub(crate) type Call = Pin<Box<dyn Future<Output = Fetched> + Send>>;
 
 /// What everyone waiting on one call gets.
 pub(crate) type Answer = Result<CachedVerdict, Arc<ValidatorError>>;
@@ -140,18 +145,22 @@ struct Landing {
 }
 
 impl Landing {
-    fn settle(&mut self, began: u64, verdict: Verdict) -> Answer {
+    fn settle(&mut self, began: u64, fetched: Fetched) -> Answer {
         self.settled = true;
         let inner = &self.inner;
         let mut gate = inner.gate();
         gate.land(&self.digest, self.id);
         // The gate stays held until the answer is stored (or not): an
         // invalidation waits for it, or this sees the epoch it moved.
-        match verdict {
+        let (key, fresh_for) = match fetched {
+            Ok(verdict) => (Ok(verdict.key), verdict.fresh_for),
+            Err(error) => (Err(error), None),
+        };
+        match key {
             Ok(Some(api_key)) => {
                 let principal = crate::ApiKeyPrincipal::new(api_key);
                 if gate.epoch == began {
-                    let entry = inner.lifetimes.entry(principal.clone());
+                    let entry = inner.lifetimes.entry(principal.clone(), fresh_for);
                     inner.refusals.invalidate(&self.digest);
                     inner.verdicts.insert(self.digest, entry);
                     gate.index.insert(self.digest, &principal);

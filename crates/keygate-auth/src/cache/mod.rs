@@ -37,6 +37,11 @@
 //! 8. **Every valid verdict in moka can be found by its key id.** It is
 //!    indexed in the same critical section that stores it
 //!    (`invalidate_id_finds_verdicts_stored_after_evictions`).
+//!
+//! A [shared tier](crate::SharedTier) changes none of this: it only stands
+//! between a call and the key service, and what it answers is stored (or
+//! not) under the same gate, cut to the freshness it says is left
+//! (`a_shared_verdict_is_fresh_only_for_what_is_left_of_it`).
 
 mod digest;
 mod flight;
@@ -50,6 +55,8 @@ use std::time::{Duration, Instant};
 
 use keygate_types::{ApiKeyId, OrganizationId, UserId};
 use moka::sync::Cache;
+
+use crate::shared_tier::{Invalidation, KeyDigest, SharedTier};
 
 pub use stats::CacheStats;
 
@@ -128,7 +135,7 @@ impl Default for CacheConfig {
 #[doc = include_str!("../../docs/cache.md")]
 #[derive(Clone)]
 pub struct VerdictCache {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 pub(crate) struct Inner {
@@ -137,8 +144,11 @@ pub(crate) struct Inner {
     /// Definite "invalid" verdicts, for the negative TTL.
     refusals: Cache<Digest, (), DigestHashing>,
     gate: Mutex<Gate>,
-    lifetimes: Lifetimes,
+    pub(crate) lifetimes: Lifetimes,
     counters: Counters,
+    /// Where misses go before the key service, and invalidations after
+    /// this process, in fleet mode.
+    tier: Option<Arc<dyn SharedTier>>,
 }
 
 impl Inner {
@@ -166,7 +176,11 @@ impl fmt::Debug for VerdictCache {
 }
 
 impl VerdictCache {
-    pub(crate) fn new(config: &CacheConfig, clock: Arc<dyn Clock>) -> Self {
+    pub(crate) fn new(
+        config: &CacheConfig,
+        clock: Arc<dyn Clock>,
+        tier: Option<Arc<dyn SharedTier>>,
+    ) -> Self {
         let verdicts = Cache::builder()
             .name("keygate-verdicts")
             .max_capacity(config.max_capacity)
@@ -185,10 +199,12 @@ impl VerdictCache {
                 gate: Mutex::default(),
                 lifetimes: Lifetimes {
                     positive_ttl: config.positive_ttl,
+                    negative_ttl: config.negative_ttl,
                     grace: config.grace,
                     clock,
                 },
                 counters: Counters::default(),
+                tier,
             }),
         }
     }
@@ -196,6 +212,15 @@ impl VerdictCache {
     /// The clock `expires_at` is checked against.
     pub(crate) fn clock(&self) -> &dyn Clock {
         &*self.inner.lifetimes.clock
+    }
+
+    /// The shared tier misses go to, in fleet mode.
+    pub(crate) fn tier(&self) -> Option<&Arc<dyn SharedTier>> {
+        self.inner.tier.as_ref()
+    }
+
+    pub(crate) fn negative_ttl(&self) -> Duration {
+        self.inner.lifetimes.negative_ttl
     }
 
     /// Whether stale-if-error is on.
@@ -297,13 +322,81 @@ impl VerdictCache {
     }
 
     /// Forgets the verdict for the key `key`, so its next use asks the key
-    /// service again. Returns whether a valid verdict was cached.
+    /// service again. Returns whether a valid verdict was cached here. In
+    /// fleet mode, every replica forgets it too.
     pub async fn invalidate_key(&self, key: &str) -> bool {
-        let digest = digest(key);
+        let digest = KeyDigest::of(key);
+        let found = self.forget_digest(&digest.0);
+        self.broadcast(Invalidation::Key(digest)).await;
+        found
+    }
+
+    /// Forgets the verdict for the key with id `id`, for revocation by id.
+    /// Returns whether one was cached here. In fleet mode, every replica
+    /// forgets it too.
+    pub async fn invalidate_id(&self, id: &ApiKeyId) -> bool {
+        let found = self.forget_id(id);
+        self.broadcast(Invalidation::Id(id.clone())).await;
+        found
+    }
+
+    /// Forgets the verdicts of every key that `user` owns in `organization`,
+    /// for a membership that was deactivated or deleted. Returns how many
+    /// were cached here. In fleet mode, every replica forgets them too.
+    pub async fn invalidate_membership(
+        &self,
+        user: &UserId,
+        organization: &OrganizationId,
+    ) -> usize {
+        let forgotten = self.forget_membership(user, organization);
+        self.broadcast(Invalidation::Membership {
+            user: user.clone(),
+            organization: organization.clone(),
+        })
+        .await;
+        forgotten
+    }
+
+    /// Forgets every verdict, valid and invalid. In fleet mode, every
+    /// replica forgets them too (passed on in the background: this method
+    /// does not wait, and outside a Tokio runtime it is not passed on).
+    pub fn invalidate_all(&self) {
+        self.forget_all();
+        if let Some(tier) = self.tier()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(tier.invalidated(Invalidation::All));
+        }
+    }
+
+    /// Hands an invalidation made here to the shared tier, if any.
+    async fn broadcast(&self, invalidation: Invalidation) {
+        if let Some(tier) = self.tier() {
+            tier.invalidated(invalidation).await;
+        }
+    }
+
+    /// Applies `invalidation` to this process only.
+    pub(crate) fn forget(&self, invalidation: &Invalidation) {
+        match invalidation {
+            Invalidation::Key(digest) => {
+                self.forget_digest(&digest.0);
+            }
+            Invalidation::Id(id) => {
+                self.forget_id(id);
+            }
+            Invalidation::Membership { user, organization } => {
+                self.forget_membership(user, organization);
+            }
+            Invalidation::All => self.forget_all(),
+        }
+    }
+
+    fn forget_digest(&self, digest: &Digest) -> bool {
         let inner = &*self.inner;
         let mut gate = self.invalidation();
-        inner.refusals.invalidate(&digest);
-        match inner.verdicts.remove(&digest) {
+        inner.refusals.invalidate(digest);
+        match inner.verdicts.remove(digest) {
             Some(entry) => {
                 gate.index.take(entry.principal.id());
                 true
@@ -312,9 +405,7 @@ impl VerdictCache {
         }
     }
 
-    /// Forgets the verdict for the key with id `id`, for revocation by id.
-    /// Returns whether one was cached.
-    pub async fn invalidate_id(&self, id: &ApiKeyId) -> bool {
+    fn forget_id(&self, id: &ApiKeyId) -> bool {
         let inner = &*self.inner;
         let mut gate = self.invalidation();
         gate.index
@@ -322,14 +413,7 @@ impl VerdictCache {
             .is_some_and(|digest| inner.verdicts.remove(&digest).is_some())
     }
 
-    /// Forgets the verdicts of every key that `user` owns in `organization`,
-    /// for a membership that was deactivated or deleted. Returns how many
-    /// were cached.
-    pub async fn invalidate_membership(
-        &self,
-        user: &UserId,
-        organization: &OrganizationId,
-    ) -> usize {
+    fn forget_membership(&self, user: &UserId, organization: &OrganizationId) -> usize {
         let inner = &*self.inner;
         let mut gate = self.invalidation();
         let digests = gate.index.take_where(|principal| {
@@ -341,8 +425,7 @@ impl VerdictCache {
             .count()
     }
 
-    /// Forgets every verdict, valid and invalid.
-    pub fn invalidate_all(&self) {
+    fn forget_all(&self) {
         let inner = &*self.inner;
         let mut gate = self.invalidation();
         gate.index.clear();

@@ -8,6 +8,7 @@ use keygate_types::{ApiKey, ApiKeyId, OrganizationId, Owner, Timestamp, UserId};
 use tokio::sync::Notify;
 
 use super::*;
+use crate::shared_tier::TierVerdict;
 use crate::upstream::UpstreamError;
 use crate::validator::Verdict;
 use crate::{Clock, SystemClock};
@@ -48,7 +49,7 @@ impl Clock for ManualClock {
 }
 
 fn cache_with(config: CacheConfig) -> VerdictCache {
-    VerdictCache::new(&config, Arc::new(SystemClock))
+    VerdictCache::new(&config, Arc::new(SystemClock), None)
 }
 
 fn cache() -> VerdictCache {
@@ -64,7 +65,7 @@ fn with_grace() -> VerdictCache {
 
 /// A call that answers `verdict` at once.
 fn answering(verdict: Verdict) -> impl FnOnce() -> Call {
-    move || Box::pin(async move { verdict })
+    move || Box::pin(async move { verdict.map(TierVerdict::fresh) })
 }
 
 fn failure() -> Verdict {
@@ -103,7 +104,7 @@ impl Gated {
             Box::pin(async move {
                 this.calls.fetch_add(1, Ordering::SeqCst);
                 this.gate.notified().await;
-                verdict()
+                verdict().map(TierVerdict::fresh)
             })
         }
     }
@@ -316,7 +317,7 @@ fn a_lookup_after_an_invalidation_returned_never_hits() {
                 let valid = !revoked.load(Ordering::SeqCst);
                 // The answer travels back while the revocation goes on.
                 tokio::task::yield_now().await;
-                Ok(valid.then(|| api_key(8, None)))
+                Ok(TierVerdict::fresh(valid.then(|| api_key(8, None))))
             })
         }
     };
@@ -447,7 +448,7 @@ async fn saturation_never_serves_stale() {
 async fn valid_verdicts_never_outlive_expires_at() {
     let now = Timestamp::now();
     let clock = ManualClock(Arc::new(Mutex::new(now)));
-    let cache = VerdictCache::new(&CacheConfig::default(), Arc::new(clock.clone()));
+    let cache = VerdictCache::new(&CacheConfig::default(), Arc::new(clock.clone()), None);
     let soon = now.saturating_add(time::Duration::seconds(2));
     let d = loaded(&cache, "sk_short", Ok(Some(api_key(9, Some(soon))))).await;
     // Fresh for what is left of the key's life, not the 30 s TTL.
@@ -618,7 +619,7 @@ fn no_request_after_an_invalidation_gets_the_old_verdict() {
                 if k % 3 == 0 {
                     Err(ValidatorError::new("down"))
                 } else {
-                    Ok(valid.then(|| api_key(11, None)))
+                    Ok(TierVerdict::fresh(valid.then(|| api_key(11, None))))
                 }
             })
         }
@@ -691,5 +692,40 @@ fn no_request_after_an_invalidation_gets_the_old_verdict() {
         violations.load(Ordering::SeqCst),
         0,
         "violations in {rounds} rounds"
+    );
+}
+
+// Shared tiers.
+
+#[tokio::test]
+async fn a_shared_verdict_is_fresh_only_for_what_is_left_of_it() {
+    let cache = cache();
+    let d = digest("sk_shared");
+    let left = Duration::from_secs(2);
+    let call = move || -> Call {
+        Box::pin(async move { Ok(TierVerdict::fresh(Some(api_key(12, None))).fresh_for(left)) })
+    };
+    let (verdict, _) = cache.load(d, call).await.unwrap();
+    assert!(matches!(verdict, CachedVerdict::Valid(_)));
+    let entry = cache.inner.verdicts.get(&d).unwrap();
+    assert!(entry.fresh_until <= Instant::now() + left);
+    assert!(entry.fresh_until + Duration::from_secs(1) > Instant::now() + left);
+}
+
+#[tokio::test]
+async fn invalidations_from_the_fleet_apply_here_without_a_tier() {
+    use crate::shared_tier::{Invalidation, KeyDigest, LocalCache};
+    let cache = cache();
+    let d = loaded(&cache, "sk_fleet", Ok(Some(api_key(13, None)))).await;
+    let local = LocalCache::new(&cache);
+    assert!(local.apply(&Invalidation::Key(KeyDigest::of("sk_fleet"))));
+    assert!(matches!(cache.lookup(&d), Lookup::Miss));
+    let d = loaded(&cache, "sk_fleet", Ok(Some(api_key(13, None)))).await;
+    assert!(local.apply(&Invalidation::Id(api_key(13, None).id)));
+    assert!(matches!(cache.lookup(&d), Lookup::Miss));
+    drop(cache);
+    assert!(
+        !local.apply(&Invalidation::All),
+        "a dropped layer's cache is gone"
     );
 }

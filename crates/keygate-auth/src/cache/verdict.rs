@@ -52,6 +52,7 @@ pub(crate) struct ValidEntry {
 #[derive(Debug)]
 pub(crate) struct Lifetimes {
     pub(crate) positive_ttl: Duration,
+    pub(crate) negative_ttl: Duration,
     pub(crate) grace: Option<Duration>,
     pub(crate) clock: Arc<dyn Clock>,
 }
@@ -65,9 +66,14 @@ fn after(at: Instant, ttl: Duration) -> Instant {
 }
 
 impl Lifetimes {
-    /// The entry for a principal the key service vouched for just now.
-    pub(crate) fn entry(&self, principal: ApiKeyPrincipal) -> ValidEntry {
-        let mut ttl = self.positive_ttl;
+    /// The entry for a principal the key service vouched for just now, or
+    /// a shared tier vouched for with `fresh_for` left.
+    pub(crate) fn entry(
+        &self,
+        principal: ApiKeyPrincipal,
+        fresh_for: Option<Duration>,
+    ) -> ValidEntry {
+        let mut ttl = self.positive_ttl.min(fresh_for.unwrap_or(Duration::MAX));
         if let Some(at) = principal.expires_at() {
             // A negative remainder means "already expired": fresh for no time.
             let left = Duration::try_from(at.since(self.clock.now())).unwrap_or(Duration::ZERO);

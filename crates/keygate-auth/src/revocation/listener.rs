@@ -11,7 +11,7 @@ use rand::Rng;
 use tokio::sync::watch;
 
 use super::effect::{self, Effect, FOLLOWED as EVENTS};
-use crate::VerdictCache;
+use crate::{EventsLease, VerdictCache};
 
 /// Events fetched per request; a full page is followed at once by the next.
 const PAGE: u8 = 100;
@@ -79,6 +79,8 @@ pub struct RevocationListener {
 pub(crate) struct ListenerConfig {
     pub(crate) client: Client,
     pub(crate) interval: Duration,
+    /// In fleet mode: polls only while this replica holds the lease.
+    lease: Option<Arc<dyn EventsLease>>,
 }
 
 impl ListenerConfig {
@@ -87,7 +89,13 @@ impl ListenerConfig {
             client,
             // A zero interval would spin.
             interval: interval.max(Duration::from_millis(10)),
+            lease: None,
         }
+    }
+
+    pub(crate) fn with_lease(mut self, lease: Option<Arc<dyn EventsLease>>) -> Self {
+        self.lease = lease;
+        self
     }
 }
 
@@ -353,6 +361,51 @@ async fn run(
     progress: &Progress,
     mut stop: watch::Receiver<bool>,
 ) {
+    let Some(lease) = config.lease.clone() else {
+        follow(&config, &cache, progress, &mut stop, None).await;
+        return;
+    };
+    // Fleet mode: wait for the lease, follow while holding it, and wait
+    // again when it is lost (to a replica that took it over, or to a
+    // failing lease store).
+    loop {
+        let Some(held) = unless_stopped(&mut stop, lease.hold(config.interval)).await else {
+            return;
+        };
+        if held {
+            tracing::info!(
+                "revocation listener: this replica follows the Events API for the fleet"
+            );
+            if follow(&config, &cache, progress, &mut stop, Some(&*lease)).await
+                == Followed::Stopped
+            {
+                return;
+            }
+            tracing::info!("revocation listener: the lease went to another replica");
+        }
+        if !pause(&mut stop, config.interval).await {
+            return;
+        }
+    }
+}
+
+/// Why [`follow`] returned.
+#[derive(Debug, PartialEq, Eq)]
+enum Followed {
+    Stopped,
+    LeaseLost,
+}
+
+/// Follows the Events API until stopped, or, with a lease, until the lease
+/// is lost. With a lease, it starts from the fleet's cursor when there is
+/// one, and records its cursor there after each poll.
+async fn follow(
+    config: &ListenerConfig,
+    cache: &VerdictCache,
+    progress: &Progress,
+    stop: &mut watch::Receiver<bool>,
+    lease: Option<&dyn EventsLease>,
+) -> Followed {
     let client = &config.client;
     let mut failures = 0;
     let set_cursor = |cursor: &Option<EventId>| {
@@ -361,51 +414,82 @@ async fn run(
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = cursor.clone();
     };
-    // Start from now: what happened before cannot be in this cache's future.
-    let mut position = loop {
-        let mut position = Position::starting_now();
-        match unless_stopped(&mut stop, position.skip_to_now(client)).await {
-            None => return,
-            Some(Ok(())) => break position,
-            Some(Err(error)) => {
-                failures += 1;
-                progress.failures.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(error = %error, failures, "revocation listener cannot reach the Events API");
-                if !pause(&mut stop, backoff(config.interval, failures)).await {
-                    return;
+    let resumed = match lease {
+        Some(lease) => match unless_stopped(stop, lease.cursor()).await {
+            None => return Followed::Stopped,
+            Some(cursor) => cursor.map(EventId::new_unchecked),
+        },
+        None => None,
+    };
+    let mut position = match resumed {
+        // Where the replica that held the lease before left off: no event
+        // is skipped, so nothing needs forgetting.
+        Some(cursor) => Position {
+            cursor: Some(cursor),
+            ..Position::starting_now()
+        },
+        // Start from now: what happened before cannot be in this cache's future.
+        None => {
+            let position = loop {
+                let mut position = Position::starting_now();
+                match unless_stopped(stop, position.skip_to_now(client)).await {
+                    None => return Followed::Stopped,
+                    Some(Ok(())) => break position,
+                    Some(Err(error)) => {
+                        failures += 1;
+                        progress.failures.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(error = %error, failures, "revocation listener cannot reach the Events API");
+                        if !pause(stop, backoff(config.interval, failures)).await {
+                            return Followed::Stopped;
+                        }
+                    }
                 }
+            };
+            // Finding "now" skipped, without applying them, the events recorded since
+            // the layer was built (more of them when the Events API failed at first):
+            // a verdict cached meanwhile may predate one of those revocations.
+            cache.invalidate_all();
+            progress.polls.fetch_add(1, Ordering::Relaxed);
+            if let (Some(lease), Some(cursor)) = (lease, &position.cursor) {
+                lease.advance(cursor.as_str()).await;
             }
+            position
         }
     };
-    // Finding "now" skipped, without applying them, the events recorded since
-    // the layer was built (more of them when the Events API failed at first):
-    // a verdict cached meanwhile may predate one of those revocations.
-    cache.invalidate_all();
-    progress.polls.fetch_add(1, Ordering::Relaxed);
     set_cursor(&position.cursor);
     tracing::debug!(cursor = ?position.cursor, "revocation listener started");
     failures = 0;
     let mut wait = config.interval;
     loop {
-        if !pause(&mut stop, wait).await {
-            return;
+        if !pause(stop, wait).await {
+            return Followed::Stopped;
+        }
+        if let Some(lease) = lease {
+            match unless_stopped(stop, lease.hold(config.interval)).await {
+                None => return Followed::Stopped,
+                Some(false) => return Followed::LeaseLost,
+                Some(true) => {}
+            }
         }
         // Read into a copy: a failed or stopped read keeps the position.
         let mut next = position.clone();
-        let Some(answer) = unless_stopped(&mut stop, next.read(client)).await else {
-            return;
+        let Some(answer) = unless_stopped(stop, next.read(client)).await else {
+            return Followed::Stopped;
         };
         match answer {
             Ok((events, more)) => {
                 progress.polls.fetch_add(1, Ordering::Relaxed);
                 failures = 0;
                 for event in &events {
-                    if effect::apply(&cache, event).await != Effect::Nothing {
+                    if effect::apply(cache, event).await != Effect::Nothing {
                         progress.events.fetch_add(1, Ordering::Relaxed);
                     }
                 }
                 position = next;
                 set_cursor(&position.cursor);
+                if let (Some(lease), Some(cursor)) = (lease, &position.cursor) {
+                    lease.advance(cursor.as_str()).await;
+                }
                 wait = if more {
                     Duration::ZERO
                 } else {

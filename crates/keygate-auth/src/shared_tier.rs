@@ -1,0 +1,273 @@
+//! A verdict tier shared by the replicas of a service: the hook that fleet
+//! mode (crate `keygate-redis`) plugs into the layer's cache.
+//!
+//! The layer's own cache stays the first tier: a hit never reaches a shared
+//! tier. On a miss, the one call the cache makes for the key (at most one at
+//! a time per key in this process) goes to [`SharedTier::verdict`] with the
+//! layer's own call to the key service in hand; the tier answers from what
+//! another replica stored, or makes that call and shares the answer. Every
+//! invalidation made through [`VerdictCache`] is handed to
+//! [`SharedTier::invalidated`] after this process has forgotten the key, and
+//! the tier applies the fleet's invalidations here through the
+//! [`LocalCache`] it receives in [`SharedTier::attach`].
+//!
+//! What a tier answers is checked like any other answer: it is stored only
+//! if no invalidation happened in this process while it was being fetched,
+//! a valid key's `expires_at` is compared with the clock on every use, and
+//! it is fresh for no longer than the layer's positive TTL, and no longer
+//! than the tier's [`TierVerdict::fresh_for`].
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use keygate_types::{ApiKey, ApiKeyId, OrganizationId, UserId};
+
+use crate::cache::{Digest, Inner, VerdictCache};
+use crate::validator::ValidatorError;
+use crate::{Clock, Verdict};
+
+/// A future a shared tier returns.
+pub type TierFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The layer's own call to the key service for the key a tier is asked
+/// about: its timeout, concurrency cap, retries and circuit breaker
+/// included. A tier awaits it at most once, or drops it unpolled.
+pub type KeyServiceCall = Pin<Box<dyn Future<Output = Verdict> + Send>>;
+
+/// The SHA-256 digest of a key: the only name a shared tier knows it by.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KeyDigest(pub(crate) Digest);
+
+impl KeyDigest {
+    /// The digest of `key`.
+    pub fn of(key: &str) -> Self {
+        Self(crate::cache::digest(key))
+    }
+
+    /// The 32 bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// Lowercase hexadecimal, 64 characters: a name for storage keys.
+    pub fn to_hex(&self) -> String {
+        use std::fmt::Write as _;
+        self.0
+            .iter()
+            .fold(String::with_capacity(64), |mut hex, byte| {
+                let _ = write!(hex, "{byte:02x}");
+                hex
+            })
+    }
+
+    /// Reads [`to_hex`](Self::to_hex)'s form back; `None` unless it is
+    /// exactly 64 hexadecimal digits.
+    pub fn from_hex(hex: &str) -> Option<Self> {
+        let hex = hex.as_bytes();
+        if hex.len() != 64 {
+            return None;
+        }
+        let mut bytes = [0; 32];
+        for (byte, pair) in bytes.iter_mut().zip(hex.chunks_exact(2)) {
+            let digit = |c: u8| (c as char).to_digit(16);
+            *byte = u8::try_from(digit(pair[0])? * 16 + digit(pair[1])?).ok()?;
+        }
+        Some(Self(bytes))
+    }
+}
+
+/// A digest is not a secret, but it names one: printed short.
+impl fmt::Debug for KeyDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyDigest({}…)", &self.to_hex()[..12])
+    }
+}
+
+/// A definite answer from a shared tier: `Some(key)` valid, `None` definitely
+/// invalid. (A tier that cannot answer returns `Err(ValidatorError)`.)
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct TierVerdict {
+    /// The key, if it is valid.
+    pub key: Option<ApiKey>,
+    /// How much longer the verdict may be served as fresh, when the tier
+    /// knows it is shorter than the layer's own TTL: the rest of another
+    /// replica's TTL, or a short life while the tier cannot hear the fleet's
+    /// invalidations. `None`: the layer's TTL.
+    pub fresh_for: Option<Duration>,
+}
+
+impl TierVerdict {
+    /// A verdict the key service gave just now.
+    pub fn fresh(key: Option<ApiKey>) -> Self {
+        Self {
+            key,
+            fresh_for: None,
+        }
+    }
+
+    /// Cuts the verdict's freshness to at most `left`.
+    pub fn fresh_for(mut self, left: Duration) -> Self {
+        self.fresh_for = Some(self.fresh_for.map_or(left, |known| known.min(left)));
+        self
+    }
+}
+
+/// One invalidation, as made in one process and applied in every other.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Invalidation {
+    /// The verdict of one key, by its digest.
+    Key(KeyDigest),
+    /// The verdict of the key with this id.
+    Id(ApiKeyId),
+    /// The verdicts of every key `user` owns in `organization`.
+    Membership {
+        /// The member.
+        user: UserId,
+        /// The organization.
+        organization: OrganizationId,
+    },
+    /// Every verdict.
+    All,
+}
+
+/// A verdict tier shared by a service's replicas, consulted on a miss of
+/// the layer's own cache. Plug one in with
+/// [`ApiKeyAuthBuilder::shared_tier`](crate::ApiKeyAuthBuilder::shared_tier);
+/// `keygate_redis::RedisTier` is the implementation on Redis.
+///
+/// A tier must never turn a failure of its own into a verdict: when it
+/// cannot reach its store it makes `call` itself, and returns the key
+/// service's answer.
+pub trait SharedTier: fmt::Debug + Send + Sync + 'static {
+    /// The verdict for `digest`: from the tier, or from `call` (the layer's
+    /// call to the key service), shared with the fleet when definite.
+    fn verdict(
+        &self,
+        digest: KeyDigest,
+        call: KeyServiceCall,
+    ) -> TierFuture<'static, Result<TierVerdict, ValidatorError>>;
+
+    /// `invalidation` was just applied to this process's cache: apply it to
+    /// the tier and pass it on to every other replica.
+    fn invalidated(&self, invalidation: Invalidation) -> TierFuture<'static, ()>;
+
+    /// Called once, when the layer is built, with its cache: the tier applies
+    /// other replicas' invalidations to it.
+    fn attach(&self, local: LocalCache);
+
+    /// The lease that lets one replica of the fleet at a time follow the
+    /// Events API, if the tier keeps one; see [`EventsLease`].
+    fn events_lease(&self) -> Option<Arc<dyn EventsLease>> {
+        None
+    }
+}
+
+/// A process's cache as a shared tier sees it: invalidations applied here
+/// only (they came from the fleet, and are not passed on again). It does not
+/// keep the cache alive: once the layer is dropped, it does nothing.
+#[derive(Clone)]
+pub struct LocalCache {
+    inner: Weak<Inner>,
+    positive_ttl: Duration,
+    negative_ttl: Duration,
+    clock: Arc<dyn Clock>,
+}
+
+impl fmt::Debug for LocalCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalCache")
+            .field("positive_ttl", &self.positive_ttl)
+            .field("negative_ttl", &self.negative_ttl)
+            .field("attached", &self.is_attached())
+            .finish_non_exhaustive()
+    }
+}
+
+impl LocalCache {
+    pub(crate) fn new(cache: &VerdictCache) -> Self {
+        Self {
+            inner: Arc::downgrade(&cache.inner),
+            positive_ttl: cache.inner.lifetimes.positive_ttl,
+            negative_ttl: cache.negative_ttl(),
+            clock: Arc::clone(&cache.inner.lifetimes.clock),
+        }
+    }
+
+    /// Applies an invalidation made elsewhere to this process's cache.
+    /// Returns `false` once the layer is gone.
+    pub fn apply(&self, invalidation: &Invalidation) -> bool {
+        match self.inner.upgrade() {
+            Some(inner) => {
+                VerdictCache { inner }.forget(invalidation);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether the layer still exists.
+    pub fn is_attached(&self) -> bool {
+        self.inner.strong_count() > 0
+    }
+
+    /// The layer's positive TTL: how long a valid verdict is fresh.
+    pub fn positive_ttl(&self) -> Duration {
+        self.positive_ttl
+    }
+
+    /// The layer's negative TTL: how long an "invalid" verdict is kept.
+    pub fn negative_ttl(&self) -> Duration {
+        self.negative_ttl
+    }
+
+    /// The wall clock the layer checks `expires_at` against.
+    pub fn clock(&self) -> &dyn Clock {
+        &*self.clock
+    }
+}
+
+/// A lease on following the Events API, held by one replica of a fleet at a
+/// time, with the fleet's cursor. The revocation listener of every replica
+/// polls only while [`hold`](Self::hold) says it holds the lease, resumes from
+/// [`cursor`](Self::cursor) when it takes it over, and hands each new cursor
+/// to [`advance`](Self::advance).
+pub trait EventsLease: fmt::Debug + Send + Sync + 'static {
+    /// Takes or renews the lease; `true` while this replica holds it.
+    /// `interval` is the listener's poll interval.
+    fn hold(&self, interval: Duration) -> TierFuture<'_, bool>;
+
+    /// The fleet's cursor: the id of the last event acted on, if any.
+    fn cursor(&self) -> TierFuture<'_, Option<String>>;
+
+    /// Records the cursor after a poll, if this replica still holds the lease.
+    fn advance(&self, cursor: &str) -> TierFuture<'_, ()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_digest_reads_back_from_its_hex_form() {
+        let digest = KeyDigest::of("sk_test_example");
+        let hex = digest.to_hex();
+        assert_eq!(hex.len(), 64);
+        assert_eq!(KeyDigest::from_hex(&hex), Some(digest));
+        assert_eq!(KeyDigest::from_hex(&hex[1..]), None);
+        assert_eq!(KeyDigest::from_hex(&format!("g{}", &hex[1..])), None);
+        assert!(!format!("{digest:?}").contains(&hex));
+    }
+
+    #[test]
+    fn fresh_for_only_ever_shortens() {
+        let verdict = TierVerdict::fresh(None)
+            .fresh_for(Duration::from_secs(3))
+            .fresh_for(Duration::from_secs(10));
+        assert_eq!(verdict.fresh_for, Some(Duration::from_secs(3)));
+    }
+}
