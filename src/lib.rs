@@ -29,10 +29,12 @@
 //! | [`client`] (feature `client`, on by default) | the typed HTTP client of the key service |
 //! | [`types`] | the wire model: keys, owners, lists, events, errors |
 //! | [`emulator`] (feature `emulator`) | the in-process, WorkOS-compatible key service for tests |
+//! | `redis` (feature `redis`) | fleet mode: a verdict tier shared by replicas, fleet-wide revocation |
 //!
 //! Features: `client` (default), `emulator` (turn it on in `[dev-dependencies]`
 //! to test your service against a real key service in-process), `test-util`
-//! (the [`InMemoryValidator`], for unit tests without any server).
+//! (the [`InMemoryValidator`], for unit tests without any server), `redis`
+//! (fleet mode: `redis::RedisTier`, a verdict tier shared by replicas).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![deny(missing_debug_implementations)]
@@ -46,10 +48,12 @@ pub use keygate_auth::{
     Authorized, BreakerState, CacheStats, CircuitBreaker, Clock, CredentialError,
     DEFAULT_MAX_CAPACITY, DEFAULT_MAX_CONCURRENT_VALIDATIONS, DEFAULT_MAX_INVALID_CAPACITY,
     DEFAULT_MAX_KEY_LENGTH, DEFAULT_NEGATIVE_TTL, DEFAULT_POSITIVE_TTL, DEFAULT_RETRY_AFTER,
-    DEFAULT_UPSTREAM_TIMEOUT, DefaultRejection, FnValidator, GuardFuture, GuardService,
-    InsufficientScope, InvalidToken, KeyValidator, OnRejection, PermissionSlug, Precheck,
-    RequireAllPermissions, RequireAnyPermission, RequirePermission, ResponseFuture, SystemClock,
-    UpstreamError, ValidatorError, Verdict, VerdictCache, permission, validator_fn,
+    DEFAULT_UPSTREAM_TIMEOUT, DefaultRejection, EventsLease, FnValidator, GuardFuture,
+    GuardService, InsufficientScope, Invalidation, InvalidToken, KeyDigest, KeyServiceCall,
+    KeyValidator, LocalCache, OnRejection, PermissionSlug, Precheck, RequireAllPermissions,
+    RequireAnyPermission, RequirePermission, ResponseFuture, SharedTier, SystemClock,
+    TierFuture, TierVerdict, UpstreamError, ValidatorError, Verdict, VerdictCache, permission,
+    validator_fn,
 };
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
@@ -73,6 +77,10 @@ pub use keygate_client::Client;
 /// The in-process emulator of the key service (crate `keygate-emulator`).
 #[cfg(feature = "emulator")]
 pub use keygate_emulator as emulator;
+
+/// Fleet mode: a verdict tier shared by replicas on Redis (crate `keygate-redis`).
+#[cfg(feature = "redis")]
+pub use keygate_redis as redis;
 
 /// The self-service key console: an axum `Router` you mount behind your login (crate `keygate-console`).
 #[cfg(feature = "console")]

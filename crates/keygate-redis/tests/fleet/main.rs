@@ -1,0 +1,9 @@
+//! Fleet mode end to end: replicas as separate layers, each with its own
+//! cache, its own Redis connections and its own HTTP server, in front of
+//! one emulator and one real `redis-server` on a free loopback port.
+
+mod budget;
+mod faults;
+mod lease;
+mod revocation;
+mod support;

@@ -1,0 +1,119 @@
+//! Revocation reaches every replica: the webhook delivered to one replica,
+//! and a late answer that cannot bring a revoked key back.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use keygate_auth::{ApiKeyAuth, KeyValidator, validator_fn};
+use keygate_redis::RedisTier;
+use keygate_test_support::redis_server::RedisServer;
+use keygate_types::SecretString;
+use reqwest::StatusCode;
+use tokio::sync::Notify;
+
+use crate::support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_delivered_to_one_replica_revokes_the_key_on_every_replica_within_200_ms() {
+    let (emu, redis) = (emulator().await, RedisServer::start());
+    let keys = Keys::new(&emu);
+    let fleet = replicas(&emu, &redis, 3, &Options::fleet()).await;
+    until_listening(&fleet).await;
+    // WorkOS delivers each event to one replica behind the load balancer.
+    emu.add_webhook_endpoint(&format!("{}{WEBHOOK_PATH}", fleet[0].base), WEBHOOK_SECRET)
+        .unwrap();
+    let http = http();
+    let mut refused_after = Vec::new();
+    for _ in 0..20 {
+        let (key, value) = keys.mint(&emu);
+        for replica in &fleet {
+            assert_eq!(replica.get(&http, &value).await, StatusCode::OK);
+        }
+        let revoked = Instant::now();
+        emu.delete_api_key(key.id.as_str()).unwrap();
+        let mut pending: Vec<&Replica> = fleet[1..].iter().collect();
+        while !pending.is_empty() {
+            let mut still = Vec::new();
+            for replica in pending {
+                match replica.get(&http, &value).await {
+                    StatusCode::OK => still.push(replica),
+                    StatusCode::UNAUTHORIZED => refused_after.push(revoked.elapsed()),
+                    other => panic!("unexpected {other}"),
+                }
+            }
+            pending = still;
+            assert!(revoked.elapsed() < Duration::from_secs(10), "never revoked");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    let (p50, max) = p50_max(refused_after);
+    println!(
+        "FIGURE fleet revocation: webhook to replica 1 only; replicas 2 and 3 refuse the key after p50 {p50} ms, max {max} ms (20 trials)"
+    );
+    assert!(max <= 200, "max {max} ms");
+    let received: u64 = fleet[1..]
+        .iter()
+        .map(|r| r.stats().invalidations_received)
+        .sum();
+    assert!(
+        received >= 40,
+        "{received} invalidations received by replicas 2 and 3"
+    );
+}
+
+/// A replica whose key-service answer ("valid") arrives after the key was
+/// revoked elsewhere must not store it for the fleet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_that_began_before_a_revocation_is_not_shared() {
+    let (emu, redis) = (emulator().await, RedisServer::start());
+    let keys = Keys::new(&emu);
+    let (key, value) = keys.mint(&emu);
+    // Replica A asks the key service, then holds the answer until released.
+    let (asked, release) = (Arc::new(AtomicBool::new(false)), Arc::new(Notify::new()));
+    let slow = {
+        let (client, asked, release) = (client(&emu), Arc::clone(&asked), Arc::clone(&release));
+        validator_fn(move |key: SecretString| {
+            let (client, asked, release) =
+                (client.clone(), Arc::clone(&asked), Arc::clone(&release));
+            async move {
+                let verdict = client.validate(key.expose_secret()).await;
+                asked.store(true, Ordering::SeqCst);
+                release.notified().await;
+                verdict
+            }
+        })
+    };
+    let tier = RedisTier::builder(redis.url())
+        .prefix("fleet-test")
+        .build()
+        .unwrap();
+    let stats = tier.stats_handle();
+    let a = ApiKeyAuth::builder(slow).shared_tier(tier).build();
+    let b = Replica::start(&emu, &redis.url(), &Options::fleet()).await;
+    until_listening(std::slice::from_ref(&b)).await;
+    until(Duration::from_secs(10), || stats.stats().listening).await;
+
+    let router = axum::Router::new()
+        .route("/whoami", axum::routing::get(|| async { "ok" }))
+        .route_layer(a.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/whoami", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let request = tokio::spawn(http().get(url).bearer_auth(value.clone()).send());
+    until(Duration::from_secs(10), || asked.load(Ordering::SeqCst)).await;
+    // The key is revoked while A's "valid" is on its way back.
+    emu.delete_api_key(key.id.as_str()).unwrap();
+    b.auth.cache().invalidate_id(&key.id).await;
+    release.notify_one();
+    let _ = request.await.unwrap();
+    assert_eq!(
+        stats.stats().writes_refused,
+        1,
+        "the late answer was not stored"
+    );
+    // A third replica, new to the key, asks the key service: refused.
+    let c = Replica::start(&emu, &redis.url(), &Options::fleet()).await;
+    assert_eq!(c.get(&http(), &value).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(c.stats().shared_hits, 0);
+}
