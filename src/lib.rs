@@ -49,11 +49,10 @@ pub use keygate_auth::{
     DEFAULT_MAX_CAPACITY, DEFAULT_MAX_CONCURRENT_VALIDATIONS, DEFAULT_MAX_INVALID_CAPACITY,
     DEFAULT_MAX_KEY_LENGTH, DEFAULT_NEGATIVE_TTL, DEFAULT_POSITIVE_TTL, DEFAULT_RETRY_AFTER,
     DEFAULT_UPSTREAM_TIMEOUT, DefaultRejection, EventsLease, FnValidator, GuardFuture,
-    GuardService, InsufficientScope, Invalidation, InvalidToken, KeyDigest, KeyServiceCall,
+    GuardService, InsufficientScope, InvalidToken, Invalidation, KeyDigest, KeyServiceCall,
     KeyValidator, LocalCache, OnRejection, PermissionSlug, Precheck, RequireAllPermissions,
-    RequireAnyPermission, RequirePermission, ResponseFuture, SharedTier, SystemClock,
-    TierFuture, TierVerdict, UpstreamError, ValidatorError, Verdict, VerdictCache, permission,
-    validator_fn,
+    RequireAnyPermission, RequirePermission, ResponseFuture, SharedTier, SystemClock, TierFuture,
+    TierVerdict, UpstreamError, ValidatorError, Verdict, VerdictCache, permission, validator_fn,
 };
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
