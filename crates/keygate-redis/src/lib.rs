@@ -29,9 +29,10 @@
 //!   replica that reads one serves it only for what is left of it. Errors
 //!   are never stored.
 //! - **Fleet-wide single flight.** On a miss, a replica claims the call for
-//!   the key (`SET NX PX`, in the same script as the read); the others poll
-//!   for the verdict for up to the [claim wait](RedisTierBuilder::claim_wait),
-//!   then call the key service themselves rather than fail.
+//!   the key (`SET NX PX`, in the same script as the read); the others read
+//!   again (after 5 ms, doubling up to 50 ms) for up to the
+//!   [claim wait](RedisTierBuilder::claim_wait), then call the key service
+//!   themselves rather than fail.
 //! - **Fleet-wide revocation.** Every invalidation (the revocation listener,
 //!   the webhook receiver, your own calls on `VerdictCache`) deletes the
 //!   shared verdict and is published to every replica, in one script. A
@@ -143,7 +144,7 @@ impl RedisTier {
             config: Config {
                 command_timeout: DEFAULT_COMMAND_TIMEOUT,
                 claim_wait: DEFAULT_CLAIM_WAIT,
-                claim_poll: Duration::from_millis(10),
+                claim_poll: Duration::from_millis(5),
                 deaf_ttl: DEFAULT_DEAF_TTL,
                 ping_interval: DEFAULT_PING_INTERVAL,
                 retry_after_failure: Duration::from_secs(1),

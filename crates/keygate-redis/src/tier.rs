@@ -19,6 +19,10 @@ use crate::scripts;
 use crate::stats::Counters;
 use crate::stored;
 
+/// The longest pause between two reads of a replica waiting for another
+/// replica's call.
+const MAX_POLL: Duration = Duration::from_millis(50);
+
 /// The tier's settings (see the builder's methods).
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
@@ -94,6 +98,7 @@ impl Core {
         let token = format!("{}-{:016x}", self.replica, rand::random::<u64>());
         let deadline = Instant::now() + self.config.claim_wait;
         let mut waited = false;
+        let mut pause = self.config.claim_poll;
         loop {
             let step = match self.read_or_claim(&digest, &token).await {
                 Ok(step) => step,
@@ -141,7 +146,10 @@ impl Core {
                         return self.call_and_share(local, call, share).await;
                     }
                     waited = true;
-                    tokio::time::sleep(self.config.claim_poll).await;
+                    // Polls back off, so replicas waiting on a slow call
+                    // cost Redis a handful of reads each, not one per tick.
+                    tokio::time::sleep(pause.min(deadline - Instant::now())).await;
+                    pause = (pause * 2).min(MAX_POLL);
                 }
             }
         }
