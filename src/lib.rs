@@ -35,6 +35,7 @@
 //! to test your service against a real key service in-process), `test-util`
 //! (the [`InMemoryValidator`], for unit tests without any server), `redis`
 //! (fleet mode: `redis::RedisTier`, a verdict tier shared by replicas).
+//! `utoipa`: [`openapi`], the API-key scheme and each route's permissions in a utoipa document.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![deny(missing_debug_implementations)]
@@ -84,6 +85,10 @@ pub use keygate_redis as redis;
 /// The self-service key console: an axum `Router` you mount behind your login (crate `keygate-console`).
 #[cfg(feature = "console")]
 pub use keygate_console as console;
+
+/// The API-key security scheme and each route's permissions in a utoipa OpenAPI document (crate `keygate-utoipa`).
+#[cfg(feature = "utoipa")]
+pub use keygate_utoipa as openapi;
 
 // Compiles (and runs) the README's Rust examples, so they cannot rot.
 #[cfg(doctest)]
