@@ -30,7 +30,9 @@ async fn whoami(principal: ApiKeyPrincipal) -> String {
 /// One replica: its own layer (its own cache and Redis connections) on its
 /// own port. Returns its base URL.
 async fn replica(client: &Client, redis_url: &str, name: &str) -> Result<String, BoxError> {
-    let tier = RedisTier::builder(redis_url).prefix("fleet-example").build()?;
+    let tier = RedisTier::builder(redis_url)
+        .prefix("fleet-example")
+        .build()?;
     let auth = ApiKeyAuth::builder(client.clone())
         .shared_tier(tier)
         .positive_ttl(Duration::from_secs(60))
@@ -79,13 +81,21 @@ async fn main() -> Result<(), BoxError> {
     let key = created.value.expose_secret().to_owned();
     let http = reqwest::Client::new();
     let status = async |base: &str| -> Result<u16, BoxError> {
-        let response = http.get(format!("{base}/whoami")).bearer_auth(&key).send().await?;
+        let response = http
+            .get(format!("{base}/whoami"))
+            .bearer_auth(&key)
+            .send()
+            .await?;
         Ok(response.status().as_u16())
     };
 
     let validations = || emu.request_count("POST", "/api_keys/validations");
     for (n, base) in replicas.iter().enumerate() {
-        println!("GET /whoami on replica {} -> {}", n + 1, status(base).await?);
+        println!(
+            "GET /whoami on replica {} -> {}",
+            n + 1,
+            status(base).await?
+        );
     }
     println!("key-service validations for 3 replicas: {}", validations());
     assert_eq!(validations(), 1, "one validation for the whole fleet");
@@ -94,7 +104,10 @@ async fn main() -> Result<(), BoxError> {
     emu.delete_api_key(created.api_key.id.as_str())?;
     for (n, base) in replicas.iter().enumerate() {
         while status(base).await? == 200 {
-            assert!(revoked.elapsed() < Duration::from_secs(5), "the revocation reached every replica");
+            assert!(
+                revoked.elapsed() < Duration::from_secs(5),
+                "the revocation reached every replica"
+            );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         println!(
