@@ -43,6 +43,11 @@
 //!   and another replica takes over within the lease's lifetime plus one
 //!   poll interval when the holder dies.
 //!
+//! On a Redis Cluster, build the tier with [`RedisTier::cluster`]: every
+//! name keygate uses shares the prefix's hash tag, so each script runs
+//! within one slot, and invalidations published on any node reach every
+//! replica.
+//!
 //! # When Redis fails
 //!
 //! Redis is never trusted with a decision it cannot make. Each command is
@@ -66,6 +71,7 @@
 #![warn(missing_docs)]
 #![deny(missing_debug_implementations)]
 
+mod connection;
 mod health;
 mod lease;
 mod message;
@@ -84,6 +90,9 @@ use keygate_auth::{
     TierVerdict, ValidatorError,
 };
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::{ClusterClient, ClusterConfig};
+
+use connection::Connection;
 
 pub use stats::FleetStats;
 
@@ -115,6 +124,9 @@ pub enum Error {
     /// `build` was called outside a Tokio runtime.
     #[error("RedisTier::build must be called within a Tokio runtime")]
     NoRuntime,
+    /// `RedisTier::cluster` was given no node.
+    #[error("a Redis Cluster needs at least one node")]
+    NoNodes,
 }
 
 /// Fleet mode on Redis: a [`SharedTier`] for
@@ -129,17 +141,37 @@ pub struct RedisTier {
 /// Configures a [`RedisTier`].
 #[derive(Debug, Clone)]
 pub struct RedisTierBuilder {
-    url: String,
+    target: Target,
     prefix: String,
     config: Config,
+}
+
+/// Where Redis is.
+#[derive(Debug, Clone)]
+enum Target {
+    /// One endpoint: a standalone Redis, or a Sentinel or managed primary.
+    Single(String),
+    /// The seed nodes of a Redis Cluster.
+    Cluster(Vec<String>),
 }
 
 impl RedisTier {
     /// A builder for a tier on the Redis at `url` (`redis://host:port/db`,
     /// or `rediss://` for TLS).
     pub fn builder(url: impl Into<String>) -> RedisTierBuilder {
+        Self::builder_for(Target::Single(url.into()))
+    }
+
+    /// A builder for a tier on a Redis Cluster, given some of its nodes
+    /// (`redis://host:port/` each); the others are discovered. keygate's
+    /// names share the prefix's hash tag, so they all live in one slot.
+    pub fn cluster<S: Into<String>>(nodes: impl IntoIterator<Item = S>) -> RedisTierBuilder {
+        Self::builder_for(Target::Cluster(nodes.into_iter().map(Into::into).collect()))
+    }
+
+    fn builder_for(target: Target) -> RedisTierBuilder {
         RedisTierBuilder {
-            url: url.into(),
+            target,
             prefix: DEFAULT_PREFIX.to_owned(),
             config: Config {
                 command_timeout: DEFAULT_COMMAND_TIMEOUT,
@@ -228,16 +260,41 @@ impl RedisTierBuilder {
     /// stop the service from starting. Call it within a Tokio runtime.
     pub fn build(self) -> Result<RedisTier, Error> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
-        let client = redis::Client::open(self.url.as_str())?;
-        let manager = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(self.config.command_timeout))
-            .set_response_timeout(Some(self.config.command_timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_lazy_with_config(client.clone(), manager)?;
+        let timeout = self.config.command_timeout;
+        let (conn, subscribers) = match &self.target {
+            Target::Single(url) => {
+                let client = redis::Client::open(url.as_str())?;
+                let manager = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(timeout))
+                    .set_response_timeout(Some(timeout))
+                    .set_number_of_retries(1)
+                    .set_max_delay(Duration::from_millis(500));
+                let conn = ConnectionManager::new_lazy_with_config(client.clone(), manager)?;
+                (Connection::Single(conn), vec![client])
+            }
+            Target::Cluster(nodes) => {
+                let subscribers = nodes
+                    .iter()
+                    .map(|node| redis::Client::open(node.as_str()))
+                    .collect::<Result<Vec<_>, _>>()?;
+                if subscribers.is_empty() {
+                    return Err(Error::NoNodes);
+                }
+                let cluster = ClusterClient::builder(nodes.iter().map(String::as_str))
+                    .connection_timeout(timeout)
+                    .response_timeout(timeout)
+                    .retries(1)
+                    .build()?;
+                let config = ClusterConfig::new()
+                    .set_connection_timeout(timeout)
+                    .set_response_timeout(timeout);
+                let conn = cluster.get_pending_async_connection_with_config(config);
+                (Connection::Cluster(conn), subscribers)
+            }
+        };
         let core = Core {
             names: Names::new(&self.prefix),
-            client,
+            subscribers,
             conn,
             replica: format!("{:016x}", rand::random::<u64>()),
             health: Health::new(self.config.retry_after_failure),

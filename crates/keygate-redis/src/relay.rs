@@ -28,8 +28,11 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 /// Runs until the layer is dropped.
 pub(crate) async fn run(core: Arc<Core>, local: LocalCache) {
     let mut backoff = Duration::from_millis(50);
+    let mut attempt = 0usize;
     while local.is_attached() {
-        match subscribe(&core).await {
+        let node = &core.subscribers[attempt % core.subscribers.len()];
+        attempt = attempt.wrapping_add(1);
+        match subscribe(&core, node).await {
             Ok((sink, stream)) => {
                 core.counters.listening.store(true, Ordering::SeqCst);
                 tracing::debug!("fleet mode: hearing the fleet's invalidations");
@@ -53,8 +56,11 @@ pub(crate) async fn run(core: Arc<Core>, local: LocalCache) {
     }
 }
 
-async fn subscribe(core: &Core) -> Result<(PubSubSink, PubSubStream), crate::health::Failure> {
-    let mut pubsub = core.run(core.client.get_async_pubsub()).await?;
+async fn subscribe(
+    core: &Core,
+    node: &redis::Client,
+) -> Result<(PubSubSink, PubSubStream), crate::health::Failure> {
+    let mut pubsub = core.run(node.get_async_pubsub()).await?;
     core.run(pubsub.subscribe(core.names.channel())).await?;
     Ok(pubsub.split())
 }

@@ -9,9 +9,9 @@ use keygate_auth::{
 };
 use keygate_types::ApiKey;
 use redis::Value;
-use redis::aio::ConnectionManager;
 use tokio::time::Instant;
 
+use crate::connection::Connection;
 use crate::health::{Failure, Health};
 use crate::message;
 use crate::names::Names;
@@ -39,8 +39,10 @@ pub(crate) struct Config {
 #[derive(Debug)]
 pub(crate) struct Core {
     pub(crate) names: Names,
-    pub(crate) client: redis::Client,
-    pub(crate) conn: ConnectionManager,
+    /// Where the relay subscribes: the endpoint, or each cluster node in
+    /// turn (a publish on any node reaches every node).
+    pub(crate) subscribers: Vec<redis::Client>,
+    pub(crate) conn: Connection,
     pub(crate) config: Config,
     /// This replica's id, in its messages and its lease.
     pub(crate) replica: String,

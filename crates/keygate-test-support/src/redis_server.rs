@@ -20,6 +20,7 @@ pub struct RedisServer {
     child: Option<Child>,
     port: u16,
     dir: PathBuf,
+    args: Vec<String>,
 }
 
 impl RedisServer {
@@ -28,6 +29,14 @@ impl RedisServer {
     /// # Panics
     /// When `redis-server` cannot be installed or started: the test needs it.
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Starts one with more `redis-server` arguments.
+    ///
+    /// # Panics
+    /// When `redis-server` cannot be installed or started.
+    pub fn start_with(args: &[&str]) -> Self {
         install_once();
         let dir = std::env::temp_dir().join(format!(
             "keygate-redis-{}-{}",
@@ -42,6 +51,7 @@ impl RedisServer {
                 child: None,
                 port,
                 dir: dir.clone(),
+                args: args.iter().map(|arg| (*arg).to_owned()).collect(),
             };
             if server.spawn().is_ok() {
                 return server;
@@ -122,6 +132,7 @@ impl RedisServer {
             .arg(self.port.to_string())
             .args(["--save", "", "--appendonly", "no", "--dir"])
             .arg(&self.dir)
+            .args(&self.args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()?;
@@ -187,4 +198,68 @@ fn install_once() {
             .expect("run tests/support/install-redis.sh");
         assert!(status.success(), "installing redis-server failed");
     });
+}
+
+/// A Redis Cluster of primaries without replicas, each a [`RedisServer`],
+/// with every slot assigned; stopped when dropped.
+#[derive(Debug)]
+pub struct RedisCluster {
+    nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    /// Starts `primaries` nodes (at least 3, as `redis-cli --cluster create`
+    /// requires) and joins them.
+    ///
+    /// # Panics
+    /// When the cluster cannot be formed.
+    pub fn start(primaries: usize) -> Self {
+        let nodes: Vec<RedisServer> = (0..primaries.max(3))
+            .map(|_| {
+                RedisServer::start_with(&[
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    "nodes.conf",
+                    "--cluster-node-timeout",
+                    "2000",
+                ])
+            })
+            .collect();
+        let status = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(
+                nodes
+                    .iter()
+                    .map(|node| format!("127.0.0.1:{}", node.port())),
+            )
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("run redis-cli --cluster create");
+        assert!(status.success(), "redis-cli --cluster create failed");
+        let cluster = Self { nodes };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !cluster.is_ok() {
+            assert!(Instant::now() < deadline, "the cluster did not become ok");
+            thread::sleep(Duration::from_millis(100));
+        }
+        cluster
+    }
+
+    /// Every node's `redis://127.0.0.1:PORT/`.
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(RedisServer::url).collect()
+    }
+
+    fn is_ok(&self) -> bool {
+        self.nodes.iter().all(|node| {
+            Command::new("redis-cli")
+                .args(["-p", &node.port().to_string(), "cluster", "info"])
+                .output()
+                .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).contains("cluster_state:ok"))
+        })
+    }
 }

@@ -3,6 +3,7 @@
 //! one emulator and one real `redis-server` on a free loopback port.
 
 mod budget;
+mod cluster;
 mod faults;
 mod lease;
 mod revocation;

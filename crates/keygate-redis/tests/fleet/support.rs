@@ -65,6 +65,8 @@ impl Keys {
 #[derive(Clone)]
 pub struct Options {
     pub tier: Option<fn(RedisTierBuilder) -> RedisTierBuilder>,
+    /// A Redis Cluster's nodes, instead of the one endpoint.
+    pub cluster: Option<Vec<String>>,
     pub positive_ttl: Duration,
     pub listener: Option<Duration>,
 }
@@ -73,6 +75,7 @@ impl Options {
     pub fn fleet() -> Self {
         Self {
             tier: Some(|builder| builder),
+            cluster: None,
             positive_ttl: Duration::from_secs(60),
             listener: None,
         }
@@ -114,7 +117,11 @@ impl Replica {
         let mut builder = ApiKeyAuth::builder(validator.clone()).positive_ttl(options.positive_ttl);
         let mut stats = None;
         if let Some(configure) = options.tier {
-            let tier = configure(RedisTier::builder(redis_url).prefix("fleet-test"))
+            let tier_builder = match &options.cluster {
+                Some(nodes) => RedisTier::cluster(nodes.clone()),
+                None => RedisTier::builder(redis_url),
+            };
+            let tier = configure(tier_builder.prefix("fleet-test"))
                 .build()
                 .expect("tier builds");
             stats = Some(tier.stats_handle());
@@ -170,9 +177,18 @@ pub async fn replicas(
     n: usize,
     options: &Options,
 ) -> Vec<Replica> {
+    replicas_on(emu, &redis.url(), n, options).await
+}
+
+pub async fn replicas_on(
+    emu: &Emulator,
+    redis_url: &str,
+    n: usize,
+    options: &Options,
+) -> Vec<Replica> {
     let mut replicas = Vec::with_capacity(n);
     for _ in 0..n {
-        replicas.push(Replica::start(emu, &redis.url(), options).await);
+        replicas.push(Replica::start(emu, redis_url, options).await);
     }
     replicas
 }
