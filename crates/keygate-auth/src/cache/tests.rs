@@ -729,3 +729,24 @@ async fn invalidations_from_the_fleet_apply_here_without_a_tier() {
         "a dropped layer's cache is gone"
     );
 }
+
+/// moka sets an entry's expiry (`KeptUntil`) when it is inserted, so a
+/// valid verdict is not served past the positive TTL even when no
+/// housekeeping has run since.
+#[tokio::test]
+async fn a_valid_verdict_is_not_served_past_its_ttl_without_housekeeping() {
+    let cache = cache_with(CacheConfig {
+        positive_ttl: Duration::from_millis(30),
+        ..CacheConfig::default()
+    });
+    let mut served_late = 0;
+    for n in 0..20 {
+        let key = format!("sk_short_lived_{n}");
+        let d = loaded(&cache, &key, Ok(Some(api_key(20 + n, None)))).await;
+        std::thread::sleep(Duration::from_millis(40));
+        if is_valid_hit(&cache, &d) {
+            served_late += 1;
+        }
+    }
+    assert_eq!(served_late, 0, "valid verdicts served past the positive TTL");
+}
