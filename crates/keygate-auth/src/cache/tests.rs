@@ -748,5 +748,8 @@ async fn a_valid_verdict_is_not_served_past_its_ttl_without_housekeeping() {
             served_late += 1;
         }
     }
-    assert_eq!(served_late, 0, "valid verdicts served past the positive TTL");
+    assert_eq!(
+        served_late, 0,
+        "valid verdicts served past the positive TTL"
+    );
 }
