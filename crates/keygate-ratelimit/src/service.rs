@@ -84,8 +84,7 @@ where
             let inner = std::mem::replace(&mut self.inner, clone);
             return ResponseFuture::checking(check, request, inner);
         }
-        let (outcome, policy) = limits.check_local(&id, &quota);
-        match limits.verdict(partition, quota, outcome, policy) {
+        match limits.check_local(partition, &id, quota) {
             Verdict::Accepted(headers) => ResponseFuture::inner(self.inner.call(request), headers),
             Verdict::Limited(refusal) => ResponseFuture::ready(refusal.into_response()),
         }

@@ -28,9 +28,19 @@ use crate::headers;
 /// How many checks on one limiter between two looks at the prune clock.
 pub(crate) const PRUNE_CHECK_EVERY: u64 = 256;
 
+/// Up to this burst, a limiter keeps the `RateLimit` value of each
+/// remaining count ready (a local decision's reset follows from its
+/// remaining count), so an accepted request formats nothing.
+const READY_VALUES: u32 = 256;
+
+/// The id naming a partition's budget (`api_key_…`, `user_…`, `org_…`,
+/// or `anonymous`): the limiter's key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct PartitionId(pub(crate) String);
+
 type Keyed = governor::RateLimiter<
-    String,
-    DefaultKeyedStateStore<String>,
+    PartitionId,
+    DefaultKeyedStateStore<PartitionId>,
     DefaultClock,
     StateInformationMiddleware,
 >;
@@ -40,6 +50,9 @@ pub(crate) struct Bucket {
     quota: Quota,
     limiter: Keyed,
     pub(crate) policy: HeaderValue,
+    /// `RateLimit` values by remaining count, for bursts up to [`READY_VALUES`].
+    remaining: Vec<HeaderValue>,
+    quoted_name: String,
     checks: AtomicU64,
     pruning: AtomicBool,
     last_prune: RwLock<Instant>,
@@ -47,11 +60,21 @@ pub(crate) struct Bucket {
 
 impl Bucket {
     fn new(quota: Quota, quoted_name: &str) -> Self {
+        let ready = if quota.burst() <= READY_VALUES {
+            quota.burst()
+        } else {
+            0
+        };
+        let remaining = (0..ready)
+            .map(|n| headers::remaining(quoted_name, n, refill_time(&quota, n)))
+            .collect();
         Self {
             quota,
             limiter: governor::RateLimiter::keyed(quota.to_governor())
                 .with_middleware::<StateInformationMiddleware>(),
             policy: headers::policy(quoted_name, &quota),
+            remaining,
+            quoted_name: quoted_name.to_owned(),
             checks: AtomicU64::new(0),
             pruning: AtomicBool::new(false),
             last_prune: RwLock::new(Instant::now()),
@@ -59,14 +82,13 @@ impl Bucket {
     }
 
     /// Spends one request of `id`'s budget, if there is one left.
-    pub(crate) fn check(&self, id: &str, prune_interval: Duration) -> Outcome {
-        let key = id.to_owned();
-        let outcome = match self.limiter.check_key(&key) {
+    pub(crate) fn check(&self, id: &PartitionId, prune_interval: Duration) -> Outcome {
+        let outcome = match self.limiter.check_key(id) {
             Ok(snapshot) => {
                 let remaining = snapshot.remaining_burst_capacity();
                 Outcome::Accepted {
                     remaining,
-                    reset: self.refill_time(remaining),
+                    reset: refill_time(&self.quota, remaining),
                 }
             }
             Err(not_until) => Outcome::Limited {
@@ -83,9 +105,13 @@ impl Bucket {
         outcome
     }
 
-    /// How long until a budget with `remaining` requests left is whole again.
-    fn refill_time(&self, remaining: u32) -> Duration {
-        self.quota.replenish_interval() * self.quota.burst().saturating_sub(remaining)
+    /// The `RateLimit` value of an accepted request: ready-made for a
+    /// local decision (`reset` follows from `remaining`), formatted otherwise.
+    pub(crate) fn remaining_value(&self, remaining: u32, reset: Duration) -> HeaderValue {
+        match self.remaining.get(remaining as usize) {
+            Some(value) if reset == refill_time(&self.quota, remaining) => value.clone(),
+            _ => headers::remaining(&self.quoted_name, remaining, reset),
+        }
     }
 
     fn prune_if_due(&self, interval: Duration) {
@@ -115,6 +141,11 @@ impl Bucket {
     fn len(&self) -> usize {
         self.limiter.len()
     }
+}
+
+/// How long until a budget with `remaining` requests left is whole again.
+fn refill_time(quota: &Quota, remaining: u32) -> Duration {
+    quota.replenish_interval() * quota.burst().saturating_sub(remaining)
 }
 
 /// Every quota's limiter.
@@ -181,6 +212,10 @@ impl LocalLimiter {
 mod tests {
     use super::*;
 
+    fn id(id: &str) -> PartitionId {
+        PartitionId(id.to_owned())
+    }
+
     fn limiter(quota: Quota) -> LocalLimiter {
         LocalLimiter::new(headers::sf_string("per-key"), Some(quota), Duration::from_secs(60))
     }
@@ -190,12 +225,12 @@ mod tests {
         let local = limiter(Quota::per_second(10));
         let bucket = local.bucket(&Quota::per_second(10));
         for expected in (0..10).rev() {
-            match bucket.check("api_key_a", local.prune_interval) {
+            match bucket.check(&id("api_key_a"), local.prune_interval) {
                 Outcome::Accepted { remaining, .. } => assert_eq!(remaining, expected),
                 Outcome::Limited { .. } => panic!("refused within the burst"),
             }
         }
-        match bucket.check("api_key_a", local.prune_interval) {
+        match bucket.check(&id("api_key_a"), local.prune_interval) {
             Outcome::Limited { retry_after } => {
                 assert!(retry_after <= Duration::from_millis(100), "{retry_after:?}")
             }
@@ -203,7 +238,7 @@ mod tests {
         }
         // Another partition has its own budget.
         assert!(matches!(
-            bucket.check("api_key_b", local.prune_interval),
+            bucket.check(&id("api_key_b"), local.prune_interval),
             Outcome::Accepted { remaining: 9, .. }
         ));
     }
@@ -212,8 +247,8 @@ mod tests {
     fn an_accepted_request_says_when_the_budget_is_whole_again() {
         let local = limiter(Quota::per_second(10));
         let bucket = local.bucket(&Quota::per_second(10));
-        bucket.check("api_key_a", local.prune_interval);
-        match bucket.check("api_key_a", local.prune_interval) {
+        bucket.check(&id("api_key_a"), local.prune_interval);
+        match bucket.check(&id("api_key_a"), local.prune_interval) {
             Outcome::Accepted { remaining, reset } => {
                 assert_eq!(remaining, 8);
                 assert_eq!(reset, Duration::from_millis(200));
@@ -234,18 +269,37 @@ mod tests {
     }
 
     #[test]
+    fn the_ready_made_values_say_what_a_formatted_one_would() {
+        let quota = Quota::per_minute(120).with_burst(4);
+        let local = limiter(quota);
+        let bucket = local.bucket(&quota);
+        for remaining in 0..4 {
+            let reset = refill_time(&quota, remaining);
+            assert_eq!(
+                bucket.remaining_value(remaining, reset),
+                headers::remaining("\"per-key\"", remaining, reset)
+            );
+        }
+        // A reset from elsewhere (Redis) is formatted.
+        assert_eq!(
+            bucket.remaining_value(3, Duration::from_millis(2_500)),
+            "\"per-key\";r=3;t=3"
+        );
+    }
+
+    #[test]
     fn idle_partitions_are_pruned_once_the_interval_has_passed() {
         // A 1 ms refill: every partition is whole again almost at once.
         let quota = Quota::new(1_000, 1);
         let local = LocalLimiter::new(headers::sf_string("k"), Some(quota), Duration::ZERO);
         let bucket = local.bucket(&quota);
         for n in 0..PRUNE_CHECK_EVERY {
-            bucket.check(&format!("api_key_{n}"), Duration::from_secs(3_600));
+            bucket.check(&id(&format!("api_key_{n}")), Duration::from_secs(3_600));
         }
         assert_eq!(local.len(), PRUNE_CHECK_EVERY as usize);
         std::thread::sleep(Duration::from_millis(20));
         // The next check that looks at the clock prunes: all are idle but it.
-        bucket.check("api_key_last", Duration::ZERO);
+        bucket.check(&id("api_key_last"), Duration::ZERO);
         assert!(local.len() <= 1, "{} partitions kept", local.len());
     }
 
@@ -253,7 +307,7 @@ mod tests {
     fn a_partition_still_spending_is_kept() {
         let quota = Quota::per_hour(10);
         let local = LocalLimiter::new(headers::sf_string("k"), Some(quota), Duration::ZERO);
-        local.bucket(&quota).check("api_key_busy", Duration::ZERO);
+        local.bucket(&quota).check(&id("api_key_busy"), Duration::ZERO);
         local.prune();
         assert_eq!(local.len(), 1);
     }

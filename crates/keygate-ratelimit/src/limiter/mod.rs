@@ -11,7 +11,7 @@ use std::time::Duration;
 use http::{Extensions, HeaderValue};
 use keygate_auth::{Anonymous, ApiKeyPrincipal};
 
-use self::local::LocalLimiter;
+use self::local::{Bucket, LocalLimiter, PartitionId};
 use crate::headers;
 use crate::{Partition, Quota, RateLimited};
 
@@ -42,7 +42,7 @@ pub(crate) enum Target {
     /// `id`'s budget under `quota`; `partition` is `None` for anonymous requests.
     Limit {
         partition: Option<Partition>,
-        id: String,
+        id: PartitionId,
         quota: Quota,
     },
     /// Neither a principal nor the anonymous mark: the layer is in front of
@@ -97,7 +97,7 @@ impl Limits {
             };
             return Target::Limit {
                 partition: Some(self.partition),
-                id: self.partition.id_of(principal).to_owned(),
+                id: PartitionId(self.partition.id_of(principal).to_owned()),
                 quota,
             };
         }
@@ -105,7 +105,7 @@ impl Limits {
             return match self.anonymous {
                 Some(quota) => Target::Limit {
                     partition: None,
-                    id: ANONYMOUS_ID.to_owned(),
+                    id: PartitionId(ANONYMOUS_ID.to_owned()),
                     quota,
                 },
                 None => Target::Unlimited,
@@ -115,24 +115,30 @@ impl Limits {
     }
 
     /// The in-process decision.
-    pub(crate) fn check_local(&self, id: &str, quota: &Quota) -> (Outcome, HeaderValue) {
-        let bucket = self.local.bucket(quota);
+    pub(crate) fn check_local(
+        &self,
+        partition: Option<Partition>,
+        id: &PartitionId,
+        quota: Quota,
+    ) -> Verdict {
+        let bucket = self.local.bucket(&quota);
         let outcome = bucket.check(id, self.local.prune_interval);
-        (outcome, bucket.policy.clone())
+        self.verdict(partition, quota, outcome, &bucket)
     }
 
     /// The outcome as the response will say it.
-    pub(crate) fn verdict(
+    fn verdict(
         &self,
         partition: Option<Partition>,
         quota: Quota,
         outcome: Outcome,
-        policy: HeaderValue,
+        bucket: &Bucket,
     ) -> Verdict {
+        let policy = || bucket.policy.clone();
         match outcome {
             Outcome::Accepted { remaining, reset } => Verdict::Accepted(
                 self.headers_on_success
-                    .then(|| (policy, headers::remaining(&self.quoted_name, remaining, reset))),
+                    .then(|| (policy(), bucket.remaining_value(remaining, reset))),
             ),
             Outcome::Limited { retry_after } => {
                 let refusal = RateLimited::new(partition, quota, retry_after);
@@ -143,7 +149,7 @@ impl Limits {
                 );
                 Verdict::Limited(Refusal {
                     refusal,
-                    policy,
+                    policy: policy(),
                     remaining,
                 })
             }
@@ -157,17 +163,16 @@ impl Limits {
     pub(crate) async fn check_shared(
         self: Arc<Self>,
         partition: Option<Partition>,
-        id: String,
+        id: PartitionId,
         quota: Quota,
     ) -> Verdict {
         let budget = self
             .shared
             .as_ref()
             .expect("only called with a shared budget");
-        let shared = budget.check(&id, &quota).await;
+        let shared = budget.check(&id.0, &quota).await;
         let bucket = self.local.bucket(&quota);
-        let outcome =
-            shared.unwrap_or_else(|| bucket.check(&id, self.local.prune_interval));
-        self.verdict(partition, quota, outcome, bucket.policy.clone())
+        let outcome = shared.unwrap_or_else(|| bucket.check(&id, self.local.prune_interval));
+        self.verdict(partition, quota, outcome, &bucket)
     }
 }
