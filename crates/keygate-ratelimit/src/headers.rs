@@ -70,7 +70,10 @@ mod tests {
     #[test]
     fn the_policy_names_its_quota_and_window() {
         let name = sf_string("per-key");
-        assert_eq!(policy(&name, &Quota::per_second(10)), "\"per-key\";q=10;w=1");
+        assert_eq!(
+            policy(&name, &Quota::per_second(10)),
+            "\"per-key\";q=10;w=1"
+        );
         assert_eq!(
             policy(&name, &Quota::per_hour(1000).with_burst(50)),
             "\"per-key\";q=1000;w=3600"

@@ -78,10 +78,17 @@
 //!
 //! The 429 carries a [`RateLimited`] in its extensions. Accepted responses
 //! carry the headers by default, as most APIs that limit do (clients slow
-//! down before they are refused); they cost about 0.1 µs a request (see
-//! `BENCHMARKS` in the README) and
+//! down before they are refused);
 //! [`headers_on_success(false)`](RateLimitBuilder::headers_on_success)
 //! turns them off.
+//!
+//! # Cost
+//!
+//! In process, on a 2-core VM (`benches/limiter_cost`, 31 paired rounds
+//! against `ApiKeyAuth` alone on a cache hit), the limiter adds about
+//! 0.26 µs to an accepted request, and the two headers about 0.1 µs more:
+//! up to a burst of 256 their values are made once per quota, not per
+//! request. A refusal (429 with its JSON body) costs about 3.8 µs in all.
 //!
 //! # Memory
 //!
@@ -104,7 +111,7 @@
 //! while Redis fails, each replica falls back to its in-process limiter
 //! (so N replicas accept at most N times the quota), logs a warning at most
 //! every 10 s, and asks Redis again every second until it answers. The
-//! rules are listed on [`RedisBudget`]'s module, `limiter::shared`.
+//! rules are listed on [`RedisBudget`].
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![deny(missing_debug_implementations)]

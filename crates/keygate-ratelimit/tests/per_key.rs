@@ -42,7 +42,10 @@ async fn the_eleventh_request_in_a_second_is_refused_with_429_and_the_other_key_
         let accepted = answers.iter().filter(|r| r.status() == 200).count();
         // Whatever the machine's speed, GCRA's bound holds.
         let refills = (elapsed.as_millis() / REFILL.as_millis()) as usize;
-        assert!(accepted <= 10 + refills, "{accepted} accepted in {elapsed:?}");
+        assert!(
+            accepted <= 10 + refills,
+            "{accepted} accepted in {elapsed:?}"
+        );
         if elapsed >= REFILL {
             eprintln!("trial {trial}: 11 requests took {elapsed:?}; trying again");
             continue;
@@ -50,7 +53,10 @@ async fn the_eleventh_request_in_a_second_is_refused_with_429_and_the_other_key_
 
         for (n, response) in answers[..10].iter().enumerate() {
             assert_eq!(response.status(), 200, "request {}", n + 1);
-            assert_eq!(header(response, "ratelimit-policy"), r#""per-key";q=10;w=1"#);
+            assert_eq!(
+                header(response, "ratelimit-policy"),
+                r#""per-key";q=10;w=1"#
+            );
             assert_eq!(
                 header(response, "ratelimit"),
                 format!(r#""per-key";r={};t=1"#, 9 - n)
@@ -59,11 +65,17 @@ async fn the_eleventh_request_in_a_second_is_refused_with_429_and_the_other_key_
         let refused = answers.pop().unwrap();
         assert_eq!(refused.status(), 429);
         assert_eq!(header(&refused, "retry-after"), "1");
-        assert_eq!(header(&refused, "ratelimit-policy"), r#""per-key";q=10;w=1"#);
+        assert_eq!(
+            header(&refused, "ratelimit-policy"),
+            r#""per-key";q=10;w=1"#
+        );
         assert_eq!(header(&refused, "ratelimit"), r#""per-key";r=0;t=1"#);
         assert_eq!(header(&refused, "content-type"), "application/json");
         let body = refused.text().await.unwrap();
-        assert!(!body.contains(&limited) && !body.contains("api_key_"), "{body}");
+        assert!(
+            !body.contains(&limited) && !body.contains("api_key_"),
+            "{body}"
+        );
         let body: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(body["error"], "rate_limited");
         assert_eq!(
@@ -119,7 +131,10 @@ async fn an_organizations_keys_share_its_budget_and_another_organization_keeps_i
 
     let response = app.get(Some(&outsider)).await;
     assert_eq!(response.status(), 200);
-    assert_eq!(header(&response, "ratelimit"), r#""per-organization";r=2;t=20"#);
+    assert_eq!(
+        header(&response, "ratelimit"),
+        r#""per-organization";r=2;t=20"#
+    );
 }
 
 #[tokio::test]
@@ -160,7 +175,10 @@ async fn the_override_gives_each_plan_its_quota_and_none_means_unlimited() {
     assert_eq!(accepted(internal.clone()).await, 8);
 
     let response = app.get(Some(&pro)).await;
-    assert_eq!(header(&response, "ratelimit-policy"), r#""per-key";q=5;w=60"#);
+    assert_eq!(
+        header(&response, "ratelimit-policy"),
+        r#""per-key";q=5;w=60"#
+    );
     // An unlimited key's responses carry no rate-limit headers.
     let response = app.get(Some(&internal)).await;
     assert_eq!(response.status(), 200);
@@ -174,11 +192,7 @@ async fn anonymous_requests_are_unlimited_unless_given_a_quota() {
     let client = client(&emu);
     let optional = || ApiKeyAuth::builder(client.clone()).optional().build();
 
-    let app = App::serve(routes(
-        RateLimit::per_key(Quota::per_minute(1)),
-        optional(),
-    ))
-    .await;
+    let app = App::serve(routes(RateLimit::per_key(Quota::per_minute(1)), optional())).await;
     for _ in 0..20 {
         let response = app.get(None).await;
         assert_eq!(response.status(), 200);

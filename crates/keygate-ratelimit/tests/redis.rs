@@ -143,12 +143,22 @@ async fn three_replicas_hold_one_key_to_one_quota() {
     // Window 0 holds the burst; the steady windows after it each hold
     // about one second's quota, whichever replica answered.
     let tally = hammer(&replicas, &key, 4).await;
-    eprintln!("accepted per second across {REPLICAS} replicas: {:?}", tally.accepted);
-    assert!(tally.others.is_empty(), "statuses other than 200/429: {:?}", tally.others);
+    eprintln!(
+        "accepted per second across {REPLICAS} replicas: {:?}",
+        tally.accepted
+    );
+    assert!(
+        tally.others.is_empty(),
+        "statuses other than 200/429: {:?}",
+        tally.others
+    );
     let steady: u64 = tally.accepted[1..].iter().sum();
     let expected = u64::from(quota.count()) * 3;
     let off = steady.abs_diff(expected) as f64 / expected as f64;
-    eprintln!("steady windows: {steady} accepted for a quota of {expected} ({:.1} % off)", off * 100.0);
+    eprintln!(
+        "steady windows: {steady} accepted for a quota of {expected} ({:.1} % off)",
+        off * 100.0
+    );
     assert!(off <= 0.10, "{steady} accepted, quota {expected}");
     for replica in &replicas {
         let stats = replica.rate_limit.budget_stats().unwrap();
@@ -158,7 +168,10 @@ async fn three_replicas_hold_one_key_to_one_quota() {
     // Every replica's refusal says so with the shared policy.
     let refused = replicas[2].app.get(Some(&key)).await;
     if refused.status() == 429 {
-        assert_eq!(header(&refused, "ratelimit-policy"), r#""per-key";q=30;w=1"#);
+        assert_eq!(
+            header(&refused, "ratelimit-policy"),
+            r#""per-key";q=30;w=1"#
+        );
         assert_eq!(header(&refused, "ratelimit"), r#""per-key";r=0;t=1"#);
     }
 }
@@ -182,16 +195,29 @@ async fn redis_stopped_hands_over_to_the_local_limiter_and_restarted_takes_back(
     redis.stop();
     let alone = hammer(&replicas, &key, 3).await;
     eprintln!("Redis stopped, accepted per second: {:?}", alone.accepted);
-    assert!(alone.others.is_empty(), "statuses other than 200/429: {:?}", alone.others);
+    assert!(
+        alone.others.is_empty(),
+        "statuses other than 200/429: {:?}",
+        alone.others
+    );
     let per_second = u64::from(quota.count());
     let most = REPLICAS as u64 * (u64::from(quota.burst()) + per_second * 3);
     let accepted: u64 = alone.accepted.iter().sum();
-    assert!(accepted <= most, "{accepted} accepted while Redis was down (most {most})");
+    assert!(
+        accepted <= most,
+        "{accepted} accepted while Redis was down (most {most})"
+    );
     // Still serving: the local limiters accept at least one quota a second.
-    assert!(accepted >= per_second * 3, "{accepted} accepted while Redis was down");
+    assert!(
+        accepted >= per_second * 3,
+        "{accepted} accepted while Redis was down"
+    );
     for replica in &replicas {
         let stats = replica.rate_limit.budget_stats().unwrap();
-        assert!(stats.fallback > 0 && stats.failures > 0 && !stats.redis_up, "{stats:?}");
+        assert!(
+            stats.fallback > 0 && stats.failures > 0 && !stats.redis_up,
+            "{stats:?}"
+        );
     }
 
     // Redis is back: within a few rechecks every replica asks it again,
@@ -200,7 +226,10 @@ async fn redis_stopped_hands_over_to_the_local_limiter_and_restarted_takes_back(
     let back = Instant::now();
     let done = AtomicBool::new(false);
     while !done.load(Ordering::Relaxed) {
-        assert!(back.elapsed() < Duration::from_secs(15), "replicas did not return to Redis");
+        assert!(
+            back.elapsed() < Duration::from_secs(15),
+            "replicas did not return to Redis"
+        );
         for replica in &replicas {
             replica.app.get(Some(&key)).await;
         }
@@ -220,7 +249,10 @@ async fn redis_stopped_hands_over_to_the_local_limiter_and_restarted_takes_back(
     let steady: u64 = again.accepted[1..].iter().sum();
     let expected = per_second * 3;
     let off = steady.abs_diff(expected) as f64 / expected as f64;
-    eprintln!("steady windows after the restart: {steady} for a quota of {expected} ({:.1} % off)", off * 100.0);
+    eprintln!(
+        "steady windows after the restart: {steady} for a quota of {expected} ({:.1} % off)",
+        off * 100.0
+    );
     assert!(off <= 0.10, "{steady} accepted, quota {expected}");
 }
 
@@ -252,10 +284,16 @@ async fn a_frozen_redis_costs_one_timeout_per_recheck_and_refuses_nothing_on_its
         slowest = slowest.max(sent.elapsed());
     }
     let stats = replicas[0].rate_limit.budget_stats().unwrap();
-    eprintln!("50 requests with Redis frozen in {:?}, slowest {slowest:?}: {stats:?}", started.elapsed());
+    eprintln!(
+        "50 requests with Redis frozen in {:?}, slowest {slowest:?}: {stats:?}",
+        started.elapsed()
+    );
     // One request waited for the timeout (two if the run crossed a recheck).
     let rechecks = started.elapsed().as_secs() + 1;
-    assert!(stats.failures >= 1 && stats.failures <= rechecks, "{stats:?}");
+    assert!(
+        stats.failures >= 1 && stats.failures <= rechecks,
+        "{stats:?}"
+    );
     assert!(slowest < Duration::from_secs(1), "{slowest:?}");
     redis.resume();
 }

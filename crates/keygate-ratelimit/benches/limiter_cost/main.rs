@@ -175,20 +175,48 @@ fn main() {
         measure(&runtime, &warm, &headers, count as u64, StatusCode::OK);
 
         let baseline = ServiceBuilder::new().layer(auth.clone()).service_fn(ok);
-        bench(&mut c, &runtime, &registry, &format!("a_auth_only/{count}"), baseline, &headers, StatusCode::OK);
+        bench(
+            &mut c,
+            &runtime,
+            &registry,
+            &format!("a_auth_only/{count}"),
+            baseline,
+            &headers,
+            StatusCode::OK,
+        );
 
         let limited = ServiceBuilder::new()
             .layer(auth.clone())
             .layer(RateLimit::per_key(UNREACHED))
             .service_fn(ok);
-        bench(&mut c, &runtime, &registry, &format!("b_auth_ratelimit/{count}"), limited, &headers, StatusCode::OK);
+        bench(
+            &mut c,
+            &runtime,
+            &registry,
+            &format!("b_auth_ratelimit/{count}"),
+            limited,
+            &headers,
+            StatusCode::OK,
+        );
 
         if count == 1 {
             let quiet = ServiceBuilder::new()
                 .layer(auth.clone())
-                .layer(RateLimit::builder(UNREACHED).headers_on_success(false).build())
+                .layer(
+                    RateLimit::builder(UNREACHED)
+                        .headers_on_success(false)
+                        .build(),
+                )
                 .service_fn(ok);
-            bench(&mut c, &runtime, &registry, "c_auth_ratelimit_no_headers/1", quiet.clone(), &headers, StatusCode::OK);
+            bench(
+                &mut c,
+                &runtime,
+                &registry,
+                "c_auth_ratelimit_no_headers/1",
+                quiet.clone(),
+                &headers,
+                StatusCode::OK,
+            );
             let baseline = ServiceBuilder::new().layer(auth.clone()).service_fn(ok);
             let limited = ServiceBuilder::new()
                 .layer(auth.clone())
@@ -203,9 +231,21 @@ fn main() {
                 .layer(spent)
                 .service_fn(ok);
             measure(&runtime, &refusing, &headers, 1, StatusCode::OK);
-            bench(&mut c, &runtime, &registry, "d_refused/1", refusing, &headers, StatusCode::TOO_MANY_REQUESTS);
+            bench(
+                &mut c,
+                &runtime,
+                &registry,
+                "d_refused/1",
+                refusing,
+                &headers,
+                StatusCode::TOO_MANY_REQUESTS,
+            );
         }
-        assert_eq!(validator.calls(), count as u64, "a cache miss during the benches");
+        assert_eq!(
+            validator.calls(),
+            count as u64,
+            "a cache miss during the benches"
+        );
     }
     c.final_summary();
 
@@ -224,10 +264,23 @@ fn main() {
         }
     }
     if let Some(paired) = paired {
-        println!("\npaired, 1 key, {ROUNDS} rounds of {ROUND} requests each (median ns a request):");
-        println!("auth alone                        {:>8.0} ns", paired.baseline);
-        println!("auth + rate limit, headers        {:>8.0} ns   {:>+8.0} ns", paired.baseline + paired.limited, paired.limited);
-        println!("auth + rate limit, no headers     {:>8.0} ns   {:>+8.0} ns", paired.baseline + paired.quiet, paired.quiet);
+        println!(
+            "\npaired, 1 key, {ROUNDS} rounds of {ROUND} requests each (median ns a request):"
+        );
+        println!(
+            "auth alone                        {:>8.0} ns",
+            paired.baseline
+        );
+        println!(
+            "auth + rate limit, headers        {:>8.0} ns   {:>+8.0} ns",
+            paired.baseline + paired.limited,
+            paired.limited
+        );
+        println!(
+            "auth + rate limit, no headers     {:>8.0} ns   {:>+8.0} ns",
+            paired.baseline + paired.quiet,
+            paired.quiet
+        );
     }
 }
 
@@ -243,7 +296,13 @@ struct Paired {
 
 /// (a), (b) and (c) taking turns, `ROUNDS` times: drift on the machine hits
 /// all three alike, and cancels out of each round's differences.
-fn pair<A, B, C>(runtime: &Runtime, baseline: &A, limited: &B, quiet: &C, headers: &[HeaderValue]) -> Paired
+fn pair<A, B, C>(
+    runtime: &Runtime,
+    baseline: &A,
+    limited: &B,
+    quiet: &C,
+    headers: &[HeaderValue],
+) -> Paired
 where
     A: Service<Request<Body>, Response = Response<Body>, Error = Infallible> + Clone,
     B: Service<Request<Body>, Response = Response<Body>, Error = Infallible> + Clone,

@@ -157,7 +157,11 @@ pub(crate) struct LocalLimiter {
 }
 
 impl LocalLimiter {
-    pub(crate) fn new(quoted_name: String, default: Option<Quota>, prune_interval: Duration) -> Self {
+    pub(crate) fn new(
+        quoted_name: String,
+        default: Option<Quota>,
+        prune_interval: Duration,
+    ) -> Self {
         let default = default.map(|quota| Arc::new(Bucket::new(quota, &quoted_name)));
         Self {
             quoted_name,
@@ -204,7 +208,11 @@ impl LocalLimiter {
 
     fn buckets(&self) -> Vec<Arc<Bucket>> {
         let others = self.others.read().unwrap_or_else(PoisonError::into_inner);
-        self.default.iter().chain(others.values()).cloned().collect()
+        self.default
+            .iter()
+            .chain(others.values())
+            .cloned()
+            .collect()
     }
 }
 
@@ -217,7 +225,11 @@ mod tests {
     }
 
     fn limiter(quota: Quota) -> LocalLimiter {
-        LocalLimiter::new(headers::sf_string("per-key"), Some(quota), Duration::from_secs(60))
+        LocalLimiter::new(
+            headers::sf_string("per-key"),
+            Some(quota),
+            Duration::from_secs(60),
+        )
     }
 
     #[test]
@@ -307,7 +319,9 @@ mod tests {
     fn a_partition_still_spending_is_kept() {
         let quota = Quota::per_hour(10);
         let local = LocalLimiter::new(headers::sf_string("k"), Some(quota), Duration::ZERO);
-        local.bucket(&quota).check(&id("api_key_busy"), Duration::ZERO);
+        local
+            .bucket(&quota)
+            .check(&id("api_key_busy"), Duration::ZERO);
         local.prune();
         assert_eq!(local.len(), 1);
     }

@@ -2,24 +2,7 @@
 //! Redis by an atomic GCRA script, with the in-process limiter as the
 //! fallback while Redis fails.
 //!
-//! The rules, each tested in `tests/redis.rs`:
-//!
-//! 1. Each decision is one `EVALSHA` of [`GCRA`]: it reads the partition's
-//!    theoretical arrival time (TAT), decides, and writes the new TAT with a
-//!    `PX` expiry of the time until the budget is whole again, all in one
-//!    atomic step. The clock is Redis's `TIME`, so replicas' clocks do not
-//!    matter.
-//! 2. Redis keys are `{prefix}{id}`, the id of a key, owner or organization
-//!    (`api_key_…`, `user_…`, `org_…`): never a key's value.
-//! 3. Each call is bounded by a timeout (50 ms by default). An error or a
-//!    timeout answers that request from the local limiter, and so do all
-//!    requests for the next `recheck_after` (1 s by default); then one
-//!    request asks Redis again, and the first answer brings the shared
-//!    budget back. A refusal is never caused by Redis failing, and a
-//!    failing Redis costs each replica at most one timeout per recheck.
-//! 4. While Redis fails, each replica enforces the full quota on its own:
-//!    a fleet of N replicas accepts at most N times the quota.
-//! 5. Failures are logged at `warn` at most once per 10 s, the return at `info`.
+//! The rules it keeps are on [`RedisBudget`].
 
 use std::fmt;
 use std::sync::Arc;
@@ -63,6 +46,25 @@ const WARN_EVERY: Duration = Duration::from_secs(10);
 
 /// One budget per partition shared by every replica, in Redis. Give it to
 /// [`RateLimitBuilder::redis`](crate::RateLimitBuilder::redis).
+///
+/// The rules (1 to 4 tested in `tests/redis.rs`):
+///
+/// 1. Each decision is one `EVALSHA` of [`GCRA`]: it reads the partition's
+///    theoretical arrival time (TAT), decides, and writes the new TAT with a
+///    `PX` expiry of the time until the budget is whole again, all in one
+///    atomic step. The clock is Redis's `TIME`, so replicas' clocks do not
+///    matter.
+/// 2. Redis keys are `{prefix}{id}`, the id of a key, owner or organization
+///    (`api_key_…`, `user_…`, `org_…`): never a key's value.
+/// 3. Each call is bounded by a timeout (50 ms by default). An error or a
+///    timeout answers that request from the local limiter, and so do all
+///    requests for the next `recheck_after` (1 s by default); then one
+///    request asks Redis again, and the first answer brings the shared
+///    budget back. A refusal is never caused by Redis failing, and a
+///    failing Redis costs each replica at most one timeout per recheck.
+/// 4. While Redis fails, each replica enforces the full quota on its own:
+///    a fleet of N replicas accepts at most N times the quota.
+/// 5. Failures are logged at `warn` at most once per 10 s, the return at `info`.
 ///
 /// Clones share the connection and the counters.
 ///
