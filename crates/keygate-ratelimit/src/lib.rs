@@ -6,7 +6,7 @@
 //! use axum::{Router, body::Body, routing::get};
 //! use http::{Request, StatusCode};
 //! use keygate_auth::{ApiKeyAuth, InMemoryValidator};
-//! use keygate_ratelimit::{Quota, RateLimit};
+//! use keygate_ratelimit::{Quota, RateLimit, RateLimited};
 //! use keygate_types::{OrganizationId, Owner};
 //! use tower::ServiceExt;
 //!
@@ -36,6 +36,9 @@
 //! assert_eq!(refused.headers()["retry-after"], "1");
 //! assert_eq!(refused.headers()["ratelimit-policy"], r#""per-key";q=10;w=1"#);
 //! assert_eq!(refused.headers()["ratelimit"], r#""per-key";r=0;t=1"#);
+//! // The refusal itself, for an outer layer to inspect.
+//! let limited = refused.extensions().get::<RateLimited>().unwrap();
+//! assert_eq!(limited.quota(), Quota::per_second(10));
 //! # }
 //! ```
 //!

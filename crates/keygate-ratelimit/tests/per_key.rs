@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use keygate_auth::ApiKeyAuth;
 use keygate_ratelimit::{Partition, Quota, RateLimit};
+use keygate_test_support::trace_capture;
 use support::{App, client, emulator, header, key, organization, routes};
 
 /// The replenish interval of 10 a second: a trial whose 11 requests take
@@ -92,6 +93,7 @@ async fn the_eleventh_request_in_a_second_is_refused_with_429_and_the_other_key_
         break;
     }
     assert!(proved, "no trial ran 11 requests within {REFILL:?}");
+    trace_capture::assert_no_secret_logged();
 }
 
 #[tokio::test]
@@ -135,6 +137,7 @@ async fn an_organizations_keys_share_its_budget_and_another_organization_keeps_i
         header(&response, "ratelimit"),
         r#""per-organization";r=2;t=20"#
     );
+    trace_capture::assert_no_secret_logged();
 }
 
 #[tokio::test]
@@ -184,6 +187,7 @@ async fn the_override_gives_each_plan_its_quota_and_none_means_unlimited() {
     assert_eq!(response.status(), 200);
     assert!(response.headers().get("ratelimit").is_none());
     assert_eq!(rate_limit.tracked_partitions(), 2);
+    trace_capture::assert_no_secret_logged();
 }
 
 #[tokio::test]
@@ -221,6 +225,7 @@ async fn anonymous_requests_are_unlimited_unless_given_a_quota() {
     let org = organization(&client).await;
     let key = key(&client, &org, &[]).await;
     assert_eq!(app.get(Some(&key)).await.status(), 200);
+    trace_capture::assert_no_secret_logged();
 }
 
 #[tokio::test]
@@ -239,4 +244,5 @@ async fn a_rate_limit_in_front_of_authentication_answers_500_not_unlimited() {
     assert_eq!(response.status(), 500);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["error"], "server_error");
+    trace_capture::assert_no_secret_logged();
 }

@@ -12,6 +12,7 @@ use keygate_auth::ApiKeyAuth;
 use keygate_client::Client;
 use keygate_ratelimit::{Quota, RateLimit, RedisBudget};
 use keygate_test_support::redis_server::RedisServer;
+use keygate_test_support::trace_capture;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use support::{App, client, emulator, header, key, organization, routes};
 
@@ -121,6 +122,16 @@ async fn hammer(replicas: &[Replica], key: &str, seconds: usize) -> Tally {
     Tally { accepted, others }
 }
 
+/// How many times the log says `text` so far.
+fn logged(text: &str) -> usize {
+    String::from_utf8_lossy(&trace_capture::captured())
+        .matches(text)
+        .count()
+}
+
+const REDIS_FAILED: &str = "the shared rate-limit budget in Redis failed";
+const REDIS_BACK: &str = "Redis answers again";
+
 /// Sends one request per replica with `key`: validates and caches it everywhere.
 async fn warm(replicas: &[Replica], key: &str) {
     for replica in replicas {
@@ -131,6 +142,7 @@ async fn warm(replicas: &[Replica], key: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_replicas_hold_one_key_to_one_quota() {
     let _alone = LOAD.lock().await;
+    trace_capture::install();
     let redis = RedisServer::start();
     let emu = emulator().await;
     let client = client(&emu);
@@ -174,11 +186,13 @@ async fn three_replicas_hold_one_key_to_one_quota() {
         );
         assert_eq!(header(&refused, "ratelimit"), r#""per-key";r=0;t=1"#);
     }
+    trace_capture::assert_no_secret_logged();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_stopped_hands_over_to_the_local_limiter_and_restarted_takes_back() {
     let _alone = LOAD.lock().await;
+    trace_capture::install();
     let mut redis = RedisServer::start();
     let emu = emulator().await;
     let client = client(&emu);
@@ -192,6 +206,7 @@ async fn redis_stopped_hands_over_to_the_local_limiter_and_restarted_takes_back(
 
     // Redis goes away mid-run: no 5xx, and each replica holds the key to
     // the quota on its own (at most REPLICAS times the quota in all).
+    let (warned, back_logged) = (logged(REDIS_FAILED), logged(REDIS_BACK));
     redis.stop();
     let alone = hammer(&replicas, &key, 3).await;
     eprintln!("Redis stopped, accepted per second: {:?}", alone.accepted);
@@ -219,6 +234,16 @@ async fn redis_stopped_hands_over_to_the_local_limiter_and_restarted_takes_back(
             "{stats:?}"
         );
     }
+    // Each replica warned once, however many of its calls failed.
+    let failures: u64 = replicas
+        .iter()
+        .map(|replica| replica.rate_limit.budget_stats().unwrap().failures)
+        .sum();
+    assert_eq!(
+        logged(REDIS_FAILED) - warned,
+        REPLICAS,
+        "{failures} failures"
+    );
 
     // Redis is back: within a few rechecks every replica asks it again,
     // and the fleet shares one budget again.
@@ -240,6 +265,7 @@ async fn redis_stopped_hands_over_to_the_local_limiter_and_restarted_takes_back(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     eprintln!("all replicas back on Redis after {:?}", back.elapsed());
+    assert_eq!(logged(REDIS_BACK) - back_logged, REPLICAS);
     let again = hammer(&replicas, &key, 4).await;
     eprintln!("Redis restarted, accepted per second: {:?}", again.accepted);
     for replica in &replicas {
@@ -254,11 +280,13 @@ async fn redis_stopped_hands_over_to_the_local_limiter_and_restarted_takes_back(
         off * 100.0
     );
     assert!(off <= 0.10, "{steady} accepted, quota {expected}");
+    trace_capture::assert_no_secret_logged();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frozen_redis_costs_one_timeout_per_recheck_and_refuses_nothing_on_its_own() {
     let _alone = LOAD.lock().await;
+    trace_capture::install();
     let redis = RedisServer::start();
     let emu = emulator().await;
     let client = client(&emu);
@@ -296,10 +324,12 @@ async fn a_frozen_redis_costs_one_timeout_per_recheck_and_refuses_nothing_on_its
     );
     assert!(slowest < Duration::from_secs(1), "{slowest:?}");
     redis.resume();
+    trace_capture::assert_no_secret_logged();
 }
 
 #[tokio::test]
 async fn the_redis_keys_are_named_by_id_under_the_prefix_and_expire() {
+    trace_capture::install();
     let redis = RedisServer::start();
     let emu = emulator().await;
     let client = client(&emu);
@@ -325,4 +355,5 @@ async fn the_redis_keys_are_named_by_id_under_the_prefix_and_expire() {
         .unwrap();
     // Whole again after one replenish interval (100 ms): the key expires then.
     assert!((1..=100).contains(&ttl), "{ttl}");
+    trace_capture::assert_no_secret_logged();
 }

@@ -47,7 +47,7 @@ const WARN_EVERY: Duration = Duration::from_secs(10);
 /// One budget per partition shared by every replica, in Redis. Give it to
 /// [`RateLimitBuilder::redis`](crate::RateLimitBuilder::redis).
 ///
-/// The rules (1 to 4 tested in `tests/redis.rs`):
+/// The rules, tested in `tests/redis.rs`:
 ///
 /// 1. Each decision is one `EVALSHA` of [`GCRA`]: it reads the partition's
 ///    theoretical arrival time (TAT), decides, and writes the new TAT with a

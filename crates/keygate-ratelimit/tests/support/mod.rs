@@ -10,9 +10,13 @@ use axum::routing::get;
 use keygate_auth::{ApiKeyAuth, ApiKeyPrincipal};
 use keygate_client::Client;
 use keygate_emulator::Emulator;
+use keygate_test_support::trace_capture;
 use keygate_types::{CreateOrganization, CreateOrganizationApiKey, OrganizationId};
 
+/// The emulator, with the suite's TRACE capture on (`keygate-test-support`:
+/// it fails a test that logs a registered key).
 pub async fn emulator() -> Emulator {
+    trace_capture::install();
     Emulator::builder()
         .organization_permissions(["posts:read", "plan:pro", "internal"])
         .start()
@@ -43,7 +47,8 @@ pub async fn organization(client: &Client) -> OrganizationId {
         .id
 }
 
-/// A new key of `org` with `permissions`, made through the client; its value.
+/// A new key of `org` with `permissions`, made through the client; its
+/// value, registered as a secret the log must never hold.
 pub async fn key(client: &Client, org: &OrganizationId, permissions: &[&str]) -> String {
     let created = client
         .create_organization_api_key(
@@ -56,7 +61,7 @@ pub async fn key(client: &Client, org: &OrganizationId, permissions: &[&str]) ->
         )
         .await
         .expect("key created");
-    created.value.expose_secret().to_owned()
+    trace_capture::secret(created.value.expose_secret())
 }
 
 async fn whoami(principal: Option<ApiKeyPrincipal>) -> String {
