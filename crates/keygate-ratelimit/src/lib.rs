@@ -50,7 +50,9 @@
 //! above. A request that reaches it with neither a principal nor
 //! `ApiKeyAuth`'s anonymous mark is answered 500 (and logged once as a
 //! misconfiguration), never let through unlimited. Refusals of `ApiKeyAuth`
-//! (401, 403, 503) never reach it, so they spend no budget; requests it
+//! itself (400, 401, 503) never reach it, so they spend no budget. Guards
+//! mounted with `.route_layer(…)` run after it: a request refused 403 for a
+//! missing permission has spent one request of its budget. Requests it
 //! refuses never reach your handler.
 //!
 //! # Quotas and partitions
@@ -95,16 +97,17 @@
 //!
 //! # Memory
 //!
-//! In process, each quota has one `governor` keyed limiter (GCRA: 8 bytes
-//! of state per partition, plus its id). Only authenticated principals
+//! In process, each quota has one `governor` keyed limiter (a `DashMap`
+//! from each partition's id to 8 bytes of GCRA state). Only authenticated principals
 //! reach it, so the partitions are bounded by the keys, owners or
 //! organizations that exist. Partitions whose budget is whole again are
 //! indistinguishable from new ones, and are pruned: every 256th check on a
 //! limiter looks at the clock and, once the
 //! [prune interval](RateLimitBuilder::prune_interval) (30 s by default) has
 //! passed, that request runs the pass (`retain_recent`, then
-//! `shrink_to_fit`). No timer, no task: memory follows the partitions active
-//! within one interval. [`RateLimit::tracked_partitions`] says how many are held.
+//! `shrink_to_fit`: one walk over the limiter's partitions, one pass at a
+//! time). No timer, no task: memory follows the partitions active within
+//! one interval. [`RateLimit::tracked_partitions`] says how many are held.
 //!
 //! # One budget across replicas (feature `redis`)
 //!
