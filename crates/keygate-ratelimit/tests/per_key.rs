@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use keygate_auth::ApiKeyAuth;
 use keygate_ratelimit::{Partition, Quota, RateLimit};
 use keygate_test_support::trace_capture;
-use support::{App, client, emulator, header, key, organization, routes};
+use support::{App, client, emulator, header, key, member_of, organization, routes, user_key};
 
 /// The replenish interval of 10 a second: a trial whose 11 requests take
 /// longer may see a request's worth of budget come back.
@@ -137,6 +137,43 @@ async fn an_organizations_keys_share_its_budget_and_another_organization_keeps_i
         header(&response, "ratelimit"),
         r#""per-organization";r=2;t=20"#
     );
+    trace_capture::assert_no_secret_logged();
+}
+
+#[tokio::test]
+async fn a_users_keys_share_the_owners_budget_across_organizations_and_an_organization_key_has_its_own()
+ {
+    let emu = emulator().await;
+    let client = client(&emu);
+    let (acme, globex) = (organization(&client).await, organization(&client).await);
+    let user = member_of(&client, "owner@example.com", &[&acme, &globex]).await;
+    let (in_acme, in_globex) = (
+        user_key(&client, &user, &acme).await,
+        user_key(&client, &user, &globex).await,
+    );
+    let acme_key = key(&client, &acme, &[]).await;
+    let rate_limit = RateLimit::builder(Quota::per_minute(3))
+        .partition(Partition::Owner)
+        .build();
+    let app = App::serve(routes(rate_limit.clone(), ApiKeyAuth::new(client))).await;
+
+    for key in [&in_acme, &in_globex, &in_acme] {
+        assert_eq!(app.get(Some(key)).await.status(), 200);
+    }
+    let refused = app.get(Some(&in_globex)).await;
+    assert_eq!(refused.status(), 429);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .starts_with("the key owner's rate limit (3 requests per 60 s)")
+    );
+    // The organization's own key is another owner: the organization.
+    let response = app.get(Some(&acme_key)).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "ratelimit"), r#""per-owner";r=2;t=20"#);
+    assert_eq!(rate_limit.tracked_partitions(), 2);
     trace_capture::assert_no_secret_logged();
 }
 

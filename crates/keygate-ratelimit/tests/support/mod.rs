@@ -11,7 +11,10 @@ use keygate_auth::{ApiKeyAuth, ApiKeyPrincipal};
 use keygate_client::Client;
 use keygate_emulator::Emulator;
 use keygate_test_support::trace_capture;
-use keygate_types::{CreateOrganization, CreateOrganizationApiKey, OrganizationId};
+use keygate_types::{
+    CreateMembership, CreateOrganization, CreateOrganizationApiKey, CreateUser, CreateUserApiKey,
+    OrganizationId, UserId,
+};
 
 /// The emulator, with the suite's TRACE capture on (`keygate-test-support`:
 /// it fails a test that logs a registered key).
@@ -61,6 +64,47 @@ pub async fn key(client: &Client, org: &OrganizationId, permissions: &[&str]) ->
         )
         .await
         .expect("key created");
+    trace_capture::secret(created.value.expose_secret())
+}
+
+/// A new user with an active membership in each of `orgs`, made through the client.
+pub async fn member_of(client: &Client, email: &str, orgs: &[&OrganizationId]) -> UserId {
+    let user = client
+        .create_user(CreateUser {
+            email: email.to_owned(),
+            ..CreateUser::default()
+        })
+        .await
+        .expect("user created")
+        .id;
+    for org in orgs {
+        client
+            .create_membership(CreateMembership {
+                user_id: user.clone(),
+                organization_id: (*org).clone(),
+                role_slug: None,
+            })
+            .await
+            .expect("membership created");
+    }
+    user
+}
+
+/// A new key of `user` acting in `org`, made through the client; its value,
+/// registered as a secret.
+pub async fn user_key(client: &Client, user: &UserId, org: &OrganizationId) -> String {
+    let created = client
+        .create_user_api_key(
+            user,
+            CreateUserApiKey {
+                name: "member key".to_owned(),
+                organization_id: org.clone(),
+                permissions: Vec::new(),
+                expires_at: None,
+            },
+        )
+        .await
+        .expect("user key created");
     trace_capture::secret(created.value.expose_secret())
 }
 
