@@ -98,4 +98,38 @@ mod tests {
     fn a_policy_name_is_a_valid_sf_string_whatever_it_holds() {
         assert_eq!(sf_string("a\"b\\c\nd é"), "\"a\\\"b\\\\cd \"");
     }
+
+    /// Reads an SF String back (RFC 8941 §4.2.5): `None` if it is not one.
+    fn parse_sf_string(input: &str) -> Option<String> {
+        let inner = input.strip_prefix('"')?.strip_suffix('"')?;
+        let mut out = String::new();
+        let mut chars = inner.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => match chars.next()? {
+                    escaped @ ('"' | '\\') => out.push(escaped),
+                    _ => return None,
+                },
+                '"' => return None,
+                ' '..='~' => out.push(c),
+                _ => return None,
+            }
+        }
+        Some(out)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_policy_name_makes_valid_header_values(name in ".*", count in 1u32.., window in 1u32..) {
+            let quoted = sf_string(&name);
+            // The printable ASCII of the name, read back exactly.
+            let kept: String = name.chars().filter(|c| matches!(c, ' '..='~')).collect();
+            proptest::prop_assert_eq!(parse_sf_string(&quoted), Some(kept));
+            let policy = policy(&quoted, &Quota::new(count, window));
+            let expected = format!("{quoted};q={count};w={window}");
+            proptest::prop_assert_eq!(policy.to_str().unwrap(), expected.as_str());
+            let left = remaining(&quoted, count - 1, Duration::from_millis(u64::from(window)));
+            proptest::prop_assert!(left.to_str().is_ok());
+        }
+    }
 }

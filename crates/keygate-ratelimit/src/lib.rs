@@ -89,11 +89,12 @@
 //!
 //! # Cost
 //!
-//! In process, on a 2-core VM (`benches/limiter_cost`, 31 paired rounds
-//! against `ApiKeyAuth` alone on a cache hit), the limiter adds about
-//! 0.26 µs to an accepted request, and the two headers about 0.1 µs more:
-//! up to a burst of 256 their values are made once per quota, not per
-//! request. A refusal (429 with its JSON body) costs about 3.8 µs in all.
+//! In process, on a shared 2-core VM (`benches/limiter_cost`, 31 paired
+//! rounds against `ApiKeyAuth` alone on a cache hit, two runs), the limiter
+//! adds 0.15 to 0.26 µs to an accepted request, and the two headers about
+//! 0.1 µs more: up to a burst of 256 their values are made once per quota,
+//! not per request. A refusal (429 with its JSON body) costs about 2.5 µs
+//! in all, authentication included.
 //!
 //! # Memory
 //!

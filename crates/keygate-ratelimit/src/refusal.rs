@@ -70,11 +70,10 @@ impl RateLimited {
         policy: HeaderValue,
         remaining: HeaderValue,
     ) -> Response<B> {
-        let body = serde_json::json!({
-            "error": "rate_limited",
-            "error_description": self.to_string(),
-        });
-        let mut response = Response::new(B::from(Bytes::from(body.to_string())));
+        // One format, no JSON tree: the description is escaped as a JSON string.
+        let description = serde_json::Value::String(self.to_string());
+        let body = format!(r#"{{"error":"rate_limited","error_description":{description}}}"#);
+        let mut response = Response::new(B::from(Bytes::from(body)));
         *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
