@@ -90,6 +90,10 @@ pub use keygate_console as console;
 #[cfg(feature = "utoipa")]
 pub use keygate_utoipa as openapi;
 
+/// Per-key rate limits behind [`ApiKeyAuth`]: 429 with the IETF `RateLimit` headers (crate `keygate-ratelimit`).
+#[cfg(feature = "ratelimit")]
+pub use keygate_ratelimit as ratelimit;
+
 // Compiles (and runs) the README's Rust examples, so they cannot rot.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

@@ -1,0 +1,92 @@
+//! [`RateLimitService`], the service [`RateLimit`](crate::RateLimit) wraps around yours.
+
+use std::fmt;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::{Request, Response};
+use tower::Service;
+
+use crate::future::ResponseFuture;
+use crate::limiter::{Limits, Target, Verdict};
+use crate::refusal::misconfigured;
+
+/// The service built by [`RateLimit`](crate::RateLimit): spends one request
+/// of the caller's budget, then calls the inner service `S` or answers 429.
+pub struct RateLimitService<S> {
+    inner: S,
+    limits: Arc<Limits>,
+}
+
+impl<S> RateLimitService<S> {
+    pub(crate) fn new(inner: S, limits: Arc<Limits>) -> Self {
+        Self { inner, limits }
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+}
+
+impl<S: Clone> Clone for RateLimitService<S> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            limits: Arc::clone(&self.limits),
+        }
+    }
+}
+
+impl<S: fmt::Debug> fmt::Debug for RateLimitService<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimitService")
+            .field("inner", &self.inner)
+            .field("partition", &self.limits.partition)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, ReqB, ResB> Service<Request<ReqB>> for RateLimitService<S>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>> + Clone + Send + 'static,
+    ReqB: Send + 'static,
+    ResB: From<Bytes>,
+{
+    type Response = Response<ResB>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S, ReqB>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqB>) -> Self::Future {
+        let limits = &*self.limits;
+        let (partition, id, quota) = match limits.target(request.extensions()) {
+            Target::Limit {
+                partition,
+                id,
+                quota,
+            } => (partition, id, quota),
+            Target::Unlimited => return ResponseFuture::inner(self.inner.call(request), None),
+            Target::Misconfigured => return ResponseFuture::ready(misconfigured()),
+        };
+        #[cfg(feature = "redis")]
+        if let Some(budget) = &limits.shared
+            && budget.should_ask()
+        {
+            // The ready inner service goes with the request; a clone stays
+            // behind, as tower advises.
+            let check = Box::pin(Arc::clone(&self.limits).check_shared(partition, id, quota));
+            let clone = self.inner.clone();
+            let inner = std::mem::replace(&mut self.inner, clone);
+            return ResponseFuture::checking(check, request, inner);
+        }
+        match limits.check_local(partition, &id, quota) {
+            Verdict::Accepted(headers) => ResponseFuture::inner(self.inner.call(request), headers),
+            Verdict::Limited(refusal) => ResponseFuture::ready(refusal.into_response()),
+        }
+    }
+}

@@ -1,0 +1,359 @@
+//! The shared budget, end to end: three replicas (three apps, three
+//! `ApiKeyAuth`s, three Redis connections) in front of one real
+//! `redis-server`, validating against the emulator.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use keygate_auth::ApiKeyAuth;
+use keygate_client::Client;
+use keygate_ratelimit::{Quota, RateLimit, RedisBudget};
+use keygate_test_support::redis_server::RedisServer;
+use keygate_test_support::trace_capture;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use support::{App, client, emulator, header, key, organization, routes};
+
+const REPLICAS: usize = 3;
+/// Concurrent callers per replica.
+const CALLERS: usize = 3;
+
+struct Replica {
+    app: App,
+    rate_limit: RateLimit,
+}
+
+async fn connection(redis: &RedisServer) -> ConnectionManager {
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(Duration::from_millis(250)))
+        .set_number_of_retries(1)
+        .set_max_delay(Duration::from_millis(200));
+    let client = redis::Client::open(redis.url()).unwrap();
+    ConnectionManager::new_with_config(client, config)
+        .await
+        .expect("redis connects")
+}
+
+/// The load tests run one at a time: two at once on two cores would
+/// measure the machine, not the limiter.
+static LOAD: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The Redis timeout of the load tests: generous, so that a loaded machine
+/// does not send a replica to its local limiter (the frozen-Redis test
+/// keeps the default).
+const LOADED_TIMEOUT: Duration = Duration::from_millis(250);
+
+async fn replicas(redis: &RedisServer, client: &Client, quota: Quota) -> Vec<Replica> {
+    replicas_with(redis, client, quota, LOADED_TIMEOUT).await
+}
+
+async fn replicas_with(
+    redis: &RedisServer,
+    client: &Client,
+    quota: Quota,
+    timeout: Duration,
+) -> Vec<Replica> {
+    let mut replicas = Vec::with_capacity(REPLICAS);
+    for _ in 0..REPLICAS {
+        let budget = RedisBudget::new(connection(redis).await)
+            .prefix("test:ratelimit:")
+            .timeout(timeout);
+        let rate_limit = RateLimit::builder(quota).redis(budget).build();
+        let app = App::serve(routes(rate_limit.clone(), ApiKeyAuth::new(client.clone()))).await;
+        replicas.push(Replica { app, rate_limit });
+    }
+    replicas
+}
+
+/// What a load run saw: accepted requests per whole second since `start`,
+/// and any status other than 200 and 429.
+#[derive(Debug, Default)]
+struct Tally {
+    accepted: Vec<u64>,
+    others: Vec<u16>,
+}
+
+/// Every replica's callers send `key` as fast as they can for `seconds`
+/// whole seconds (bounded: each caller stops at the deadline).
+async fn hammer(replicas: &[Replica], key: &str, seconds: usize) -> Tally {
+    let start = Instant::now();
+    let windows: Arc<Vec<AtomicU64>> = Arc::new((0..seconds).map(|_| AtomicU64::new(0)).collect());
+    let others = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let deadline = Duration::from_secs(seconds as u64);
+    let mut callers = Vec::new();
+    for replica in replicas {
+        for _ in 0..CALLERS {
+            let (http, url) = (
+                replica.app.http.clone(),
+                format!("http://{}/posts", replica.app.addr),
+            );
+            let (key, windows, others) = (key.to_owned(), windows.clone(), others.clone());
+            callers.push(tokio::spawn(async move {
+                while start.elapsed() < deadline {
+                    let sent = start.elapsed();
+                    let status = http
+                        .get(&url)
+                        .bearer_auth(&key)
+                        .send()
+                        .await
+                        .expect("the app answers")
+                        .status()
+                        .as_u16();
+                    // Counted in the window it was sent in.
+                    let window = (sent.as_millis() / 1_000) as usize;
+                    match status {
+                        200 if window < windows.len() => {
+                            windows[window].fetch_add(1, Ordering::Relaxed);
+                        }
+                        200 | 429 => {}
+                        other => others.lock().unwrap().push(other),
+                    }
+                }
+            }));
+        }
+    }
+    for caller in callers {
+        caller.await.unwrap();
+    }
+    let accepted = windows.iter().map(|w| w.load(Ordering::Relaxed)).collect();
+    let others = others.lock().unwrap().clone();
+    Tally { accepted, others }
+}
+
+/// How many times the log says `text` so far.
+fn logged(text: &str) -> usize {
+    String::from_utf8_lossy(&trace_capture::captured())
+        .matches(text)
+        .count()
+}
+
+const REDIS_FAILED: &str = "the shared rate-limit budget in Redis failed";
+const REDIS_BACK: &str = "Redis answers again";
+
+/// Sends one request per replica with `key`: validates and caches it everywhere.
+async fn warm(replicas: &[Replica], key: &str) {
+    for replica in replicas {
+        assert_eq!(replica.app.get(Some(key)).await.status(), 200);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_hold_one_key_to_one_quota() {
+    let _alone = LOAD.lock().await;
+    trace_capture::install();
+    let redis = RedisServer::start();
+    let emu = emulator().await;
+    let client = client(&emu);
+    let org = organization(&client).await;
+    let key = key(&client, &org, &[]).await;
+    let quota = Quota::per_second(30);
+    let replicas = replicas(&redis, &client, quota).await;
+    warm(&replicas, &key).await;
+
+    // Window 0 holds the burst; the steady windows after it each hold
+    // about one second's quota, whichever replica answered.
+    let tally = hammer(&replicas, &key, 4).await;
+    eprintln!(
+        "accepted per second across {REPLICAS} replicas: {:?}",
+        tally.accepted
+    );
+    assert!(
+        tally.others.is_empty(),
+        "statuses other than 200/429: {:?}",
+        tally.others
+    );
+    let steady: u64 = tally.accepted[1..].iter().sum();
+    let expected = u64::from(quota.count()) * 3;
+    let off = steady.abs_diff(expected) as f64 / expected as f64;
+    eprintln!(
+        "steady windows: {steady} accepted for a quota of {expected} ({:.1} % off)",
+        off * 100.0
+    );
+    assert!(off <= 0.10, "{steady} accepted, quota {expected}");
+    for replica in &replicas {
+        let stats = replica.rate_limit.budget_stats().unwrap();
+        assert!(stats.shared > 0 && stats.failures == 0, "{stats:?}");
+    }
+
+    // Every replica's refusal says so with the shared policy.
+    let refused = replicas[2].app.get(Some(&key)).await;
+    if refused.status() == 429 {
+        assert_eq!(
+            header(&refused, "ratelimit-policy"),
+            r#""per-key";q=30;w=1"#
+        );
+        assert_eq!(header(&refused, "ratelimit"), r#""per-key";r=0;t=1"#);
+    }
+    trace_capture::assert_no_secret_logged();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_stopped_hands_over_to_the_local_limiter_and_restarted_takes_back() {
+    let _alone = LOAD.lock().await;
+    trace_capture::install();
+    let mut redis = RedisServer::start();
+    let emu = emulator().await;
+    let client = client(&emu);
+    let org = organization(&client).await;
+    let key = key(&client, &org, &[]).await;
+    let quota = Quota::per_second(20);
+    let replicas = replicas(&redis, &client, quota).await;
+    warm(&replicas, &key).await;
+    let shared = hammer(&replicas, &key, 2).await;
+    eprintln!("shared, accepted per second: {:?}", shared.accepted);
+
+    // Redis goes away mid-run: no 5xx, and each replica holds the key to
+    // the quota on its own (at most REPLICAS times the quota in all).
+    let (warned, back_logged) = (logged(REDIS_FAILED), logged(REDIS_BACK));
+    redis.stop();
+    let alone = hammer(&replicas, &key, 3).await;
+    eprintln!("Redis stopped, accepted per second: {:?}", alone.accepted);
+    assert!(
+        alone.others.is_empty(),
+        "statuses other than 200/429: {:?}",
+        alone.others
+    );
+    let per_second = u64::from(quota.count());
+    let most = REPLICAS as u64 * (u64::from(quota.burst()) + per_second * 3);
+    let accepted: u64 = alone.accepted.iter().sum();
+    assert!(
+        accepted <= most,
+        "{accepted} accepted while Redis was down (most {most})"
+    );
+    // Still serving: the local limiters accept at least one quota a second.
+    assert!(
+        accepted >= per_second * 3,
+        "{accepted} accepted while Redis was down"
+    );
+    for replica in &replicas {
+        let stats = replica.rate_limit.budget_stats().unwrap();
+        assert!(
+            stats.fallback > 0 && stats.failures > 0 && !stats.redis_up,
+            "{stats:?}"
+        );
+    }
+    // Each replica warned once, however many of its calls failed.
+    let failures: u64 = replicas
+        .iter()
+        .map(|replica| replica.rate_limit.budget_stats().unwrap().failures)
+        .sum();
+    assert_eq!(
+        logged(REDIS_FAILED) - warned,
+        REPLICAS,
+        "{failures} failures"
+    );
+
+    // Redis is back: within a few rechecks every replica asks it again,
+    // and the fleet shares one budget again.
+    redis.restart();
+    let back = Instant::now();
+    let done = AtomicBool::new(false);
+    while !done.load(Ordering::Relaxed) {
+        assert!(
+            back.elapsed() < Duration::from_secs(15),
+            "replicas did not return to Redis"
+        );
+        for replica in &replicas {
+            replica.app.get(Some(&key)).await;
+        }
+        let up = replicas
+            .iter()
+            .all(|replica| replica.rate_limit.budget_stats().unwrap().redis_up);
+        done.store(up, Ordering::Relaxed);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!("all replicas back on Redis after {:?}", back.elapsed());
+    assert_eq!(logged(REDIS_BACK) - back_logged, REPLICAS);
+    let again = hammer(&replicas, &key, 4).await;
+    eprintln!("Redis restarted, accepted per second: {:?}", again.accepted);
+    for replica in &replicas {
+        eprintln!("{:?}", replica.rate_limit.budget_stats().unwrap());
+    }
+    assert!(again.others.is_empty(), "{:?}", again.others);
+    let steady: u64 = again.accepted[1..].iter().sum();
+    let expected = per_second * 3;
+    let off = steady.abs_diff(expected) as f64 / expected as f64;
+    eprintln!(
+        "steady windows after the restart: {steady} for a quota of {expected} ({:.1} % off)",
+        off * 100.0
+    );
+    assert!(off <= 0.10, "{steady} accepted, quota {expected}");
+    trace_capture::assert_no_secret_logged();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_redis_costs_one_timeout_per_recheck_and_refuses_nothing_on_its_own() {
+    let _alone = LOAD.lock().await;
+    trace_capture::install();
+    let redis = RedisServer::start();
+    let emu = emulator().await;
+    let client = client(&emu);
+    let org = organization(&client).await;
+    let key = key(&client, &org, &[]).await;
+    let replicas = replicas_with(
+        &redis,
+        &client,
+        Quota::per_minute(1_000),
+        keygate_ratelimit::DEFAULT_REDIS_TIMEOUT,
+    )
+    .await;
+    let app = &replicas[0].app;
+    assert_eq!(app.get(Some(&key)).await.status(), 200);
+
+    // SIGSTOP: connections stay open, nothing answers.
+    redis.pause();
+    let started = Instant::now();
+    let mut slowest = Duration::ZERO;
+    for _ in 0..50 {
+        let sent = Instant::now();
+        assert_eq!(app.get(Some(&key)).await.status(), 200);
+        slowest = slowest.max(sent.elapsed());
+    }
+    let stats = replicas[0].rate_limit.budget_stats().unwrap();
+    eprintln!(
+        "50 requests with Redis frozen in {:?}, slowest {slowest:?}: {stats:?}",
+        started.elapsed()
+    );
+    // One request waited for the timeout (two if the run crossed a recheck).
+    let rechecks = started.elapsed().as_secs() + 1;
+    assert!(
+        stats.failures >= 1 && stats.failures <= rechecks,
+        "{stats:?}"
+    );
+    assert!(slowest < Duration::from_secs(1), "{slowest:?}");
+    redis.resume();
+    trace_capture::assert_no_secret_logged();
+}
+
+#[tokio::test]
+async fn the_redis_keys_are_named_by_id_under_the_prefix_and_expire() {
+    trace_capture::install();
+    let redis = RedisServer::start();
+    let emu = emulator().await;
+    let client = client(&emu);
+    let org = organization(&client).await;
+    let value = key(&client, &org, &[]).await;
+    let replicas = replicas(&redis, &client, Quota::per_second(10)).await;
+    let response = replicas[0].app.get(Some(&value)).await;
+    let id = response.text().await.unwrap();
+    assert!(id.starts_with("api_key_"), "{id}");
+
+    let mut connection = connection(&redis).await;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("*")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(keys, vec![format!("test:ratelimit:{id}")]);
+    assert!(keys.iter().all(|k| !k.contains(&value)));
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(&keys[0])
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    // Whole again after one replenish interval (100 ms): the key expires then.
+    assert!((1..=100).contains(&ttl), "{ttl}");
+    trace_capture::assert_no_secret_logged();
+}
