@@ -20,8 +20,9 @@ const COMMAND_TIMEOUT: Duration = Duration::from_millis(100);
 const DEAF_TTL: Duration = Duration::from_secs(1);
 /// The stated bound on serving a revoked key on a replica that lost the
 /// subscription (ping interval + command timeout + deaf TTL), and an
-/// allowance for a loaded test machine's timers.
-const BOUND: Duration = Duration::from_millis(1300 + 300);
+/// allowance for a loaded test machine's timers (the figure printed is the
+/// latest acceptance seen, whatever the allowance).
+const BOUND: Duration = Duration::from_millis(1300 + 700);
 
 /// The run's length: `KEYGATE_FLEET_FAULT_SECONDS` (40 for the figures),
 /// 8 by default.
@@ -59,6 +60,8 @@ struct Tally {
     wrong_401: AtomicU64,
     revoked_200_late: AtomicU64,
     unknown_200: AtomicU64,
+    /// The latest a revoked key was accepted after its invalidation, in ms.
+    latest_accepted_ms: AtomicU64,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -128,6 +131,12 @@ async fn no_wrong_decision_while_redis_stops_restarts_pauses_and_drops_subscript
                     StatusCode::UNAUTHORIZED => tally.refused.fetch_add(1, Ordering::Relaxed),
                     _ => tally.unavailable.fetch_add(1, Ordering::Relaxed),
                 };
+                if let (Some(Known::Revoked(_, Some(delivered))), StatusCode::OK) =
+                    (known_at_send, status)
+                {
+                    let late = sent.saturating_duration_since(delivered).as_millis() as u64;
+                    tally.latest_accepted_ms.fetch_max(late, Ordering::Relaxed);
+                }
                 match (known_at_send, status) {
                     (None, StatusCode::OK) => {
                         tally.unknown_200.fetch_add(1, Ordering::Relaxed);
@@ -241,7 +250,8 @@ async fn no_wrong_decision_while_redis_stops_restarts_pauses_and_drops_subscript
     println!(
         "FIGURE fleet faults: {} requests in {} s at concurrency {CONCURRENCY} over 3 replicas, {revocations} revocations; \
          200: {}, 401: {}, other: {}; wrong: {} valid refused, {} revoked accepted past {} ms, {} never-issued accepted; \
-         {losses} subscription losses, {fallbacks} misses served without redis",
+         a revoked key accepted at most {} ms after its invalidation; {losses} subscription losses, \
+         {fallbacks} misses served without redis",
         read(&tally.requests),
         length.as_secs(),
         read(&tally.accepted),
@@ -251,6 +261,7 @@ async fn no_wrong_decision_while_redis_stops_restarts_pauses_and_drops_subscript
         read(&tally.revoked_200_late),
         BOUND.as_millis(),
         read(&tally.unknown_200),
+        read(&tally.latest_accepted_ms),
     );
     assert_eq!(read(&tally.wrong_401), 0);
     assert_eq!(read(&tally.revoked_200_late), 0);
