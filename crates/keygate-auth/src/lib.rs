@@ -14,6 +14,7 @@ mod clock;
 mod credential;
 mod extract;
 mod guard;
+mod metrics;
 mod principal;
 mod rejection;
 mod revocation;
@@ -34,6 +35,9 @@ pub use extract::{Authorized, PermissionSlug};
 pub use guard::{
     GuardFuture, GuardService, RequireAllPermissions, RequireAnyPermission, RequirePermission,
 };
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub use metrics::DEFAULT_ORGANIZATION_LABELS;
 pub use principal::{Anonymous, ApiKeyPrincipal};
 pub use rejection::{
     AuthRejection, DefaultRejection, InsufficientScope, InvalidToken, OnRejection,
