@@ -3,6 +3,8 @@
 #![doc = include_str!("../docs/revocation.md")]
 #![doc = "\n"]
 #![doc = include_str!("../docs/resilience.md")]
+#![doc = "\n"]
+#![doc = include_str!("../docs/metrics.md")]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![deny(missing_debug_implementations)]
