@@ -7,9 +7,10 @@ use crate::cache::CacheOutcome;
 use crate::upstream::BreakerState;
 use crate::{ApiKeyPrincipal, AuthRejection};
 
-/// Nothing to configure.
+/// Nothing to configure (braced, so that `MetricsConfig::default()` reads
+/// the same with and without the feature).
 #[derive(Debug, Clone, Default)]
-pub(crate) struct MetricsConfig;
+pub(crate) struct MetricsConfig {}
 
 /// Nothing to keep.
 #[derive(Debug, Clone, Default)]
