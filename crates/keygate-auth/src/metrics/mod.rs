@@ -12,7 +12,7 @@ mod recorded;
 pub use recorded::DEFAULT_ORGANIZATION_LABELS;
 #[cfg(feature = "metrics")]
 pub(crate) use recorded::{
-    KeyServiceCall, LayerMetrics, MetricsConfig, answered, breaker_built, breaker_moved, cache,
+    LayerMetrics, MetricsConfig, TimedCall, answered, breaker_built, breaker_moved, cache,
     invalidation, refused,
 };
 
@@ -20,7 +20,7 @@ pub(crate) use recorded::{
 mod off;
 #[cfg(not(feature = "metrics"))]
 pub(crate) use off::{
-    KeyServiceCall, LayerMetrics, MetricsConfig, answered, breaker_built, breaker_moved, cache,
+    LayerMetrics, MetricsConfig, TimedCall, answered, breaker_built, breaker_moved, cache,
     invalidation, refused,
 };
 

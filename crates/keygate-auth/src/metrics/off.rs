@@ -46,9 +46,9 @@ pub(crate) fn breaker_moved(_to: BreakerState) {}
 
 /// No clock read.
 #[derive(Debug)]
-pub(crate) struct KeyServiceCall;
+pub(crate) struct TimedCall;
 
-impl KeyServiceCall {
+impl TimedCall {
     #[inline(always)]
     pub(crate) fn start() -> Self {
         Self

@@ -166,11 +166,11 @@ pub(crate) fn breaker_moved(to: BreakerState) {
 
 /// One call to the key service, timed from [`start`](Self::start).
 #[derive(Debug)]
-pub(crate) struct KeyServiceCall {
+pub(crate) struct TimedCall {
     started: Instant,
 }
 
-impl KeyServiceCall {
+impl TimedCall {
     pub(crate) fn start() -> Self {
         Self {
             started: Instant::now(),

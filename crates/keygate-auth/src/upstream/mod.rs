@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 pub use breaker::{BreakerState, CircuitBreaker};
 
-use crate::metrics::{CallResult, KeyServiceCall};
+use crate::metrics::{CallResult, TimedCall};
 use crate::validator::{KeyValidator, ValidatorError, Verdict};
 use breaker::Breaker;
 
@@ -152,7 +152,7 @@ impl Upstream {
             let call = self.breaker.admit().map_err(|refused| {
                 failed(UpstreamError::CircuitOpen).with_retry_after(refused.retry_after)
             })?;
-            let timed = KeyServiceCall::start();
+            let timed = TimedCall::start();
             let error = match tokio::time::timeout_at(deadline, validator.validate(key)).await {
                 Ok(Ok(verdict)) => {
                     timed.finish(match verdict {
