@@ -36,11 +36,16 @@
 //! (the [`InMemoryValidator`], for unit tests without any server), `redis`
 //! (fleet mode: `redis::RedisTier`, a verdict tier shared by replicas).
 //! `utoipa`: [`openapi`], the API-key scheme and each route's permissions in a utoipa document.
+//! `metrics`: the layer's counters through the `metrics` facade (see
+//! [`keygate_auth`'s table](keygate_auth#metrics) and `examples/metrics.rs`).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![deny(missing_debug_implementations)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub use keygate_auth::DEFAULT_ORGANIZATION_LABELS;
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub use keygate_auth::InMemoryValidator;

@@ -3,6 +3,8 @@
 #![doc = include_str!("../docs/revocation.md")]
 #![doc = "\n"]
 #![doc = include_str!("../docs/resilience.md")]
+#![doc = "\n"]
+#![doc = include_str!("../docs/metrics.md")]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![deny(missing_debug_implementations)]
@@ -14,6 +16,7 @@ mod clock;
 mod credential;
 mod extract;
 mod guard;
+mod metrics;
 mod principal;
 mod rejection;
 mod revocation;
@@ -34,6 +37,9 @@ pub use extract::{Authorized, PermissionSlug};
 pub use guard::{
     GuardFuture, GuardService, RequireAllPermissions, RequireAnyPermission, RequirePermission,
 };
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub use metrics::DEFAULT_ORGANIZATION_LABELS;
 pub use principal::{Anonymous, ApiKeyPrincipal};
 pub use rejection::{
     AuthRejection, DefaultRejection, InsufficientScope, InvalidToken, OnRejection,

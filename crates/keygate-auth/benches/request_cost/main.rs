@@ -9,7 +9,10 @@
 //!   `Arc` principal), with the same key counts;
 //! - (d) a JWT access token verified by `jsonwebtoken`, HS256 and RS256;
 //! - (e) tower-http's static bearer check;
-//! - (f) an invalidation by id, a pass over 1,000 and 100,000 cached verdicts.
+//! - (f) an invalidation by id, a pass over 1,000 and 100,000 cached verdicts;
+//! - (g) with the `metrics` feature: (b) at 1,000 keys again, with a
+//!   Prometheus recorder installed (without one, (b) itself measures the
+//!   feature's cost when nothing records).
 //!
 //! `cargo bench -p keygate-auth --bench request_cost`; after criterion's own
 //! report it prints a table of per-request costs, the cost added over (a), and
@@ -237,6 +240,9 @@ fn keygate(c: &mut Criterion, runtime: &Runtime, registry: &Registry) {
         })
     });
 
+    #[cfg(feature = "metrics")]
+    recorded(c, runtime, registry);
+
     // The same without the guard, to show what the guard itself costs.
     let mut setup = None;
     c.bench_function("b_keygate_hit_unguarded", |b| {
@@ -256,6 +262,38 @@ fn keygate(c: &mut Criterion, runtime: &Runtime, registry: &Registry) {
     });
     if let Some((validator, ..)) = setup {
         assert_eq!(validator.calls(), 1, "not all hits");
+    }
+}
+
+/// (g) (b) at 1,000 keys under a Prometheus recorder (not serving: the
+/// bench measures recording, not scraping).
+#[cfg(feature = "metrics")]
+fn recorded(c: &mut Criterion, runtime: &Runtime, registry: &Registry) {
+    let id = "g_keygate_hit_guarded_recorded/1000";
+    let mut setup = None;
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    c.bench_function(id, |b| {
+        metrics::with_local_recorder(&recorder, || {
+            let (_, service, headers) = setup.get_or_insert_with(|| {
+                let (validator, auth, headers) = keygate_layer(1_000);
+                let service = ServiceBuilder::new()
+                    .layer(auth.clone())
+                    .layer(RequirePermission("posts:read"))
+                    .service_fn(ok);
+                warm(runtime, &auth, &service, &headers);
+                (validator, service, headers)
+            });
+            b.iter_custom(|iters| {
+                registry.record(id, measure(runtime, service, headers, iters), iters)
+            })
+        })
+    });
+    if setup.is_some() {
+        let rendered = recorder.handle().render();
+        assert!(
+            rendered.contains("keygate_auth_requests_total{outcome=\"accepted\"}"),
+            "the recorder saw the requests"
+        );
     }
 }
 

@@ -49,6 +49,9 @@ fn label(id: &str) -> String {
         "a_no_auth" => "(a) no authentication",
         "b_keygate_hit_unguarded" => "(b) keygate hit, no guard, 1 key",
         "b_keygate_hit_guarded_traced/1000" => "(b) keygate hit + guard, 1000 keys, INFO tracing",
+        "g_keygate_hit_guarded_recorded/1000" => {
+            "(g) keygate hit + guard, 1000 keys, Prometheus recorder"
+        }
         "d_jwt/HS256" => "(d) JWT HS256 (jsonwebtoken)",
         "d_jwt/RS256" => "(d) JWT RS256 (jsonwebtoken)",
         "e_tower_http_bearer" => "(e) tower-http static bearer",

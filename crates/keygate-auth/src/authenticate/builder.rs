@@ -44,6 +44,7 @@ pub struct ApiKeyAuthBuilder<V, R = DefaultRejection> {
     clock: Arc<dyn Clock>,
     upstream: UpstreamPolicy,
     shared_tier: Option<Arc<dyn SharedTier>>,
+    metrics: crate::metrics::MetricsConfig,
     #[cfg(feature = "client")]
     listener: Option<crate::revocation::ListenerConfig>,
 }
@@ -76,6 +77,7 @@ impl<V: KeyValidator> ApiKeyAuthBuilder<V, DefaultRejection> {
             clock: Arc::new(SystemClock),
             upstream: UpstreamPolicy::default(),
             shared_tier: None,
+            metrics: crate::metrics::MetricsConfig::default(),
             #[cfg(feature = "client")]
             listener: None,
         }
@@ -101,6 +103,7 @@ impl<V: KeyValidator> ApiKeyAuthBuilder<V, DefaultRejection> {
             clock: self.clock,
             upstream: self.upstream,
             shared_tier: self.shared_tier,
+            metrics: self.metrics,
             #[cfg(feature = "client")]
             listener: self.listener,
         }
@@ -303,6 +306,19 @@ impl<V: KeyValidator, R> ApiKeyAuthBuilder<V, R> {
         self
     }
 
+    /// Counts requests per organization (`keygate_auth_organization_requests_total`)
+    /// under at most `labels` distinct organization ids (default
+    /// [`DEFAULT_ORGANIZATION_LABELS`](crate::DEFAULT_ORGANIZATION_LABELS), 100);
+    /// the organizations seen after those are counted as `other`, so the
+    /// recorder's memory stays bounded whoever calls. `0` turns the count off.
+    /// See [the metrics](crate#metrics).
+    #[cfg(feature = "metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+    pub fn organization_metrics(mut self, labels: usize) -> Self {
+        self.metrics.organizations = labels;
+        self
+    }
+
     /// Builds the layer, and starts its [revocation listener](Self::revocation_listener)
     /// if it has one.
     pub fn build(self) -> ApiKeyAuth<V, R> {
@@ -328,6 +344,7 @@ impl<V: KeyValidator, R> ApiKeyAuthBuilder<V, R> {
                 optional: self.optional,
                 retry_after: self.retry_after,
                 upstream: Upstream::new(self.upstream),
+                metrics: crate::metrics::LayerMetrics::new(&self.metrics),
                 #[cfg(feature = "client")]
                 listener,
             }),

@@ -13,6 +13,7 @@ use tower::Service;
 
 use super::span::{log_refusal, record_principal};
 use crate::cache::CacheOutcome;
+use crate::metrics::{self, Caller, LayerMetrics};
 use crate::rejection::{OnRejection, Refusals};
 use crate::{ApiKeyPrincipal, AuthRejection};
 
@@ -46,13 +47,13 @@ pin_project! {
         S: Service<Request<ReqB>>,
     {
         // Authenticated (or let through anonymously): the inner service runs.
-        Inner { #[pin] future: S::Future },
+        Inner { #[pin] future: S::Future, caller: Caller },
         // Refused without a call.
         Refused { rejection: Option<AuthRejection> },
         // A cache miss: waiting for the key service. Boxed, request and
         // all: a network call dwarfs the allocation, and a small future
         // spares every hit the copying of a large one.
-        Loading { load: Load, pending: Option<Box<(Request<ReqB>, S)>> },
+        Loading { load: Load, pending: Option<Box<(Request<ReqB>, S, LayerMetrics)>> },
     }
 }
 
@@ -60,13 +61,33 @@ impl<S, ReqB, R> ResponseFuture<S, ReqB, R>
 where
     S: Service<Request<ReqB>>,
 {
+    /// Authenticated with a key.
     pub(crate) fn inner(
         future: S::Future,
         refusals: Arc<Refusals<R>>,
         span: tracing::Span,
     ) -> Self {
         Self {
-            state: State::Inner { future },
+            state: State::Inner {
+                future,
+                caller: Caller::Key,
+            },
+            refusals,
+            span,
+        }
+    }
+
+    /// Let through without a credential, in optional mode.
+    pub(crate) fn anonymous(
+        future: S::Future,
+        refusals: Arc<Refusals<R>>,
+        span: tracing::Span,
+    ) -> Self {
+        Self {
+            state: State::Inner {
+                future,
+                caller: Caller::Anonymous,
+            },
             refusals,
             span,
         }
@@ -91,13 +112,14 @@ where
         load: Load,
         request: Request<ReqB>,
         inner: S,
+        metrics: LayerMetrics,
         refusals: Arc<Refusals<R>>,
         span: tracing::Span,
     ) -> Self {
         Self {
             state: State::Loading {
                 load,
-                pending: Some(Box::new((request, inner))),
+                pending: Some(Box::new((request, inner, metrics))),
             },
             refusals,
             span,
@@ -117,30 +139,38 @@ where
         let _entered = this.span.enter();
         loop {
             match this.state.as_mut().project() {
-                StateProj::Inner { future } => {
+                StateProj::Inner { future, caller } => {
                     let response = ready!(future.poll(cx))?;
-                    return Poll::Ready(Ok(this.refusals.render_behind(response)));
+                    let response = this.refusals.render_behind(response);
+                    metrics::answered(&response, *caller);
+                    return Poll::Ready(Ok(response));
                 }
                 StateProj::Refused { rejection } => {
                     let rejection = rejection
                         .take()
                         .expect("ResponseFuture polled after completion");
+                    metrics::refused(&rejection);
                     return Poll::Ready(Ok(this.refusals.render(rejection)));
                 }
                 StateProj::Loading { load, pending } => {
                     let output = ready!(load.as_mut().poll(cx));
-                    let (mut request, mut inner) = *pending
+                    let (mut request, mut inner, layer_metrics) = *pending
                         .take()
                         .expect("ResponseFuture polled after completion");
                     if let Some(outcome) = output.outcome {
                         this.span.record("cache", outcome.as_str());
+                        metrics::cache(outcome);
                     }
                     match output.verdict {
                         Ok(principal) => {
                             record_principal(this.span, &principal);
+                            layer_metrics.authenticated(&principal);
                             request.extensions_mut().insert(principal);
                             let future = inner.call(request);
-                            this.state.set(State::Inner { future });
+                            this.state.set(State::Inner {
+                                future,
+                                caller: Caller::Key,
+                            });
                         }
                         Err(rejection) => {
                             log_refusal(&rejection);

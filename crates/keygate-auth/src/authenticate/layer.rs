@@ -58,6 +58,7 @@ pub(crate) struct Shared<V, R> {
     pub(crate) optional: bool,
     pub(crate) retry_after: Duration,
     pub(crate) upstream: Upstream,
+    pub(crate) metrics: crate::metrics::LayerMetrics,
     /// Stops the revocation listener when the last layer or service goes.
     #[cfg(feature = "client")]
     pub(crate) listener: Option<crate::revocation::ListenerHandle>,
@@ -111,11 +112,13 @@ impl<V, R> ApiKeyAuth<V, R> {
 
     /// Forgets the cached verdict for the key `key`; see [`VerdictCache::invalidate_key`].
     pub async fn invalidate_key(&self, key: &str) -> bool {
+        crate::metrics::invalidation(crate::metrics::Source::Api);
         self.shared.cache.invalidate_key(key).await
     }
 
     /// Forgets the cached verdict for the key with id `id`; see [`VerdictCache::invalidate_id`].
     pub async fn invalidate_id(&self, id: &ApiKeyId) -> bool {
+        crate::metrics::invalidation(crate::metrics::Source::Api);
         self.shared.cache.invalidate_id(id).await
     }
 
@@ -126,6 +129,7 @@ impl<V, R> ApiKeyAuth<V, R> {
         user: &UserId,
         organization: &OrganizationId,
     ) -> usize {
+        crate::metrics::invalidation(crate::metrics::Source::Api);
         self.shared
             .cache
             .invalidate_membership(user, organization)

@@ -82,7 +82,7 @@ where
         let Some((token, source)) = found else {
             if shared.optional {
                 request.extensions_mut().insert(Anonymous);
-                return ResponseFuture::inner(
+                return ResponseFuture::anonymous(
                     self.inner.call(request),
                     refusals,
                     span::pending(None),
@@ -108,8 +108,10 @@ where
         let cache = &shared.cache;
         if let Lookup::Hit(verdict) = cache.lookup(&digest) {
             drop(token);
+            crate::metrics::cache(crate::cache::CacheOutcome::Hit);
             return match verdict.judge(cache.clock()) {
                 Ok(principal) => {
+                    shared.metrics.authenticated(&principal);
                     let span = span::hit(source, &principal);
                     request.extensions_mut().insert(principal);
                     ResponseFuture::inner(self.inner.call(request), refusals, span)
@@ -141,7 +143,8 @@ where
         let load = load(Arc::clone(&self.shared), digest, key);
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
-        ResponseFuture::loading(load, request, inner, refusals, span)
+        let metrics = shared.metrics.clone();
+        ResponseFuture::loading(load, request, inner, metrics, refusals, span)
     }
 }
 

@@ -483,6 +483,7 @@ async fn follow(
                 for event in &events {
                     if effect::apply(cache, event).await != Effect::Nothing {
                         progress.events.fetch_add(1, Ordering::Relaxed);
+                        crate::metrics::invalidation(crate::metrics::Source::Listener);
                     }
                 }
                 position = next;

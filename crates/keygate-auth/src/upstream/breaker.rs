@@ -107,6 +107,7 @@ const PROBE_RETRY_AFTER: Duration = Duration::from_secs(1);
 
 impl Breaker {
     pub(crate) fn new(policy: CircuitBreaker) -> Self {
+        crate::metrics::breaker_built();
         Self {
             policy,
             state: Mutex::new(State::Closed { failures: 0 }),
@@ -148,6 +149,7 @@ impl Breaker {
                     });
                 }
                 *state = State::HalfOpen { probing: true };
+                crate::metrics::breaker_moved(BreakerState::HalfOpen);
                 true
             }
             State::HalfOpen { probing: true } => {
@@ -172,6 +174,7 @@ impl Breaker {
         if success {
             if !matches!(*state, State::Closed { .. }) {
                 tracing::info!("key service answered again; circuit breaker closed");
+                crate::metrics::breaker_moved(BreakerState::Closed);
             }
             *state = State::Closed { failures: 0 };
             return;
@@ -200,6 +203,7 @@ impl Breaker {
                     .checked_add(self.policy.open_for)
                     .unwrap_or_else(|| Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600)),
             };
+            crate::metrics::breaker_moved(BreakerState::Open);
         }
     }
 }

@@ -14,6 +14,7 @@ use tokio::time::Instant;
 
 pub use breaker::{BreakerState, CircuitBreaker};
 
+use crate::metrics::{CallResult, TimedCall};
 use crate::validator::{KeyValidator, ValidatorError, Verdict};
 use breaker::Breaker;
 
@@ -151,13 +152,22 @@ impl Upstream {
             let call = self.breaker.admit().map_err(|refused| {
                 failed(UpstreamError::CircuitOpen).with_retry_after(refused.retry_after)
             })?;
+            let timed = TimedCall::start();
             let error = match tokio::time::timeout_at(deadline, validator.validate(key)).await {
                 Ok(Ok(verdict)) => {
+                    timed.finish(match verdict {
+                        Some(_) => CallResult::Valid,
+                        None => CallResult::Invalid,
+                    });
                     call.finish(true);
                     return Ok(verdict);
                 }
-                Ok(Err(error)) => error,
+                Ok(Err(error)) => {
+                    timed.finish(CallResult::Error);
+                    error
+                }
                 Err(_elapsed) => {
+                    timed.finish(CallResult::Error);
                     call.finish(false);
                     return Err(failed(UpstreamError::Timeout(self.policy.timeout)));
                 }

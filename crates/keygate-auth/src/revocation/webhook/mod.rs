@@ -271,6 +271,7 @@ impl WebhookReceiver {
         match effect::apply(&inner.cache, &event).await {
             Effect::Nothing => Ok(Delivery::Ignored(event)),
             Effect::Key | Effect::Membership(_) | Effect::Everything => {
+                crate::metrics::invalidation(crate::metrics::Source::Webhook);
                 Ok(Delivery::Invalidated(event))
             }
         }
