@@ -35,10 +35,15 @@ pub(crate) fn decode(line: &str) -> Option<Message> {
     let origin = words.next().filter(|origin| !origin.is_empty())?;
     let invalidation = match (words.next()?, words.next(), words.next()) {
         ("key", Some(hex), None) => Invalidation::Key(KeyDigest::from_hex(hex)?),
-        ("id", Some(id), None) => Invalidation::Id(ApiKeyId::parse(id).ok()?),
+        ("id", Some(id), None) => {
+            Invalidation::Id(ApiKeyId::new_unchecked(prefixed(id, ApiKeyId::PREFIX)?))
+        }
         ("membership", Some(organization), Some(user)) => Invalidation::Membership {
-            organization: OrganizationId::parse(organization).ok()?,
-            user: UserId::parse(user).ok()?,
+            organization: OrganizationId::new_unchecked(prefixed(
+                organization,
+                OrganizationId::PREFIX,
+            )?),
+            user: UserId::new_unchecked(prefixed(user, UserId::PREFIX)?),
         },
         ("all", None, None) => Invalidation::All,
         _ => return None,
@@ -50,6 +55,14 @@ pub(crate) fn decode(line: &str) -> Option<Message> {
         origin: origin.to_owned(),
         invalidation,
     })
+}
+
+/// `id` if it has its kind's prefix and more. Ids are passed on as the key
+/// service wrote them (the listener and the receiver do not check their
+/// form), so only the prefix is checked: a stricter check would turn every
+/// revocation of an id in another form into "forget everything".
+fn prefixed<'a>(id: &'a str, prefix: &str) -> Option<&'a str> {
+    (id.len() > prefix.len() && id.starts_with(prefix)).then_some(id)
 }
 
 #[cfg(test)]
@@ -100,6 +113,8 @@ mod tests {
             "r1 key",
             "r1 key abc",
             "r1 id not-an-id",
+            "r1 id api_key_",
+            "r1 membership user_01 org_01",
             "r1 all extra",
             "r1 membership org_x",
             " all",
