@@ -156,8 +156,9 @@ enum Target {
 }
 
 impl RedisTier {
-    /// A builder for a tier on the Redis at `url` (`redis://host:port/db`,
-    /// or `rediss://` for TLS).
+    /// A builder for a tier on the Redis at `url` (`redis://[user:password@]host:port/db`).
+    /// TLS to Redis (`rediss://`) is not built in: keep Redis on a private
+    /// network.
     pub fn builder(url: impl Into<String>) -> RedisTierBuilder {
         Self::builder_for(Target::Single(url.into()))
     }
