@@ -54,8 +54,8 @@ pub use revocation::{
     WebhookReceiver, webhook_signature,
 };
 pub use shared_tier::{
-    EventsLease, Invalidation, KeyDigest, KeyServiceCall, LocalCache, SharedTier, TierFuture,
-    TierVerdict,
+    EventsLease, Invalidation, KeyDigest, KeyServiceCall, LocalCache, NotPassedOn, SharedTier,
+    TierFuture, TierVerdict,
 };
 pub use upstream::{
     BreakerState, CircuitBreaker, DEFAULT_MAX_CONCURRENT_VALIDATIONS, DEFAULT_UPSTREAM_TIMEOUT,

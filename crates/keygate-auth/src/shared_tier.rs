@@ -116,6 +116,23 @@ impl TierVerdict {
     }
 }
 
+/// An invalidation was applied in this process but could not be passed on
+/// to the fleet.
+#[derive(Debug, thiserror::Error)]
+#[error("the invalidation could not be passed on to the other replicas: {source}")]
+pub struct NotPassedOn {
+    source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+impl NotPassedOn {
+    /// Wraps the cause. Its `Display` may reach logs: it must not hold a key.
+    pub fn new(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self {
+            source: source.into(),
+        }
+    }
+}
+
 /// One invalidation, as made in one process and applied in every other.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -153,8 +170,14 @@ pub trait SharedTier: fmt::Debug + Send + Sync + 'static {
     ) -> TierFuture<'static, Result<TierVerdict, ValidatorError>>;
 
     /// `invalidation` was just applied to this process's cache: apply it to
-    /// the tier and pass it on to every other replica.
-    fn invalidated(&self, invalidation: Invalidation) -> TierFuture<'static, ()>;
+    /// the tier and pass it on to every other replica. An error means the
+    /// other replicas may not have heard of it: the webhook receiver then
+    /// answers 503 (so the delivery is retried) and the listener reads the
+    /// events again.
+    fn invalidated(
+        &self,
+        invalidation: Invalidation,
+    ) -> TierFuture<'static, Result<(), NotPassedOn>>;
 
     /// Called once, when the layer is built, with its cache: the tier applies
     /// other replicas' invalidations to it.

@@ -65,7 +65,10 @@
 //! at most the ping interval plus the command timeout plus the deaf TTL
 //! (1 s + 250 ms + 5 s by default) on a replica that lost its subscription.
 //! An invalidation that cannot be passed on (Redis unreachable from the
-//! replica that made it) is logged as an error; the other replicas then keep
+//! replica that made it) is logged as an error. When it came from a webhook,
+//! the receiver answers 503 and acts again on the retry; from the Events
+//! listener, the events are read again after a backoff. One made by your
+//! own code through `VerdictCache` is not retried: the other replicas keep
 //! the verdict up to their TTL, unless they lost Redis too.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -86,8 +89,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use keygate_auth::{
-    EventsLease, Invalidation, KeyDigest, KeyServiceCall, LocalCache, SharedTier, TierFuture,
-    TierVerdict, ValidatorError,
+    EventsLease, Invalidation, KeyDigest, KeyServiceCall, LocalCache, NotPassedOn, SharedTier,
+    TierFuture, TierVerdict, ValidatorError,
 };
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::{ClusterClient, ClusterConfig};
@@ -320,7 +323,10 @@ impl SharedTier for RedisTier {
         Box::pin(async move { core.verdict(digest, call).await })
     }
 
-    fn invalidated(&self, invalidation: Invalidation) -> TierFuture<'static, ()> {
+    fn invalidated(
+        &self,
+        invalidation: Invalidation,
+    ) -> TierFuture<'static, Result<(), NotPassedOn>> {
         let core = Arc::clone(&self.core);
         Box::pin(async move { core.send(invalidation).await })
     }

@@ -5,7 +5,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use keygate_auth::{
-    Invalidation, KeyDigest, KeyServiceCall, LocalCache, TierVerdict, ValidatorError,
+    Invalidation, KeyDigest, KeyServiceCall, LocalCache, NotPassedOn, TierVerdict, ValidatorError,
 };
 use keygate_types::ApiKey;
 use redis::Value;
@@ -276,7 +276,7 @@ impl Core {
 
     /// Applies an invalidation made here to Redis and publishes it to the
     /// other replicas, as one step.
-    pub(crate) async fn send(&self, invalidation: Invalidation) {
+    pub(crate) async fn send(&self, invalidation: Invalidation) -> Result<(), NotPassedOn> {
         let names = &self.names;
         let (kind, target) = match &invalidation {
             Invalidation::Key(digest) => ("key", digest.to_hex()),
@@ -302,15 +302,19 @@ impl Core {
             )
             .await;
         match sent {
-            Ok(_) => Counters::bump(&self.counters.invalidations_sent),
+            Ok(_) => {
+                Counters::bump(&self.counters.invalidations_sent);
+                Ok(())
+            }
             Err(failure) => {
                 Counters::bump(&self.counters.send_failures);
                 tracing::error!(
                     error = %failure,
                     invalidation = ?invalidation,
-                    "fleet mode: an invalidation could not be passed on; other replicas keep the verdict until their TTL (or the deaf TTL, if they lost redis too)"
+                    "fleet mode: an invalidation could not be passed on; the webhook receiver answers 503 and the listener reads the events again, other invalidations keep their verdicts on other replicas until their TTL"
                 );
                 self.health.failed(&failure);
+                Err(NotPassedOn::new(failure))
             }
         }
     }

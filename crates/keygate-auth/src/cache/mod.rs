@@ -56,7 +56,7 @@ use std::time::{Duration, Instant};
 use keygate_types::{ApiKeyId, OrganizationId, UserId};
 use moka::sync::Cache;
 
-use crate::shared_tier::{Invalidation, KeyDigest, SharedTier};
+use crate::shared_tier::{Invalidation, KeyDigest, NotPassedOn, SharedTier};
 
 pub use stats::CacheStats;
 
@@ -327,7 +327,7 @@ impl VerdictCache {
     pub async fn invalidate_key(&self, key: &str) -> bool {
         let digest = KeyDigest::of(key);
         let found = self.forget_digest(&digest.0);
-        self.broadcast(Invalidation::Key(digest)).await;
+        let _ = self.broadcast(Invalidation::Key(digest)).await;
         found
     }
 
@@ -336,7 +336,7 @@ impl VerdictCache {
     /// forgets it too.
     pub async fn invalidate_id(&self, id: &ApiKeyId) -> bool {
         let found = self.forget_id(id);
-        self.broadcast(Invalidation::Id(id.clone())).await;
+        let _ = self.broadcast(Invalidation::Id(id.clone())).await;
         found
     }
 
@@ -349,11 +349,12 @@ impl VerdictCache {
         organization: &OrganizationId,
     ) -> usize {
         let forgotten = self.forget_membership(user, organization);
-        self.broadcast(Invalidation::Membership {
-            user: user.clone(),
-            organization: organization.clone(),
-        })
-        .await;
+        let _ = self
+            .broadcast(Invalidation::Membership {
+                user: user.clone(),
+                organization: organization.clone(),
+            })
+            .await;
         forgotten
     }
 
@@ -369,26 +370,41 @@ impl VerdictCache {
         }
     }
 
-    /// Hands an invalidation made here to the shared tier, if any.
-    async fn broadcast(&self, invalidation: Invalidation) {
-        if let Some(tier) = self.tier() {
-            tier.invalidated(invalidation).await;
+    /// Hands an invalidation made here to the shared tier, if any. A
+    /// failure is the tier's to log; the public methods do not return it.
+    async fn broadcast(&self, invalidation: Invalidation) -> Result<(), NotPassedOn> {
+        match self.tier() {
+            Some(tier) => tier.invalidated(invalidation).await,
+            None => Ok(()),
         }
     }
 
-    /// Applies `invalidation` to this process only.
-    pub(crate) fn forget(&self, invalidation: &Invalidation) {
+    /// Applies `invalidation` here and passes it on to the fleet, saying
+    /// whether the fleet heard of it: for the revocation channels, which
+    /// retry when it did not.
+    /// Returns how many valid verdicts were forgotten here (for everything: 0).
+    #[cfg(any(feature = "client", feature = "webhooks"))]
+    pub(crate) async fn invalidate_everywhere(
+        &self,
+        invalidation: Invalidation,
+    ) -> Result<usize, NotPassedOn> {
+        let forgotten = self.forget(&invalidation);
+        self.broadcast(invalidation).await.map(|()| forgotten)
+    }
+
+    /// Applies `invalidation` to this process only; returns how many valid
+    /// verdicts it forgot (for everything: 0).
+    pub(crate) fn forget(&self, invalidation: &Invalidation) -> usize {
         match invalidation {
-            Invalidation::Key(digest) => {
-                self.forget_digest(&digest.0);
-            }
-            Invalidation::Id(id) => {
-                self.forget_id(id);
-            }
+            Invalidation::Key(digest) => usize::from(self.forget_digest(&digest.0)),
+            Invalidation::Id(id) => usize::from(self.forget_id(id)),
             Invalidation::Membership { user, organization } => {
-                self.forget_membership(user, organization);
+                self.forget_membership(user, organization)
             }
-            Invalidation::All => self.forget_all(),
+            Invalidation::All => {
+                self.forget_all();
+                0
+            }
         }
     }
 

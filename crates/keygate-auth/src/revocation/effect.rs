@@ -7,6 +7,7 @@ use keygate_types::{
 };
 
 use crate::VerdictCache;
+use crate::shared_tier::{Invalidation, NotPassedOn};
 
 /// The events that can end a cached verdict: a key deleted or re-expired,
 /// a membership deactivated or deleted (which ends its user's keys in that
@@ -32,21 +33,27 @@ pub(crate) enum Effect {
     Nothing,
 }
 
-/// Invalidates what `event` ends.
-pub(crate) async fn apply(cache: &VerdictCache, event: &Event) -> Effect {
+/// Invalidates what `event` ends, here and (in fleet mode) on every replica.
+/// An error means the fleet may not have heard of it; this process has.
+pub(crate) async fn apply(cache: &VerdictCache, event: &Event) -> Result<Effect, NotPassedOn> {
     let payload = &event.payload;
     let name = payload.name();
     if let Some(key) = payload.api_key()
         && matches!(name, API_KEY_REVOKED | API_KEY_UPDATED)
     {
-        cache.invalidate_id(&key.id).await;
+        cache
+            .invalidate_everywhere(Invalidation::Id(key.id.clone()))
+            .await?;
         tracing::debug!(event_id = %event.id, key_id = %key.id, event = name, "revocation event: cache invalidated");
-        return Effect::Key;
+        return Ok(Effect::Key);
     }
     if let Some(membership) = payload.ended_membership() {
         let forgotten = cache
-            .invalidate_membership(&membership.user_id, &membership.organization_id)
-            .await;
+            .invalidate_everywhere(Invalidation::Membership {
+                user: membership.user_id.clone(),
+                organization: membership.organization_id.clone(),
+            })
+            .await?;
         tracing::debug!(
             event_id = %event.id,
             membership_id = %membership.id,
@@ -57,7 +64,7 @@ pub(crate) async fn apply(cache: &VerdictCache, event: &Event) -> Effect {
             forgotten,
             "membership ended: its user's keys in that organization invalidated"
         );
-        return Effect::Membership(forgotten);
+        return Ok(Effect::Membership(forgotten));
     }
     if let EventPayload::Malformed { error, .. } = payload
         && FOLLOWED.contains(&name)
@@ -68,8 +75,8 @@ pub(crate) async fn apply(cache: &VerdictCache, event: &Event) -> Effect {
             error = %error,
             "revocation event with unreadable data: skipped, and every cached verdict forgotten"
         );
-        cache.invalidate_all();
-        return Effect::Everything;
+        cache.invalidate_everywhere(Invalidation::All).await?;
+        return Ok(Effect::Everything);
     }
-    Effect::Nothing
+    Ok(Effect::Nothing)
 }

@@ -141,7 +141,9 @@ impl RevocationListener {
 pub struct ListenerStats {
     /// Successful calls to the Events API (the start included).
     pub polls: u64,
-    /// Failed calls to the Events API.
+    /// Failed polls: calls to the Events API that failed, and, in fleet
+    /// mode, pages whose invalidations could not be passed on to the fleet
+    /// (read again after a backoff).
     pub failures: u64,
     /// Revocation events acted on (one invalidation each: a key, a
     /// membership's keys, or everything for an unreadable event).
@@ -479,13 +481,35 @@ async fn follow(
         match answer {
             Ok((events, more)) => {
                 progress.polls.fetch_add(1, Ordering::Relaxed);
-                failures = 0;
+                let mut passed_on = Ok(());
                 for event in &events {
-                    if effect::apply(cache, event).await != Effect::Nothing {
-                        progress.events.fetch_add(1, Ordering::Relaxed);
-                        crate::metrics::invalidation(crate::metrics::Source::Listener);
+                    match effect::apply(cache, event).await {
+                        Ok(Effect::Nothing) => {}
+                        Ok(_) => {
+                            progress.events.fetch_add(1, Ordering::Relaxed);
+                            crate::metrics::invalidation(crate::metrics::Source::Listener);
+                        }
+                        Err(error) => {
+                            passed_on = Err(error);
+                            break;
+                        }
                     }
                 }
+                if let Err(error) = passed_on {
+                    // The fleet may not have heard of it: keep the cursor,
+                    // and read these events again (invalidating is idempotent).
+                    failures += 1;
+                    progress.failures.fetch_add(1, Ordering::Relaxed);
+                    wait = backoff(config.interval, failures);
+                    tracing::warn!(
+                        error = %error,
+                        failures,
+                        retry_in_ms = wait.as_millis() as u64,
+                        "revocation listener: an invalidation was not passed on to the fleet; keeping its cursor"
+                    );
+                    continue;
+                }
+                failures = 0;
                 position = next;
                 set_cursor(&position.cursor);
                 if let (Some(lease), Some(cursor)) = (lease, &position.cursor) {

@@ -141,3 +141,49 @@ pub async fn stopped_on(
     }
     (last_accepted, refused)
 }
+
+/// Replica 1 alone loses Redis when the webhook arrives: it answers 503,
+/// the key service retries the delivery, and once Redis is reachable again
+/// the retry reaches every replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_that_cannot_reach_the_fleet_is_answered_503_and_acted_on_when_retried() {
+    let (emu, redis) = (emulator().await, RedisServer::start());
+    let keys = Keys::new(&emu);
+    let proxy = Proxy::start(redis.port()).await;
+    let first = Replica::start(&emu, &proxy.url(), &Options::fleet()).await;
+    let others = replicas(&emu, &redis, 2, &Options::fleet()).await;
+    until_listening(std::slice::from_ref(&first)).await;
+    until_listening(&others).await;
+    emu.add_webhook_endpoint(&format!("{}{WEBHOOK_PATH}", first.base), WEBHOOK_SECRET)
+        .unwrap();
+    let http = http();
+    let (key, value) = keys.mint(&emu);
+    for replica in std::iter::once(&first).chain(&others) {
+        assert_eq!(replica.get(&http, &value).await, StatusCode::OK);
+    }
+
+    proxy.cut();
+    let revoked = Instant::now();
+    emu.delete_api_key(key.id.as_str()).unwrap();
+    until(Duration::from_secs(5), || first.stats().send_failures >= 1).await;
+    // Replica 1 acted, the others did not hear of it (they kept Redis).
+    assert_eq!(first.get(&http, &value).await, StatusCode::UNAUTHORIZED);
+    for replica in &others {
+        assert_eq!(replica.get(&http, &value).await, StatusCode::OK);
+    }
+
+    proxy.restore();
+    let restored = Instant::now();
+    let stopped = stopped_on(&others, &http, &value, revoked).await;
+    println!(
+        "FIGURE fleet: a webhook answered 503 while replica 1 could not reach redis; after the partition healed, \
+         the retried delivery reached replicas 2 and 3 in {} ms ({} failed sends)",
+        restored.elapsed().as_millis(),
+        first.stats().send_failures
+    );
+    assert!(stopped.1 < Duration::from_secs(10));
+    assert!(
+        first.stats().invalidations_sent >= 1,
+        "the retry was passed on"
+    );
+}

@@ -28,7 +28,8 @@ pub const SIGNATURE_HEADER: &str = "workos-signature";
 /// WorkOS's SDKs.
 pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(180);
 
-/// Why a webhook delivery was refused. Nothing is invalidated for any of them.
+/// Why a webhook delivery was refused. Nothing is invalidated for any of
+/// them but [`NotPassedOn`](Self::NotPassedOn).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum WebhookError {
@@ -62,6 +63,11 @@ pub enum WebhookError {
     /// Signed correctly, but the body is not an event (400).
     #[error("the body is not a WorkOS event")]
     MalformedEvent,
+    /// In fleet mode: the event was acted on here, but the other replicas
+    /// could not be told (503). The delivery is not remembered as handled,
+    /// so the key service's retry acts on it again.
+    #[error("the invalidation could not be passed on to the other replicas; retry the delivery")]
+    NotPassedOn,
 }
 
 impl WebhookError {
@@ -74,12 +80,13 @@ impl WebhookError {
             | Self::MalformedEvent => StatusCode::BAD_REQUEST,
             Self::StaleTimestamp | Self::SignatureMismatch => StatusCode::UNAUTHORIZED,
             Self::Replayed => StatusCode::CONFLICT,
+            Self::NotPassedOn => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
     /// A stable code for the body: `missing_signature`, `malformed_signature`,
     /// `too_many_signatures`, `stale_timestamp`, `signature_mismatch`,
-    /// `replayed`, `malformed_event`.
+    /// `replayed`, `malformed_event`, `not_passed_on`.
     pub fn code(&self) -> &'static str {
         match self {
             Self::MissingSignature => "missing_signature",
@@ -89,6 +96,7 @@ impl WebhookError {
             Self::SignatureMismatch => "signature_mismatch",
             Self::Replayed => "replayed",
             Self::MalformedEvent => "malformed_event",
+            Self::NotPassedOn => "not_passed_on",
         }
     }
 }
@@ -269,8 +277,13 @@ impl WebhookReceiver {
             Seeing::New => {}
         }
         match effect::apply(&inner.cache, &event).await {
-            Effect::Nothing => Ok(Delivery::Ignored(event)),
-            Effect::Key | Effect::Membership(_) | Effect::Everything => {
+            Err(error) => {
+                inner.seen.forget_event(&event.id);
+                tracing::warn!(event_id = %event.id, %error, "webhook delivery acted on here only; answering 503 so it is retried");
+                Err(WebhookError::NotPassedOn)
+            }
+            Ok(Effect::Nothing) => Ok(Delivery::Ignored(event)),
+            Ok(Effect::Key | Effect::Membership(_) | Effect::Everything) => {
                 crate::metrics::invalidation(crate::metrics::Source::Webhook);
                 Ok(Delivery::Invalidated(event))
             }

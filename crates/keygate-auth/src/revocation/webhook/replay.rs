@@ -47,6 +47,14 @@ fn prune<K: std::hash::Hash + Eq + Clone>(map: &mut HashMap<K, i64>, now_ms: i64
 }
 
 impl SeenDeliveries {
+    /// Forgets that `event` was handled, so that the key service's retry of
+    /// it (signed anew) is acted on again. The signature itself stays
+    /// remembered: the very same request is still a replay.
+    pub(crate) fn forget_event(&self, event: &EventId) {
+        let mut seen = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        seen.events.remove(event);
+    }
+
     /// Records a verified delivery, to be remembered until `forget_at_ms`.
     pub(crate) fn see(
         &self,
