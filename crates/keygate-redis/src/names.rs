@@ -7,35 +7,49 @@
 use keygate_auth::KeyDigest;
 use keygate_types::ApiKeyId;
 
-/// The names under one prefix.
+/// The names under one prefix: the fixed ones built once, the per-key
+/// ones on demand.
 #[derive(Debug, Clone)]
 pub(crate) struct Names {
     /// `{prefix}`, the hash tag.
     tag: String,
+    epoch: String,
+    generation: String,
+    verdict_prefix: String,
+    channel: String,
+    lease: String,
+    cursor: String,
 }
 
 impl Names {
     pub(crate) fn new(prefix: &str) -> Self {
+        let tag = format!("{{{prefix}}}");
         Self {
-            tag: format!("{{{prefix}}}"),
+            epoch: format!("{tag}:epoch"),
+            generation: format!("{tag}:gen"),
+            verdict_prefix: format!("{tag}:v:"),
+            channel: format!("{tag}:invalidations"),
+            lease: format!("{tag}:events:lease"),
+            cursor: format!("{tag}:events:cursor"),
+            tag,
         }
     }
 
     /// Moved by every invalidation (to a random token): an answer is written
     /// only if it has not moved since the call that produced it began.
-    pub(crate) fn epoch(&self) -> String {
-        format!("{}:epoch", self.tag)
+    pub(crate) fn epoch(&self) -> &str {
+        &self.epoch
     }
 
     /// Part of every verdict's name; moved by invalidations too broad to
     /// name keys one by one (a membership, everything).
-    pub(crate) fn generation(&self) -> String {
-        format!("{}:gen", self.tag)
+    pub(crate) fn generation(&self) -> &str {
+        &self.generation
     }
 
     /// What precedes `GEN:DIGEST` in a verdict's name.
-    pub(crate) fn verdict_prefix(&self) -> String {
-        format!("{}:v:", self.tag)
+    pub(crate) fn verdict_prefix(&self) -> &str {
+        &self.verdict_prefix
     }
 
     /// The id index: the key id's `GEN:DIGEST`, so a revocation by id finds
@@ -50,18 +64,18 @@ impl Names {
     }
 
     /// The pub/sub channel of invalidations.
-    pub(crate) fn channel(&self) -> String {
-        format!("{}:invalidations", self.tag)
+    pub(crate) fn channel(&self) -> &str {
+        &self.channel
     }
 
     /// The Events API lease: the id of the replica that holds it.
-    pub(crate) fn lease(&self) -> String {
-        format!("{}:events:lease", self.tag)
+    pub(crate) fn lease(&self) -> &str {
+        &self.lease
     }
 
     /// The fleet's Events cursor.
-    pub(crate) fn cursor(&self) -> String {
-        format!("{}:events:cursor", self.tag)
+    pub(crate) fn cursor(&self) -> &str {
+        &self.cursor
     }
 }
 
@@ -78,8 +92,9 @@ mod tests {
             names.epoch(),
             names.generation(),
             names.verdict_prefix(),
-            names.id(&id),
-            names.claim(&digest),
+            &names.id(&id),
+            &names.claim(&digest),
+            names.channel(),
             names.lease(),
             names.cursor(),
         ] {

@@ -349,7 +349,7 @@ pub(crate) fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// A handle on the core, as the layer holds it.
+/// Gives the tier its layer's cache, once, and starts the relay.
 pub(crate) fn attach(core: &Arc<Core>, local: LocalCache) {
     if core.local.set(local.clone()).is_err() {
         tracing::warn!(

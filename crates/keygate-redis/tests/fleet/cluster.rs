@@ -7,7 +7,6 @@ use std::time::Instant;
 use keygate_test_support::redis_server::RedisCluster;
 use reqwest::StatusCode;
 
-use crate::revocation::stopped_on;
 use crate::support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -115,33 +115,6 @@ async fn an_answer_that_began_before_a_revocation_is_not_shared() {
     assert_eq!(c.stats().shared_hits, 0);
 }
 
-/// Polls `value` on each replica every 5 ms after `revoked` until all refuse
-/// it: (when the last 200 was sent, when the last replica's first 401 came
-/// back), both after `revoked`.
-pub async fn stopped_on(
-    replicas: &[Replica],
-    http: &reqwest::Client,
-    value: &str,
-    revoked: Instant,
-) -> (Duration, Duration) {
-    let mut last_accepted = Duration::ZERO;
-    let mut refused = Duration::ZERO;
-    for replica in replicas {
-        loop {
-            let sent = revoked.elapsed();
-            match replica.get(http, value).await {
-                StatusCode::OK => last_accepted = last_accepted.max(sent),
-                StatusCode::UNAUTHORIZED => break,
-                other => panic!("unexpected {other}"),
-            }
-            assert!(revoked.elapsed() < Duration::from_secs(10), "never revoked");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        refused = refused.max(revoked.elapsed());
-    }
-    (last_accepted, refused)
-}
-
 /// Replica 1 alone loses Redis when the webhook arrives: it answers 503,
 /// the key service retries the delivery, and once Redis is reachable again
 /// the retry reaches every replica.

@@ -295,3 +295,30 @@ impl Drop for Proxy {
         self.accept.abort();
     }
 }
+
+/// Polls `value` on each replica every 5 ms after `revoked` until all refuse
+/// it: (when the last 200 was sent, when the last replica's first 401 came
+/// back), both after `revoked`.
+pub async fn stopped_on(
+    replicas: &[Replica],
+    http: &reqwest::Client,
+    value: &str,
+    revoked: Instant,
+) -> (Duration, Duration) {
+    let mut last_accepted = Duration::ZERO;
+    let mut refused = Duration::ZERO;
+    for replica in replicas {
+        loop {
+            let sent = revoked.elapsed();
+            match replica.get(http, value).await {
+                StatusCode::OK => last_accepted = last_accepted.max(sent),
+                StatusCode::UNAUTHORIZED => break,
+                other => panic!("unexpected {other}"),
+            }
+            assert!(revoked.elapsed() < Duration::from_secs(10), "never revoked");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        refused = refused.max(revoked.elapsed());
+    }
+    (last_accepted, refused)
+}
