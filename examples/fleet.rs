@@ -32,6 +32,8 @@ async fn whoami(principal: ApiKeyPrincipal) -> String {
 async fn replica(client: &Client, redis_url: &str, name: &str) -> Result<String, BoxError> {
     let tier = RedisTier::builder(redis_url)
         .prefix("fleet-example")
+        // Every replica shares it; in production, from the secret store.
+        .secret("the fleet secret of this example, 32+ bytes")
         .build()?;
     let auth = ApiKeyAuth::builder(client.clone())
         .shared_tier(tier)

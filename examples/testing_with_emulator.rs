@@ -150,7 +150,7 @@ mod tests {
         assert_eq!(app.status("GET", "/invoices", Some(&key)).await?, 200);
         app.emulator.delete_api_key(id.as_str())?;
         // The cached verdict would otherwise serve it until its TTL ends.
-        app.auth.invalidate_id(&id).await;
+        app.auth.invalidate_id(&id).await.unwrap();
         assert_eq!(app.status("GET", "/invoices", Some(&key)).await?, 401);
         Ok(())
     }

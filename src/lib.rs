@@ -54,12 +54,16 @@ pub use keygate_auth::{
     Authorized, BreakerState, CacheStats, CircuitBreaker, Clock, CredentialError,
     DEFAULT_MAX_CAPACITY, DEFAULT_MAX_CONCURRENT_VALIDATIONS, DEFAULT_MAX_INVALID_CAPACITY,
     DEFAULT_MAX_KEY_LENGTH, DEFAULT_NEGATIVE_TTL, DEFAULT_POSITIVE_TTL, DEFAULT_RETRY_AFTER,
-    DEFAULT_UPSTREAM_TIMEOUT, DefaultRejection, EventsLease, FnValidator, GuardFuture,
-    GuardService, InsufficientScope, InvalidToken, Invalidation, KeyDigest, KeyServiceCall,
-    KeyValidator, LocalCache, OnRejection, PermissionSlug, Precheck, RequireAllPermissions,
-    RequireAnyPermission, RequirePermission, ResponseFuture, SharedTier, SystemClock, TierFuture,
-    TierVerdict, UpstreamError, ValidatorError, Verdict, VerdictCache, permission, validator_fn,
+    DEFAULT_UPSTREAM_TIMEOUT, DefaultRejection, FnValidator, GuardFuture, GuardService,
+    InsufficientScope, InvalidToken, KeyValidator, OnRejection, PermissionSlug, Precheck,
+    RequireAllPermissions, RequireAnyPermission, RequirePermission, ResponseFuture, SystemClock,
+    UpstreamError, ValidatorError, Verdict, VerdictCache, permission, validator_fn,
 };
+
+/// The fleet contract: a verdict tier shared by replicas and the invalidation
+/// log they follow, for implementors of a tier (fleet mode on Redis is
+/// [`redis`](crate::redis), with the `redis` feature).
+pub use keygate_auth::tier;
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use keygate_auth::{DEFAULT_POLL_INTERVAL, ListenerHandle, ListenerStats, RevocationListener};

@@ -279,7 +279,7 @@ async fn run(total: u64, concurrency: usize, revocations: Revocations) -> Report
                 let (bound, how) = match revoked % 3 {
                     0 => {
                         emu.delete_api_key(id.as_str()).expect("delete");
-                        auth.invalidate_id(&id).await;
+                        auth.invalidate_id(&id).await.unwrap();
                         (Instant::now(), "deleted and invalidated")
                     }
                     1 => {
@@ -617,7 +617,7 @@ async fn a_revocation_during_an_in_flight_validation_is_not_overtaken() {
     held.answered.notified().await;
     // Meanwhile the key is revoked, and the cache told.
     emu.delete_api_key(key.id.as_str()).expect("delete");
-    auth.invalidate_id(&key.id).await;
+    auth.invalidate_id(&key.id).await.unwrap();
     // B, after the invalidation: it must ask the key service (an answer in
     // well under 2 s), not wait for A's held answer.
     let sent = Instant::now();

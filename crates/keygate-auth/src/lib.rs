@@ -20,7 +20,7 @@ mod metrics;
 mod principal;
 mod rejection;
 mod revocation;
-mod shared_tier;
+pub mod tier;
 mod upstream;
 mod validator;
 
@@ -52,10 +52,6 @@ pub use revocation::{DEFAULT_POLL_INTERVAL, ListenerHandle, ListenerStats, Revoc
 pub use revocation::{
     DEFAULT_TOLERANCE as DEFAULT_WEBHOOK_TOLERANCE, Delivery, SIGNATURE_HEADER, WebhookError,
     WebhookReceiver, webhook_signature,
-};
-pub use shared_tier::{
-    EventsLease, Invalidation, KeyDigest, KeyServiceCall, LocalCache, NotPassedOn, SharedTier,
-    TierFuture, TierVerdict,
 };
 pub use upstream::{
     BreakerState, CircuitBreaker, DEFAULT_MAX_CONCURRENT_VALIDATIONS, DEFAULT_UPSTREAM_TIMEOUT,

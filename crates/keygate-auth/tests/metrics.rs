@@ -204,7 +204,7 @@ async fn script() -> (OrganizationId, OrganizationId) {
 
     // Invalidations: one through the layer's API, one webhook delivery and
     // the listener's event for the same revocation.
-    auth.invalidate_id(&key_a.id).await;
+    auth.invalidate_id(&key_a.id).await.unwrap();
     emu.delete_api_key(key_b.id.as_str()).unwrap();
     let event = emu.events().into_iter().last().unwrap();
     let body = serde_json::to_vec(&event).unwrap();

@@ -66,6 +66,7 @@ fn stack(
         builder = builder.shared_tier(
             RedisTier::builder(redis.url())
                 .prefix("bench")
+                .secret("the fleet secret of keygate's benches")
                 .build()
                 .unwrap(),
         );

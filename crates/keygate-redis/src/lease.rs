@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use keygate_auth::{EventsLease, TierFuture};
+use keygate_auth::tier::{EventsLease, TierFuture};
 
 use crate::scripts;
 use crate::tier::{Core, millis};

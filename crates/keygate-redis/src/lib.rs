@@ -1,85 +1,14 @@
-//! Fleet mode for keygate: many replicas of a service, one key-service
-//! budget, and revocation that reaches every replica, on Redis.
-//!
-//! Plug a [`RedisTier`] into the layer's builder. Each replica keeps its own
-//! cache, and a hit there never touches Redis; a miss reads the verdict
-//! another replica stored in Redis before calling the key service:
-//!
-//! ```no_run
-//! use std::time::Duration;
-//! use keygate_auth::ApiKeyAuth;
-//! use keygate_redis::RedisTier;
-//!
-//! # async fn run(client: keygate_client::Client) -> Result<(), keygate_redis::Error> {
-//! let tier = RedisTier::builder("redis://127.0.0.1:6379/")
-//!     .prefix("billing-api")
-//!     .build()?;
-//! let auth = ApiKeyAuth::builder(client.clone())
-//!     .shared_tier(tier)
-//!     // Every replica runs the listener; one at a time polls.
-//!     .revocation_listener(client, Duration::from_secs(5))
-//!     .build();
-//! # let _ = auth; Ok(()) }
-//! ```
-//!
-//! What it gives the fleet:
-//! - **A shared verdict tier.** Definite verdicts (valid with the key, and
-//!   invalid) are stored under the SHA-256 digest of the key, never its
-//!   value, for the layer's TTLs (a valid key's cut at its `expires_at`). A
-//!   replica that reads one serves it only for what is left of it. Errors
-//!   are never stored.
-//! - **Fleet-wide single flight.** On a miss, a replica claims the call for
-//!   the key (`SET NX PX`, in the same script as the read); the others read
-//!   again (after 5 ms, doubling up to 50 ms) for up to the
-//!   [claim wait](RedisTierBuilder::claim_wait), then call the key service
-//!   themselves rather than fail.
-//! - **Fleet-wide revocation.** Every invalidation (the revocation listener,
-//!   the webhook receiver, your own calls on `VerdictCache`) deletes the
-//!   shared verdict and is published to every replica, in one script. A
-//!   verdict is stored only if no invalidation happened since the call that
-//!   produced it began, so a late answer cannot bring a revoked key back.
-//! - **One Events poller.** With a revocation listener on each replica,
-//!   only the holder of a lease in Redis polls; the cursor is in Redis too,
-//!   and another replica takes over within the lease's lifetime plus one
-//!   poll interval when the holder dies.
-//!
-//! On a Redis Cluster, build the tier with [`RedisTier::cluster`]: every
-//! name keygate uses shares the prefix's hash tag, so each script runs
-//! within one slot, and invalidations published on any node reach every
-//! replica.
-//!
-//! # When Redis fails
-//!
-//! Redis is never trusted with a decision it cannot make. Each command is
-//! bounded by the [command timeout](RedisTierBuilder::command_timeout); on a
-//! failure the replica leaves Redis alone for a second and works as a single
-//! process would (its own cache, then the key service), so a valid key never
-//! gets a 401 because of Redis and an unvalidated key never gets a 200.
-//!
-//! A replica that does not hear the fleet's invalidations (before its first
-//! subscription, or after losing it: the connection cut, or Redis not
-//! answering a ping within the command timeout) flushes its cache, and
-//! until it hears them again keeps each verdict for at most the
-//! [deaf TTL](RedisTierBuilder::deaf_ttl). A revoked key is therefore refused
-//! on every replica within: the pub/sub delivery time while Redis is healthy;
-//! at most the ping interval plus the command timeout plus the deaf TTL
-//! (1 s + 250 ms + 5 s by default) on a replica that lost its subscription.
-//! An invalidation that cannot be passed on (Redis unreachable from the
-//! replica that made it) is logged as an error. When it came from a webhook,
-//! the receiver answers 503 and acts again on the retry; from the Events
-//! listener, the events are read again after a backoff. One made by your
-//! own code through `VerdictCache` is not retried: the other replicas keep
-//! the verdict up to their TTL, unless they lost Redis too.
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![deny(missing_debug_implementations)]
 
 mod connection;
+mod entry;
+mod follower;
 mod health;
 mod lease;
-mod message;
 mod names;
-mod relay;
 mod scripts;
 mod stats;
 mod stored;
@@ -88,9 +17,10 @@ mod tier;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use keygate_auth::{
+use keygate_auth::ValidatorError;
+use keygate_auth::tier::{
     EventsLease, Invalidation, KeyDigest, KeyServiceCall, LocalCache, NotPassedOn, SharedTier,
-    TierFuture, TierVerdict, ValidatorError,
+    TierFuture, TierVerdict,
 };
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::{ClusterClient, ClusterConfig};
@@ -102,6 +32,7 @@ pub use stats::FleetStats;
 use health::Health;
 use names::Names;
 use stats::Counters;
+use stored::Seal;
 use tier::{Config, Core};
 
 /// The default prefix of keygate's names in Redis.
@@ -110,10 +41,15 @@ pub const DEFAULT_PREFIX: &str = "keygate";
 pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_millis(250);
 /// The default time a replica waits for another replica's call.
 pub const DEFAULT_CLAIM_WAIT: Duration = Duration::from_secs(2);
-/// The default freshness of verdicts while a replica is deaf.
-pub const DEFAULT_DEAF_TTL: Duration = Duration::from_secs(5);
-/// The default interval between pings on the invalidation subscription.
-pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(1);
+/// The default revocation bound: how long after an invalidation is logged
+/// any replica may still serve the key.
+pub const DEFAULT_REVOCATION_BOUND: Duration = Duration::from_secs(1);
+/// The default number of verdict shards (hash tags).
+pub const DEFAULT_SHARDS: u16 = 16;
+/// The default number of entries the invalidation log keeps.
+pub const DEFAULT_LOG_LENGTH: u32 = 10_000;
+/// The shortest fleet secret accepted, in bytes.
+pub const MIN_SECRET_LENGTH: usize = 32;
 /// The default lifetime of the Events lease.
 pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(15);
 
@@ -130,6 +66,11 @@ pub enum Error {
     /// `RedisTier::cluster` was given no node.
     #[error("a Redis Cluster needs at least one node")]
     NoNodes,
+    /// No fleet secret, or a short one: see [`RedisTierBuilder::secret`].
+    #[error(
+        "fleet mode needs a secret of at least {MIN_SECRET_LENGTH} bytes, the same on every replica (RedisTierBuilder::secret)"
+    )]
+    Secret,
 }
 
 /// Fleet mode on Redis: a [`SharedTier`] for
@@ -146,7 +87,19 @@ pub struct RedisTier {
 pub struct RedisTierBuilder {
     target: Target,
     prefix: String,
+    shards: u16,
+    secret: Option<Secret>,
     config: Config,
+}
+
+/// The fleet secret; never printed.
+#[derive(Clone)]
+struct Secret(Vec<u8>);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
 }
 
 /// Where Redis is.
@@ -167,8 +120,9 @@ impl RedisTier {
     }
 
     /// A builder for a tier on a Redis Cluster, given some of its nodes
-    /// (`redis://host:port/` each); the others are discovered. keygate's
-    /// names share the prefix's hash tag, so they all live in one slot.
+    /// (`redis://host:port/` each); the others are discovered. The verdicts
+    /// spread over the [shards](RedisTierBuilder::shards)' slots; the log
+    /// lives in the prefix's slot.
     pub fn cluster<S: Into<String>>(nodes: impl IntoIterator<Item = S>) -> RedisTierBuilder {
         Self::builder_for(Target::Cluster(nodes.into_iter().map(Into::into).collect()))
     }
@@ -177,14 +131,16 @@ impl RedisTier {
         RedisTierBuilder {
             target,
             prefix: DEFAULT_PREFIX.to_owned(),
+            shards: DEFAULT_SHARDS,
+            secret: None,
             config: Config {
                 command_timeout: DEFAULT_COMMAND_TIMEOUT,
                 claim_wait: DEFAULT_CLAIM_WAIT,
                 claim_poll: Duration::from_millis(5),
-                deaf_ttl: DEFAULT_DEAF_TTL,
-                ping_interval: DEFAULT_PING_INTERVAL,
+                revocation_bound: DEFAULT_REVOCATION_BOUND,
                 retry_after_failure: Duration::from_secs(1),
                 lease_ttl: DEFAULT_LEASE_TTL,
+                log_length: DEFAULT_LOG_LENGTH,
             },
         }
     }
@@ -214,11 +170,43 @@ impl StatsHandle {
 
 impl RedisTierBuilder {
     /// The prefix of keygate's names in Redis (default `keygate`): give
-    /// each service its own when several share one Redis. It is also their
-    /// hash tag (`{prefix}:…`), so on Redis Cluster all of them live in one
-    /// slot.
+    /// each service its own when several share one Redis.
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
+        self
+    }
+
+    /// The fleet's secret (required, at least [`MIN_SECRET_LENGTH`] bytes,
+    /// the same on every replica): shared verdicts are sealed with it, so
+    /// that whoever can write to Redis cannot make a key valid. Keep it with
+    /// the service's other secrets, not in Redis.
+    pub fn secret(mut self, secret: impl AsRef<[u8]>) -> Self {
+        self.secret = Some(Secret(secret.as_ref().to_vec()));
+        self
+    }
+
+    /// How many shards the verdicts spread over (default 16, at most 256):
+    /// on a Redis Cluster each shard is its own hash tag, so the verdicts'
+    /// reads spread over that many slots. Every replica must use the same.
+    pub fn shards(mut self, shards: u16) -> Self {
+        self.shards = shards.clamp(1, 256);
+        self
+    }
+
+    /// The revocation bound (default 1 s): once an invalidation is logged,
+    /// no replica serves the key for longer than this, whatever it failed to
+    /// hear. A replica that cannot read the log serves only verdicts fetched
+    /// within the bound, so a shorter bound costs more key-service calls
+    /// while Redis fails. The log is read four times per bound.
+    pub fn revocation_bound(mut self, bound: Duration) -> Self {
+        self.config.revocation_bound = bound.max(Duration::from_millis(40));
+        self
+    }
+
+    /// How many entries the invalidation log keeps (default 10,000): a
+    /// replica that falls further behind flushes its cache.
+    pub fn log_length(mut self, entries: u32) -> Self {
+        self.config.log_length = entries.max(1);
         self
     }
 
@@ -236,22 +224,6 @@ impl RedisTierBuilder {
         self
     }
 
-    /// The longest a verdict is fresh while this replica does not hear the
-    /// fleet's invalidations (default 5 s): the bound on serving a revoked
-    /// key after losing the subscription, against one key-service call per
-    /// key per deaf TTL while it lasts.
-    pub fn deaf_ttl(mut self, ttl: Duration) -> Self {
-        self.config.deaf_ttl = ttl;
-        self
-    }
-
-    /// How often the subscription is pinged (default 1 s): a Redis that
-    /// stopped answering is noticed within this plus the command timeout.
-    pub fn ping_interval(mut self, interval: Duration) -> Self {
-        self.config.ping_interval = interval.max(Duration::from_millis(10));
-        self
-    }
-
     /// The Events lease's lifetime (default 15 s, and at least three poll
     /// intervals): when the replica holding it dies, another one takes over
     /// within this plus one poll interval.
@@ -263,6 +235,10 @@ impl RedisTierBuilder {
     /// Builds the tier, connecting lazily: a Redis that is down now does not
     /// stop the service from starting. Call it within a Tokio runtime.
     pub fn build(self) -> Result<RedisTier, Error> {
+        let secret = match &self.secret {
+            Some(secret) if secret.0.len() >= MIN_SECRET_LENGTH => Seal::new(&secret.0),
+            _ => return Err(Error::Secret),
+        };
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
         let timeout = self.config.command_timeout;
         let (conn, subscribers) = match &self.target {
@@ -297,7 +273,9 @@ impl RedisTierBuilder {
             }
         };
         let core = Core {
-            names: Names::new(&self.prefix),
+            names: Names::new(&self.prefix, self.shards),
+            seal: secret,
+            unlogged: Default::default(),
             subscribers,
             conn,
             replica: format!("{:016x}", rand::random::<u64>()),
@@ -323,12 +301,16 @@ impl SharedTier for RedisTier {
         Box::pin(async move { core.verdict(digest, call).await })
     }
 
-    fn invalidated(
+    fn invalidate(
         &self,
         invalidation: Invalidation,
     ) -> TierFuture<'static, Result<(), NotPassedOn>> {
         let core = Arc::clone(&self.core);
-        Box::pin(async move { core.send(invalidation).await })
+        Box::pin(async move { core.invalidate(invalidation).await })
+    }
+
+    fn revocation_bound(&self) -> Duration {
+        self.core.config.revocation_bound
     }
 
     fn attach(&self, local: LocalCache) {

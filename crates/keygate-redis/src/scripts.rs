@@ -7,41 +7,45 @@ use redis::Script;
 
 /// A miss: the verdict if another replica stored one, else a claim on
 /// calling the key service (`SET NX PX`), else "busy" (someone holds the
-/// claim). The epoch and generation come back with every answer, read in
-/// the same step.
+/// claim). The shard's fence (set to a new token if absent) and generation
+/// come back with every answer, read in the same step.
 ///
-/// KEYS: epoch, generation. ARGV: verdict prefix, claim name, digest,
-/// claim token, claim lifetime (ms).
+/// KEYS: fence, generation. ARGV: verdict prefix, claim name, digest,
+/// claim token, claim lifetime (ms), a new fence token.
 pub(crate) static READ_OR_CLAIM: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-local epoch = redis.call('GET', KEYS[1]) or '0'
+local fence = redis.call('GET', KEYS[1])
+if not fence then
+  fence = ARGV[6]
+  redis.call('SET', KEYS[1], fence)
+end
 local gen = redis.call('GET', KEYS[2]) or '0'
 local name = ARGV[1] .. gen .. ':' .. ARGV[3]
 local value = redis.call('GET', name)
 if value then
-  return {'found', epoch, gen, value, redis.call('PTTL', name)}
+  return {'found', fence, gen, value, redis.call('PTTL', name)}
 end
 if redis.call('SET', ARGV[2], ARGV[4], 'NX', 'PX', ARGV[5]) then
-  return {'claimed', epoch, gen}
+  return {'claimed', fence, gen}
 end
-return {'busy', epoch, gen}
+return {'busy', fence, gen}
 ",
     )
 });
 
-/// Stores a definite verdict, only if no invalidation moved the epoch since
-/// it was read before the call (so a revocation that happened meanwhile is
-/// not overwritten by the answer given before it), and releases the claim if
-/// it is still this replica's.
+/// Stores a definite verdict only if the shard's fence is the one read
+/// before the call (no invalidation touched the shard since, and Redis did
+/// not lose it: an absent fence refuses), and releases the claim if it is
+/// still this replica's.
 ///
-/// KEYS: epoch. ARGV: verdict name, value, lifetime (ms), id index name or
-/// '', id index value, claim name, claim token, epoch read.
+/// KEYS: fence. ARGV: verdict name, value, lifetime (ms), id index name or
+/// '', id index value, claim name, claim token, fence read.
 pub(crate) static WRITE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 local stored = 0
-if (redis.call('GET', KEYS[1]) or '0') == ARGV[8] then
+if redis.call('GET', KEYS[1]) == ARGV[8] then
   redis.call('SET', ARGV[1], ARGV[2], 'PX', ARGV[3])
   if ARGV[4] ~= '' then
     redis.call('SET', ARGV[4], ARGV[5], 'PX', ARGV[3])
@@ -71,20 +75,17 @@ return 0
     )
 });
 
-/// An invalidation: moves the epoch, deletes what it names (a key by digest,
-/// a key by id through the id index, or everything by moving the
-/// generation), and publishes it to every replica, as one step.
+/// An invalidation's effect on one shard: moves the fence (so no call that
+/// read the shard before writes its answer), and deletes what it names: a
+/// key by digest, a key by id through the id index, or everything by moving
+/// the generation.
 ///
-/// The epoch moves to a fresh random token rather than a count, so that a
-/// Redis restarted empty cannot count back up to an epoch a call in flight
-/// read before the restart.
-///
-/// KEYS: epoch, generation. ARGV: kind (`key`, `id` or `all`), verdict
-/// prefix, digest or id index name, channel, message, new epoch.
-pub(crate) static INVALIDATE: LazyLock<Script> = LazyLock::new(|| {
+/// KEYS: fence, generation. ARGV: kind (`key`, `id` or `all`), verdict
+/// prefix, digest or id index name, new fence token.
+pub(crate) static FENCE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-redis.call('SET', KEYS[1], ARGV[6])
+redis.call('SET', KEYS[1], ARGV[4])
 if ARGV[1] == 'key' then
   local gen = redis.call('GET', KEYS[2]) or '0'
   redis.call('DEL', ARGV[2] .. gen .. ':' .. ARGV[3])
@@ -97,7 +98,64 @@ elseif ARGV[1] == 'id' then
 else
   redis.call('INCR', KEYS[2])
 end
-return redis.call('PUBLISH', ARGV[4], ARGV[5])
+return 1
+",
+    )
+});
+
+/// Appends an invalidation to the log (a Stream), keeping at most the
+/// configured number of entries (recording the last one trimmed as the
+/// floor), and wakes the followers. Sets the incarnation if absent.
+/// Returns the entry's id.
+///
+/// KEYS: log, incarnation, floor. ARGV: entry, maximum length, wake
+/// channel, a new incarnation token.
+pub(crate) static APPEND: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if not redis.call('GET', KEYS[2]) then
+  redis.call('SET', KEYS[2], ARGV[4])
+end
+local id = redis.call('XADD', KEYS[1], '*', 'i', ARGV[1])
+local excess = redis.call('XLEN', KEYS[1]) - tonumber(ARGV[2])
+if excess > 0 then
+  local old = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', excess)
+  for _, entry in ipairs(old) do
+    redis.call('XDEL', KEYS[1], entry[1])
+  end
+  redis.call('SET', KEYS[3], old[#old][1])
+end
+redis.call('PUBLISH', ARGV[3], id)
+return id
+",
+    )
+});
+
+/// Reads the log after a position, with what a follower needs to prove it
+/// missed nothing, all in one step: the incarnation (this Redis process's
+/// run id and the log's token, set if absent), the floor (the last entry
+/// trimmed), the head (the last entry), and up to COUNT entries after the
+/// position.
+///
+/// KEYS: log, incarnation, floor. ARGV: position, count, a new incarnation
+/// token.
+pub(crate) static READ_LOG: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local token = redis.call('GET', KEYS[2])
+if not token then
+  token = ARGV[3]
+  redis.call('SET', KEYS[2], token)
+end
+local run = string.match(redis.call('INFO', 'server'), 'run_id:(%w+)') or ''
+local floor = redis.call('GET', KEYS[3]) or '0-0'
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+local head = '0-0'
+if last[1] then
+  head = last[1][1]
+end
+local entries = redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', ARGV[2])
+return {run .. ':' .. token, floor, head, entries}
 ",
     )
 });

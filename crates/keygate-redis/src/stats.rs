@@ -23,16 +23,23 @@ pub struct FleetStats {
     pub writes: u64,
     /// Verdicts not stored because an invalidation happened during their call.
     pub writes_refused: u64,
-    /// Invalidations made here and passed on.
+    /// Invalidations made here and logged for the fleet.
     pub invalidations_sent: u64,
-    /// Invalidations made here that could not be passed on.
+    /// Invalidations made here that could not be logged at once (each one
+    /// retried until logged).
     pub send_failures: u64,
-    /// Invalidations received from other replicas and applied here.
+    /// Log entries applied here (this replica's own included).
     pub invalidations_received: u64,
-    /// Times the invalidation subscription was lost (each one flushed this
-    /// replica's cache).
+    /// Times this replica could not prove it saw every log entry since its
+    /// position (each one flushed its cache).
+    pub discontinuities: u64,
+    /// Shared verdicts ignored because this fleet did not seal them.
+    pub forged: u64,
+    /// Times the wake-up subscription was lost (the log is still read on
+    /// schedule).
     pub subscription_losses: u64,
-    /// Whether this replica hears the fleet's invalidations now.
+    /// Whether this replica's last read of the invalidation log succeeded
+    /// and left it caught up.
     pub listening: bool,
 }
 
@@ -48,6 +55,8 @@ pub(crate) struct Counters {
     pub(crate) invalidations_sent: AtomicU64,
     pub(crate) send_failures: AtomicU64,
     pub(crate) invalidations_received: AtomicU64,
+    pub(crate) discontinuities: AtomicU64,
+    pub(crate) forged: AtomicU64,
     pub(crate) subscription_losses: AtomicU64,
     pub(crate) listening: AtomicBool,
 }
@@ -55,10 +64,6 @@ pub(crate) struct Counters {
 impl Counters {
     pub(crate) fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub(crate) fn is_listening(&self) -> bool {
-        self.listening.load(Ordering::SeqCst)
     }
 
     pub(crate) fn snapshot(&self) -> FleetStats {
@@ -74,8 +79,10 @@ impl Counters {
             invalidations_sent: read(&self.invalidations_sent),
             send_failures: read(&self.send_failures),
             invalidations_received: read(&self.invalidations_received),
+            discontinuities: read(&self.discontinuities),
+            forged: read(&self.forged),
             subscription_losses: read(&self.subscription_losses),
-            listening: self.is_listening(),
+            listening: self.listening.load(Ordering::SeqCst),
         }
     }
 }

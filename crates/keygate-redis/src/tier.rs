@@ -1,27 +1,33 @@
 //! The shared verdict tier: what a replica does on a miss of its own cache,
-//! and with an invalidation made here.
+//! and how it logs an invalidation made here.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
-use keygate_auth::{
-    Invalidation, KeyDigest, KeyServiceCall, LocalCache, NotPassedOn, TierVerdict, ValidatorError,
+use futures_util::future::try_join_all;
+use keygate_auth::ValidatorError;
+use keygate_auth::tier::{
+    Invalidation, KeyDigest, KeyServiceCall, LocalCache, NotPassedOn, TierVerdict,
 };
 use keygate_types::ApiKey;
 use redis::Value;
 use tokio::time::Instant;
 
 use crate::connection::Connection;
+use crate::entry::{self, Position};
 use crate::health::{Failure, Health};
-use crate::message;
-use crate::names::Names;
+use crate::names::{Names, Shard};
 use crate::scripts;
 use crate::stats::Counters;
-use crate::stored;
+use crate::stored::{Opened, Seal};
 
 /// The longest pause between two reads of a replica waiting for another
 /// replica's call.
 const MAX_POLL: Duration = Duration::from_millis(50);
+
+/// Unlogged invalidations kept one by one; past this many they are kept as
+/// one "everything".
+const MAX_UNLOGGED: usize = 1_024;
 
 /// The tier's settings (see the builder's methods).
 #[derive(Debug, Clone)]
@@ -29,35 +35,82 @@ pub(crate) struct Config {
     pub(crate) command_timeout: Duration,
     pub(crate) claim_wait: Duration,
     pub(crate) claim_poll: Duration,
-    pub(crate) deaf_ttl: Duration,
-    pub(crate) ping_interval: Duration,
+    pub(crate) revocation_bound: Duration,
     pub(crate) retry_after_failure: Duration,
     pub(crate) lease_ttl: Duration,
+    pub(crate) log_length: u32,
 }
 
-/// What every handle on one tier shares: the relay and lease tasks too.
+impl Config {
+    /// How often a follower reads the log when nothing wakes it: four reads
+    /// per revocation bound, so that one slow read does not cost the bound.
+    pub(crate) fn poll_interval(&self) -> Duration {
+        (self.revocation_bound / 4).max(Duration::from_millis(10))
+    }
+}
+
+/// What every handle on one tier shares: the follower and lease tasks too.
 #[derive(Debug)]
 pub(crate) struct Core {
     pub(crate) names: Names,
-    /// Where the relay subscribes: the endpoint, or each cluster node in
+    /// Where wake-ups are subscribed: the endpoint, or each cluster node in
     /// turn (a publish on any node reaches every node).
     pub(crate) subscribers: Vec<redis::Client>,
     pub(crate) conn: Connection,
     pub(crate) config: Config,
-    /// This replica's id, in its messages and its lease.
+    /// This replica's id, in its claims and its lease.
     pub(crate) replica: String,
     pub(crate) health: Health,
     pub(crate) counters: Counters,
+    pub(crate) seal: Seal,
+    /// Invalidations made here that are not yet logged.
+    pub(crate) unlogged: Mutex<Unlogged>,
     /// The layer's cache, once attached.
     pub(crate) local: OnceLock<LocalCache>,
     pub(crate) runtime: tokio::runtime::Handle,
 }
 
+/// What this replica owes the fleet. While anything is owed it reads no
+/// shared verdict: one could be what it is revoking.
+#[derive(Debug, Default)]
+pub(crate) struct Unlogged {
+    /// Invalidations made here that could not be logged.
+    invalidations: Vec<Invalidation>,
+    /// Redis lost data (restarted, failed over or flushed): every shared
+    /// verdict is to be retired.
+    retire: bool,
+}
+
 /// One step of a miss, as `READ_OR_CLAIM` answers it.
 enum Step {
     Found { value: Vec<u8>, left: Duration },
-    Claimed { epoch: String, generation: String },
-    Busy { epoch: String, generation: String },
+    Claimed { fence: String, generation: String },
+    Busy { fence: String, generation: String },
+}
+
+/// One read of the log, as `READ_LOG` answers it.
+#[derive(Debug)]
+pub(crate) struct LogRead {
+    /// The Redis process and the log's token: another means data was lost.
+    pub(crate) incarnation: String,
+    /// The last entry trimmed away.
+    pub(crate) floor: Position,
+    /// The last entry.
+    pub(crate) head: Position,
+    /// The entries after the position asked for, in order; `None` for an
+    /// entry this version cannot read.
+    pub(crate) entries: Vec<(Position, Option<Invalidation>)>,
+}
+
+/// Where a call's answer goes in Redis.
+struct Share<'a> {
+    shard: &'a Shard,
+    digest: KeyDigest,
+    /// This replica's claim token, if it holds the claim.
+    claim: Option<&'a str>,
+    /// The shard's fence, read before the call began.
+    fence: String,
+    generation: String,
 }
 
 impl Core {
@@ -72,37 +125,39 @@ impl Core {
         }
     }
 
-    /// The verdict for a miss: from Redis, or from the key service (once
-    /// for the fleet when Redis answers), cut short while this replica
-    /// cannot hear the fleet's invalidations.
+    fn unlogged(&self) -> std::sync::MutexGuard<'_, Unlogged> {
+        self.unlogged.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether this replica owes the fleet an invalidation or a retirement.
+    pub(crate) fn owes(&self) -> bool {
+        let unlogged = self.unlogged();
+        unlogged.retire || !unlogged.invalidations.is_empty()
+    }
+
+    /// The verdict for a miss: from Redis, or from the key service (once for
+    /// the fleet when Redis answers). Straight from the key service while
+    /// Redis fails, or while this replica owes the fleet an invalidation.
     pub(crate) async fn verdict(
         &self,
         digest: KeyDigest,
         call: KeyServiceCall,
     ) -> Result<TierVerdict, ValidatorError> {
-        let verdict = self.fetch(digest, call).await?;
-        Ok(if self.counters.is_listening() {
-            verdict
-        } else {
-            verdict.fresh_for(self.config.deaf_ttl)
-        })
-    }
-
-    async fn fetch(
-        &self,
-        digest: KeyDigest,
-        call: KeyServiceCall,
-    ) -> Result<TierVerdict, ValidatorError> {
-        let Some(local) = self.local.get().filter(|_| self.health.available()) else {
+        let local = self
+            .local
+            .get()
+            .filter(|_| self.health.available() && !self.owes());
+        let Some(local) = local else {
             Counters::bump(&self.counters.fallbacks);
             return call.await.map(TierVerdict::fresh);
         };
+        let shard = self.names.shard(&digest);
         let token = format!("{}-{:016x}", self.replica, rand::random::<u64>());
         let deadline = Instant::now() + self.config.claim_wait;
         let mut waited = false;
         let mut pause = self.config.claim_poll;
         loop {
-            let step = match self.read_or_claim(&digest, &token).await {
+            let step = match self.read_or_claim(shard, &digest, &token).await {
                 Ok(step) => step,
                 Err(failure) => {
                     self.health.failed(&failure);
@@ -110,76 +165,78 @@ impl Core {
                     return call.await.map(TierVerdict::fresh);
                 }
             };
-            match step {
-                Step::Found { value, left } => {
-                    let Some(key) = stored::decode(&value) else {
+            let (fence, generation, claim) = match step {
+                Step::Found { value, left } => match self.seal.open(&digest, &value) {
+                    Opened::Verdict { key, left: sealed } => {
+                        Counters::bump(&self.counters.shared_hits);
+                        if waited {
+                            Counters::bump(&self.counters.waits);
+                        }
+                        return Ok(TierVerdict::fresh(key).fresh_for(left.min(sealed)));
+                    }
+                    Opened::Forged => {
+                        Counters::bump(&self.counters.forged);
                         tracing::warn!(
                             digest = ?digest,
-                            "fleet mode: an unreadable verdict in redis; asking the key service"
+                            "fleet mode: a verdict in redis not sealed by this fleet; ignored, asking the key service"
                         );
                         return call.await.map(TierVerdict::fresh);
-                    };
-                    Counters::bump(&self.counters.shared_hits);
-                    if waited {
-                        Counters::bump(&self.counters.waits);
                     }
-                    return Ok(TierVerdict::fresh(key).fresh_for(left));
-                }
-                Step::Claimed { epoch, generation } => {
-                    let share = Share {
-                        digest,
-                        claim: Some(&token),
-                        epoch,
-                        generation,
-                    };
-                    return self.call_and_share(local, call, share).await;
-                }
-                Step::Busy { epoch, generation } => {
-                    if Instant::now() >= deadline {
-                        // The replica that claimed the call is slow or gone:
-                        // ask the key service rather than fail.
-                        Counters::bump(&self.counters.claim_timeouts);
-                        let share = Share {
-                            digest,
-                            claim: None,
-                            epoch,
-                            generation,
-                        };
-                        return self.call_and_share(local, call, share).await;
+                    Opened::Unusable => return call.await.map(TierVerdict::fresh),
+                },
+                Step::Claimed { fence, generation } => (fence, generation, Some(token.as_str())),
+                Step::Busy { fence, generation } => {
+                    if Instant::now() < deadline {
+                        waited = true;
+                        // Polls back off, so replicas waiting on a slow call
+                        // cost Redis a handful of reads each, not one per tick.
+                        tokio::time::sleep(pause.min(deadline - Instant::now())).await;
+                        pause = (pause * 2).min(MAX_POLL);
+                        continue;
                     }
-                    waited = true;
-                    // Polls back off, so replicas waiting on a slow call
-                    // cost Redis a handful of reads each, not one per tick.
-                    tokio::time::sleep(pause.min(deadline - Instant::now())).await;
-                    pause = (pause * 2).min(MAX_POLL);
+                    // The replica that claimed the call is slow or gone: ask
+                    // the key service rather than fail.
+                    Counters::bump(&self.counters.claim_timeouts);
+                    (fence, generation, None)
                 }
-            }
+            };
+            let share = Share {
+                shard,
+                digest,
+                claim,
+                fence,
+                generation,
+            };
+            return self.call_and_share(local, call, share).await;
         }
     }
 
-    async fn read_or_claim(&self, digest: &KeyDigest, token: &str) -> Result<Step, Failure> {
-        let names = &self.names;
+    async fn read_or_claim(
+        &self,
+        shard: &Shard,
+        digest: &KeyDigest,
+        token: &str,
+    ) -> Result<Step, Failure> {
         let mut conn = self.conn.clone();
-        let claim_ms = millis(self.config.claim_wait);
         let answer: Vec<Value> = self
             .run(
                 scripts::READ_OR_CLAIM
-                    .key(names.epoch())
-                    .key(names.generation())
-                    .arg(names.verdict_prefix())
-                    .arg(names.claim(digest))
+                    .key(shard.fence())
+                    .key(shard.generation())
+                    .arg(shard.verdict_prefix())
+                    .arg(shard.claim(digest))
                     .arg(digest.to_hex())
                     .arg(token)
-                    .arg(claim_ms)
+                    .arg(millis(self.config.claim_wait))
+                    .arg(fresh_token())
                     .invoke_async(&mut conn),
             )
             .await?;
-        let text = |at: usize| match answer.get(at) {
-            Some(Value::BulkString(bytes)) => String::from_utf8(bytes.clone()).ok(),
-            Some(Value::SimpleString(text)) => Some(text.clone()),
-            _ => None,
-        };
-        let (Some(kind), Some(epoch), Some(generation)) = (text(0), text(1), text(2)) else {
+        let (Some(kind), Some(fence), Some(generation)) = (
+            text(answer.first()),
+            text(answer.get(1)),
+            text(answer.get(2)),
+        ) else {
             return Err(Failure::Unreadable);
         };
         match kind.as_str() {
@@ -196,14 +253,14 @@ impl Core {
                     left: Duration::from_millis(left),
                 })
             }
-            "claimed" => Ok(Step::Claimed { epoch, generation }),
-            "busy" => Ok(Step::Busy { epoch, generation }),
+            "claimed" => Ok(Step::Claimed { fence, generation }),
+            "busy" => Ok(Step::Busy { fence, generation }),
             _ => Err(Failure::Unreadable),
         }
     }
 
     /// Makes the key service call, and stores its definite answer for the
-    /// fleet unless an invalidation moved the epoch meanwhile.
+    /// fleet unless the shard's fence moved meanwhile.
     async fn call_and_share(
         &self,
         local: &LocalCache,
@@ -213,7 +270,7 @@ impl Core {
         Counters::bump(&self.counters.key_service_calls);
         let answer = call.await;
         let stored = match &answer {
-            Ok(key) => match lifetime(local, key.as_ref()) {
+            Ok(key) => match local.lifetime(key.as_ref()) {
                 Some(ttl) => self.write(&share, key.as_ref(), ttl).await,
                 None => self.release(&share).await,
             },
@@ -231,22 +288,22 @@ impl Core {
         key: Option<&ApiKey>,
         ttl: Duration,
     ) -> Result<(), Failure> {
-        let names = &self.names;
+        let shard = share.shard;
         let at = format!("{}:{}", share.generation, share.digest.to_hex());
-        let id_index = key.map(|key| names.id(&key.id)).unwrap_or_default();
+        let id_index = key.map(|key| shard.id(&key.id)).unwrap_or_default();
         let mut conn = self.conn.clone();
         let stored: i64 = self
             .run(
                 scripts::WRITE
-                    .key(names.epoch())
-                    .arg(format!("{}{at}", names.verdict_prefix()))
-                    .arg(stored::encode(key))
+                    .key(shard.fence())
+                    .arg(format!("{}{at}", shard.verdict_prefix()))
+                    .arg(self.seal.seal(&share.digest, key, ttl))
                     .arg(millis(ttl))
                     .arg(id_index)
                     .arg(&at)
-                    .arg(names.claim(&share.digest))
+                    .arg(shard.claim(&share.digest))
                     .arg(share.claim.unwrap_or(""))
-                    .arg(&share.epoch)
+                    .arg(&share.fence)
                     .invoke_async(&mut conn),
             )
             .await?;
@@ -266,7 +323,7 @@ impl Core {
         let _: i64 = self
             .run(
                 scripts::RELEASE
-                    .key(self.names.claim(&share.digest))
+                    .key(share.shard.claim(&share.digest))
                     .arg(token)
                     .invoke_async(&mut conn),
             )
@@ -274,35 +331,12 @@ impl Core {
         Ok(())
     }
 
-    /// Applies an invalidation made here to Redis and publishes it to the
-    /// other replicas, as one step.
-    pub(crate) async fn send(&self, invalidation: Invalidation) -> Result<(), NotPassedOn> {
-        let names = &self.names;
-        let (kind, target) = match &invalidation {
-            Invalidation::Key(digest) => ("key", digest.to_hex()),
-            Invalidation::Id(id) => ("id", names.id(id)),
-            // A membership's keys cannot be listed in Redis: a new
-            // generation retires every shared verdict (each replica still
-            // forgets only the membership's keys locally).
-            _ => ("all", String::new()),
-        };
-        let mut conn = self.conn.clone();
-        let sent: Result<i64, Failure> = self
-            .run(
-                scripts::INVALIDATE
-                    .key(names.epoch())
-                    .key(names.generation())
-                    .arg(kind)
-                    .arg(names.verdict_prefix())
-                    .arg(target)
-                    .arg(names.channel())
-                    .arg(message::encode(&self.replica, &invalidation))
-                    .arg(format!("{:016x}", rand::random::<u64>()))
-                    .invoke_async(&mut conn),
-            )
-            .await;
-        match sent {
-            Ok(_) => {
+    /// Logs an invalidation made here for the fleet. On failure it is owed:
+    /// kept, retried by the follower, and until then this replica reads no
+    /// shared verdict.
+    pub(crate) async fn invalidate(&self, invalidation: Invalidation) -> Result<(), NotPassedOn> {
+        match self.log(&invalidation).await {
+            Ok(()) => {
                 Counters::bump(&self.counters.invalidations_sent);
                 Ok(())
             }
@@ -311,37 +345,187 @@ impl Core {
                 tracing::error!(
                     error = %failure,
                     invalidation = ?invalidation,
-                    "fleet mode: an invalidation could not be passed on; the webhook receiver answers 503 and the listener reads the events again, other invalidations keep their verdicts on other replicas until their TTL"
+                    "fleet mode: an invalidation could not be logged; applied here, retried in the background, and this replica reads no shared verdict until it is logged"
                 );
                 self.health.failed(&failure);
+                let mut unlogged = self.unlogged();
+                unlogged.invalidations.push(invalidation);
+                if unlogged.invalidations.len() > MAX_UNLOGGED {
+                    unlogged.invalidations = vec![Invalidation::All];
+                }
                 Err(NotPassedOn::new(failure))
             }
         }
     }
-}
 
-/// Where a call's answer goes in Redis.
-struct Share<'a> {
-    digest: KeyDigest,
-    /// This replica's claim token, if it holds the claim.
-    claim: Option<&'a str>,
-    /// The epoch read before the call began.
-    epoch: String,
-    generation: String,
-}
-
-/// How long Redis keeps a verdict: the layer's TTLs, a valid key's cut at
-/// its `expires_at`; `None` for a key already expired.
-fn lifetime(local: &LocalCache, key: Option<&ApiKey>) -> Option<Duration> {
-    let Some(key) = key else {
-        return Some(local.negative_ttl());
-    };
-    let mut ttl = local.positive_ttl();
-    if let Some(at) = key.expires_at {
-        let left = Duration::try_from(at.since(local.clock().now())).unwrap_or(Duration::ZERO);
-        ttl = ttl.min(left);
+    /// Fences and cleans every shard the invalidation touches, then appends
+    /// it to the log. Once this returns `Ok`, no shared verdict it names can
+    /// be read or written back, and every follower will apply it.
+    async fn log(&self, invalidation: &Invalidation) -> Result<(), Failure> {
+        self.fence(invalidation).await?;
+        let mut conn = self.conn.clone();
+        let names = &self.names;
+        let _: String = self
+            .run(
+                scripts::APPEND
+                    .key(names.log())
+                    .key(names.incarnation())
+                    .key(names.floor())
+                    .arg(entry::encode(invalidation))
+                    .arg(self.config.log_length)
+                    .arg(names.wake())
+                    .arg(fresh_token())
+                    .invoke_async(&mut conn),
+            )
+            .await?;
+        Ok(())
     }
-    (millis(ttl) > 0).then_some(ttl)
+
+    /// Runs an invalidation's `FENCE` on each shard it touches: a key's own
+    /// shard; every shard for an id (its digest is unknown here), a
+    /// membership or everything.
+    async fn fence(&self, invalidation: &Invalidation) -> Result<(), Failure> {
+        let (kind, shards): (&str, Vec<&Shard>) = match invalidation {
+            Invalidation::Key(digest) => ("key", vec![self.names.shard(digest)]),
+            Invalidation::Id(_) => ("id", self.names.shards().iter().collect()),
+            // A membership's keys cannot be listed in Redis: a new
+            // generation retires every shared verdict (each replica still
+            // forgets only the membership's keys locally).
+            _ => ("all", self.names.shards().iter().collect()),
+        };
+        try_join_all(shards.into_iter().map(|shard| {
+            let target = match invalidation {
+                Invalidation::Key(digest) => digest.to_hex(),
+                Invalidation::Id(id) => shard.id(id),
+                _ => String::new(),
+            };
+            let mut conn = self.conn.clone();
+            async move {
+                let _: i64 = self
+                    .run(
+                        scripts::FENCE
+                            .key(shard.fence())
+                            .key(shard.generation())
+                            .arg(kind)
+                            .arg(shard.verdict_prefix())
+                            .arg(target)
+                            .arg(fresh_token())
+                            .invoke_async(&mut conn),
+                    )
+                    .await?;
+                Ok::<_, Failure>(())
+            }
+        }))
+        .await?;
+        Ok(())
+    }
+
+    /// Marks every shared verdict as to be retired (Redis lost data), until
+    /// [`settle`](Self::settle) has done it.
+    pub(crate) fn owe_retirement(&self) {
+        self.unlogged().retire = true;
+    }
+
+    /// Pays what this replica owes the fleet: retires the shared verdicts if
+    /// Redis lost data, and logs the invalidations that could not be logged.
+    /// Returns whether nothing is owed any more.
+    pub(crate) async fn settle(&self) -> bool {
+        let (retire, owed) = {
+            let mut unlogged = self.unlogged();
+            (unlogged.retire, std::mem::take(&mut unlogged.invalidations))
+        };
+        if retire {
+            match self.fence(&Invalidation::All).await {
+                Ok(()) => {
+                    self.unlogged().retire = false;
+                    tracing::info!(
+                        "fleet mode: every shared verdict retired after redis lost data"
+                    );
+                }
+                Err(failure) => {
+                    self.health.failed(&failure);
+                    self.unlogged().invalidations.extend(owed);
+                    return false;
+                }
+            }
+        }
+        let mut owed = owed.into_iter();
+        while let Some(invalidation) = owed.next() {
+            if let Err(failure) = self.log(&invalidation).await {
+                self.health.failed(&failure);
+                let mut unlogged = self.unlogged();
+                unlogged.invalidations.push(invalidation);
+                unlogged.invalidations.extend(owed);
+                return false;
+            }
+            Counters::bump(&self.counters.invalidations_sent);
+            tracing::info!(invalidation = ?invalidation, "fleet mode: an owed invalidation is logged");
+        }
+        !self.owes()
+    }
+
+    /// Reads up to `count` log entries after `after`, with the log's
+    /// incarnation, floor and head.
+    pub(crate) async fn read_log(&self, after: Position, count: usize) -> Result<LogRead, Failure> {
+        let names = &self.names;
+        let mut conn = self.conn.clone();
+        let answer: Vec<Value> = self
+            .run(
+                scripts::READ_LOG
+                    .key(names.log())
+                    .key(names.incarnation())
+                    .key(names.floor())
+                    .arg(after.to_string())
+                    .arg(count)
+                    .arg(fresh_token())
+                    .invoke_async(&mut conn),
+            )
+            .await?;
+        let position = |value: Option<&Value>| text(value).as_deref().and_then(Position::parse);
+        let (Some(incarnation), Some(floor), Some(head), Some(Value::Array(entries))) = (
+            text(answer.first()),
+            position(answer.get(1)),
+            position(answer.get(2)),
+            answer.get(3),
+        ) else {
+            return Err(Failure::Unreadable);
+        };
+        let entries = entries
+            .iter()
+            .map(|entry| {
+                let Value::Array(parts) = entry else {
+                    return Err(Failure::Unreadable);
+                };
+                let at = position(parts.first()).ok_or(Failure::Unreadable)?;
+                let line = match parts.get(1) {
+                    Some(Value::Array(fields)) if fields.len() == 2 => text(fields.get(1)),
+                    _ => None,
+                };
+                Ok((at, line.as_deref().and_then(entry::decode)))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(LogRead {
+            incarnation,
+            floor,
+            head,
+            entries,
+        })
+    }
+}
+
+/// A Redis string answer as text.
+fn text(value: Option<&Value>) -> Option<String> {
+    match value {
+        Some(Value::BulkString(bytes)) => String::from_utf8(bytes.clone()).ok(),
+        Some(Value::SimpleString(text)) => Some(text.clone()),
+        _ => None,
+    }
+}
+
+/// A random token, for fences and incarnations: a Redis that lost its data
+/// can never produce one a replica read before.
+fn fresh_token() -> String {
+    format!("{:032x}", rand::random::<u128>())
 }
 
 /// Whole milliseconds, for `PX`; saturating.
@@ -349,7 +533,7 @@ pub(crate) fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// Gives the tier its layer's cache, once, and starts the relay.
+/// Gives the tier its layer's cache, once, and starts the follower.
 pub(crate) fn attach(core: &Arc<Core>, local: LocalCache) {
     if core.local.set(local.clone()).is_err() {
         tracing::warn!(
@@ -358,5 +542,5 @@ pub(crate) fn attach(core: &Arc<Core>, local: LocalCache) {
         return;
     }
     core.runtime
-        .spawn(crate::relay::run(Arc::clone(core), local));
+        .spawn(crate::follower::run(Arc::clone(core), local));
 }

@@ -11,7 +11,7 @@ use super::layer::{ApiKeyAuth, DEFAULT_RETRY_AFTER, Shared};
 use crate::cache::{CacheConfig, VerdictCache};
 use crate::credential::{CredentialConfig, Precheck};
 use crate::rejection::{DefaultRejection, Refusals};
-use crate::shared_tier::{LocalCache, SharedTier};
+use crate::tier::SharedTier;
 use crate::upstream::{CircuitBreaker, Upstream, UpstreamPolicy};
 use crate::{Clock, KeyValidator, SystemClock};
 
@@ -324,7 +324,7 @@ impl<V: KeyValidator, R> ApiKeyAuthBuilder<V, R> {
     pub fn build(self) -> ApiKeyAuth<V, R> {
         let cache = VerdictCache::new(&self.cache, self.clock, self.shared_tier.clone());
         if let Some(tier) = &self.shared_tier {
-            tier.attach(LocalCache::new(&cache));
+            tier.attach(cache.follower());
         }
         #[cfg(feature = "client")]
         let listener = self.listener.map(|config| {

@@ -13,6 +13,7 @@ use crate::KeyValidator;
 use crate::cache::{CacheStats, VerdictCache};
 use crate::credential::{CredentialConfig, Precheck};
 use crate::rejection::{DefaultRejection, Refusals};
+use crate::tier::NotPassedOn;
 use crate::upstream::{BreakerState, Upstream};
 
 /// The default `Retry-After` of a 503 when the validator gives no hint.
@@ -111,13 +112,13 @@ impl<V, R> ApiKeyAuth<V, R> {
     }
 
     /// Forgets the cached verdict for the key `key`; see [`VerdictCache::invalidate_key`].
-    pub async fn invalidate_key(&self, key: &str) -> bool {
+    pub async fn invalidate_key(&self, key: &str) -> Result<bool, NotPassedOn> {
         crate::metrics::invalidation(crate::metrics::Source::Api);
         self.shared.cache.invalidate_key(key).await
     }
 
     /// Forgets the cached verdict for the key with id `id`; see [`VerdictCache::invalidate_id`].
-    pub async fn invalidate_id(&self, id: &ApiKeyId) -> bool {
+    pub async fn invalidate_id(&self, id: &ApiKeyId) -> Result<bool, NotPassedOn> {
         crate::metrics::invalidation(crate::metrics::Source::Api);
         self.shared.cache.invalidate_id(id).await
     }
@@ -128,7 +129,7 @@ impl<V, R> ApiKeyAuth<V, R> {
         &self,
         user: &UserId,
         organization: &OrganizationId,
-    ) -> usize {
+    ) -> Result<usize, NotPassedOn> {
         crate::metrics::invalidation(crate::metrics::Source::Api);
         self.shared
             .cache

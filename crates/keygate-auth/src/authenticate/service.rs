@@ -14,7 +14,7 @@ use super::span;
 use crate::cache::{Call, Lookup, digest};
 use crate::principal::Anonymous;
 use crate::rejection::OnRejection;
-use crate::shared_tier::{KeyDigest, KeyServiceCall, TierVerdict};
+use crate::tier::{KeyDigest, KeyServiceCall, TierVerdict};
 use crate::{AuthRejection, InvalidToken, KeyValidator};
 
 /// The service built by [`ApiKeyAuth`](super::ApiKeyAuth): authenticates,

@@ -209,7 +209,7 @@ async fn invalidate_id_makes_the_next_request_revalidate() {
         call(&auth, get(Some(&bearer(&value)))).await.0,
         StatusCode::OK
     );
-    assert!(auth.invalidate_id(&key.id).await);
+    assert!(auth.invalidate_id(&key.id).await.unwrap());
     // ...until invalidated.
     assert_eq!(
         call(&auth, get(Some(&bearer(&value)))).await.0,

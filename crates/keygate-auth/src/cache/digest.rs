@@ -1,14 +1,13 @@
 //! Keys as the cache holds them: the SHA-256 digest, and the hash of it that
 //! moka's tables use.
 
-use sha2::{Digest as _, Sha256};
-
-/// The SHA-256 digest of a key: the only form in which the cache holds it.
+/// The SHA-256 digest of a key ([`KeyDigest`](crate::tier::KeyDigest)'s
+/// bytes): the only form in which the cache holds it.
 pub(crate) type Digest = [u8; 32];
 
 /// The [`Digest`] of `key`.
 pub(crate) fn digest(key: &str) -> Digest {
-    Sha256::digest(key.as_bytes()).into()
+    crate::tier::KeyDigest::of(key).0
 }
 
 /// The tables' hash of a digest: its first 8 bytes, mixed with a random key

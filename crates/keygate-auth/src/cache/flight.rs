@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, MutexGuard};
+use std::time::Instant;
 
 use std::panic::AssertUnwindSafe;
 
@@ -19,7 +20,7 @@ use futures_util::future::{Shared, WeakShared};
 
 use super::index::IdIndex;
 use super::{CachedVerdict, Digest, Inner};
-use crate::shared_tier::TierVerdict;
+use crate::tier::TierVerdict;
 use crate::validator::ValidatorError;
 
 /// What a call answers: the key service's verdict, or a shared tier's.
@@ -82,6 +83,7 @@ impl Gate {
         let id = self.next_id;
         self.next_id += 1;
         let epoch = self.epoch;
+        let began = Instant::now();
         // The call first: if making it panicked, no landing would re-take
         // the gate this thread holds.
         let call = call();
@@ -99,7 +101,7 @@ impl Gate {
                 Ok(verdict) => verdict,
                 Err(_panic) => Err(ValidatorError::new("the key-service call panicked")),
             };
-            landing.settle(epoch, verdict)
+            landing.settle(epoch, began, verdict)
         });
         let answer = answer.shared();
         let weak = answer
@@ -145,7 +147,7 @@ struct Landing {
 }
 
 impl Landing {
-    fn settle(&mut self, began: u64, fetched: Fetched) -> Answer {
+    fn settle(&mut self, epoch: u64, began: Instant, fetched: Fetched) -> Answer {
         self.settled = true;
         let inner = &self.inner;
         let mut gate = inner.gate();
@@ -159,8 +161,8 @@ impl Landing {
         match key {
             Ok(Some(api_key)) => {
                 let principal = crate::ApiKeyPrincipal::new(api_key);
-                if gate.epoch == began {
-                    let entry = inner.lifetimes.entry(principal.clone(), fresh_for);
+                if gate.epoch == epoch {
+                    let entry = inner.lifetimes.entry(principal.clone(), fresh_for, began);
                     inner.refusals.invalidate(&self.digest);
                     inner.verdicts.insert(self.digest, entry);
                     gate.index.insert(self.digest, &principal);
@@ -173,7 +175,7 @@ impl Landing {
                 // A definite "invalid" ends any verdict kept for stale-if-error,
                 // whenever it arrives (invariant 5).
                 inner.verdicts.invalidate(&self.digest);
-                if gate.epoch == began {
+                if gate.epoch == epoch {
                     inner.refusals.insert(self.digest, ());
                 }
                 Ok(CachedVerdict::Invalid)

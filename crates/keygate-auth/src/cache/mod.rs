@@ -38,9 +38,17 @@
 //!    indexed in the same critical section that stores it
 //!    (`invalidate_id_finds_verdicts_stored_after_evictions`).
 //!
-//! A [shared tier](crate::SharedTier) changes none of this: it only stands
-//! between a call and the key service, and what it answers is stored (or
-//! not) under the same gate, cut to the freshness it says is left
+//! 9. **In a fleet, heard or young.** With a [shared tier](crate::tier), a
+//!    valid verdict is served (fresh or stale) only if the load that fetched
+//!    it began within the tier's revocation bound, or the tier has heard the
+//!    fleet's log within it (`a_fleet_verdict_is_served_only_if_heard_or_young`).
+//!    An invalidation is logged before it is forgotten here, so what this
+//!    process fetched meanwhile is forgotten with it
+//!    (`an_invalidation_is_logged_before_it_is_forgotten`).
+//!
+//! A shared tier changes nothing else: it only stands between a call and the
+//! key service, and what it answers is stored (or not) under the same gate,
+//! cut to the freshness it says is left
 //! (`a_shared_verdict_is_fresh_only_for_what_is_left_of_it`).
 
 mod digest;
@@ -50,13 +58,14 @@ mod stats;
 mod verdict;
 
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
-use keygate_types::{ApiKeyId, OrganizationId, UserId};
+use keygate_types::{ApiKey, ApiKeyId, OrganizationId, UserId};
 use moka::sync::Cache;
 
-use crate::shared_tier::{Invalidation, KeyDigest, NotPassedOn, SharedTier};
+use crate::tier::{Follower, Invalidation, KeyDigest, LocalCache, NotPassedOn, SharedTier};
 
 pub use stats::CacheStats;
 
@@ -146,9 +155,47 @@ pub(crate) struct Inner {
     gate: Mutex<Gate>,
     pub(crate) lifetimes: Lifetimes,
     counters: Counters,
-    /// Where misses go before the key service, and invalidations after
-    /// this process, in fleet mode.
-    tier: Option<Arc<dyn SharedTier>>,
+    /// Fleet mode: where misses go before the key service, and
+    /// invalidations before this process.
+    fleet: Option<Fleet>,
+}
+
+/// A shared tier, and how recently it heard the fleet's log.
+pub(crate) struct Fleet {
+    pub(crate) tier: Arc<dyn SharedTier>,
+    bound: Duration,
+    /// What `heard` counts from.
+    origin: Instant,
+    /// Nanoseconds from `origin` to the latest instant before which every
+    /// logged invalidation has been applied; 0 before the first.
+    heard: AtomicU64,
+}
+
+impl Fleet {
+    fn new(tier: Arc<dyn SharedTier>) -> Self {
+        Self {
+            bound: tier.revocation_bound(),
+            tier,
+            origin: Instant::now(),
+            heard: AtomicU64::new(0),
+        }
+    }
+
+    /// Invariant 9: whether a verdict fetched at `fetched` may be served at
+    /// `now`.
+    fn vouches(&self, fetched: Instant, now: Instant) -> bool {
+        let heard = match self.heard.load(Ordering::Acquire) {
+            0 => fetched,
+            nanos => fetched.max(self.origin + Duration::from_nanos(nanos)),
+        };
+        now.saturating_duration_since(heard) <= self.bound
+    }
+
+    fn heard(&self, sent: Instant) {
+        let nanos = sent.saturating_duration_since(self.origin).as_nanos();
+        let nanos = u64::try_from(nanos).unwrap_or(u64::MAX).max(1);
+        self.heard.fetch_max(nanos, Ordering::AcqRel);
+    }
 }
 
 impl Inner {
@@ -156,6 +203,106 @@ impl Inner {
         // Nothing under the gate can panic half-way through a change that
         // matters: a poisoned gate is still consistent.
         self.gate.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Inner {
+    /// Applies `invalidation` to this process only; returns how many valid
+    /// verdicts it forgot (for everything: 0).
+    pub(crate) fn forget(&self, invalidation: &Invalidation) -> usize {
+        match invalidation {
+            Invalidation::Key(digest) => usize::from(self.forget_digest(&digest.0)),
+            Invalidation::Id(id) => usize::from(self.forget_id(id)),
+            Invalidation::Membership { user, organization } => {
+                self.forget_membership(user, organization)
+            }
+            Invalidation::All => {
+                self.forget_all();
+                0
+            }
+        }
+    }
+
+    fn forget_digest(&self, digest: &Digest) -> bool {
+        let inner = self;
+        let mut gate = self.invalidation();
+        inner.refusals.invalidate(digest);
+        match inner.verdicts.remove(digest) {
+            Some(entry) => {
+                gate.index.take(entry.principal.id());
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn forget_id(&self, id: &ApiKeyId) -> bool {
+        let inner = self;
+        let mut gate = self.invalidation();
+        gate.index
+            .take(id)
+            .is_some_and(|digest| inner.verdicts.remove(&digest).is_some())
+    }
+
+    fn forget_membership(&self, user: &UserId, organization: &OrganizationId) -> usize {
+        let inner = self;
+        let mut gate = self.invalidation();
+        let digests = gate.index.take_where(|principal| {
+            principal.user_id() == Some(user) && principal.organization_id() == organization
+        });
+        digests
+            .iter()
+            .filter(|digest| inner.verdicts.remove(*digest).is_some())
+            .count()
+    }
+
+    fn forget_all(&self) {
+        let inner = self;
+        let mut gate = self.invalidation();
+        gate.index.clear();
+        // moka's own `invalidate_all` spares entries stored in the same clock
+        // tick; removing each key does not.
+        for (digest, _) in inner.verdicts.iter() {
+            inner.verdicts.invalidate(&*digest);
+        }
+        for (digest, ()) in inner.refusals.iter() {
+            inner.refusals.invalidate(&*digest);
+        }
+    }
+
+    /// Starts an invalidation: takes the gate and moves the epoch, so that
+    /// no call in flight stores its answer (invariant 3) and no later
+    /// request joins one (invariant 4). The caller removes what it forgets
+    /// before dropping the guard.
+    fn invalidation(&self) -> MutexGuard<'_, Gate> {
+        let mut gate = self.gate();
+        gate.epoch += 1;
+        Counters::bump(&self.counters.invalidations);
+        gate
+    }
+}
+
+impl Follower for Inner {
+    fn apply(&self, invalidation: &Invalidation) {
+        self.forget(invalidation);
+    }
+
+    fn flush(&self) {
+        self.forget_all();
+    }
+
+    fn heard(&self, sent: Instant) {
+        if let Some(fleet) = &self.fleet {
+            fleet.heard(sent);
+        }
+    }
+
+    fn lifetime(&self, key: Option<&ApiKey>) -> Option<Duration> {
+        let Some(key) = key else {
+            return Some(self.lifetimes.negative_ttl);
+        };
+        let ttl = self.lifetimes.ttl(key.expires_at);
+        (!ttl.is_zero()).then_some(ttl)
     }
 }
 
@@ -181,6 +328,7 @@ impl VerdictCache {
         clock: Arc<dyn Clock>,
         tier: Option<Arc<dyn SharedTier>>,
     ) -> Self {
+        let fleet = tier.map(Fleet::new);
         let verdicts = Cache::builder()
             .name("keygate-verdicts")
             .max_capacity(config.max_capacity)
@@ -204,9 +352,15 @@ impl VerdictCache {
                     clock,
                 },
                 counters: Counters::default(),
-                tier,
+                fleet,
             }),
         }
+    }
+
+    /// The cache as a shared tier sees it, to follow the fleet's log.
+    pub(crate) fn follower(&self) -> LocalCache {
+        let weak: Weak<dyn Follower> = Arc::downgrade(&self.inner) as Weak<Inner>;
+        LocalCache::new(weak)
     }
 
     /// The clock `expires_at` is checked against.
@@ -216,11 +370,7 @@ impl VerdictCache {
 
     /// The shared tier misses go to, in fleet mode.
     pub(crate) fn tier(&self) -> Option<&Arc<dyn SharedTier>> {
-        self.inner.tier.as_ref()
-    }
-
-    pub(crate) fn negative_ttl(&self) -> Duration {
-        self.inner.lifetimes.negative_ttl
+        self.inner.fleet.as_ref().map(|fleet| &fleet.tier)
     }
 
     /// Whether stale-if-error is on.
@@ -245,10 +395,17 @@ impl VerdictCache {
         if let Some(entry) = inner.verdicts.get(digest) {
             // Without a grace window moka keeps an entry exactly while it is
             // fresh; with one, an entry past `fresh_until` is only a fallback.
-            if inner.lifetimes.grace.is_none() || Instant::now() < entry.fresh_until {
+            // Only fleet mode and the grace window need the time.
+            if inner.lifetimes.grace.is_none() && inner.fleet.is_none() {
                 return Some(CachedVerdict::Valid(entry.principal.clone()));
             }
-            return None;
+            let now = Instant::now();
+            let fresh = inner.lifetimes.grace.is_none() || now < entry.fresh_until;
+            let vouched = inner
+                .fleet
+                .as_ref()
+                .is_none_or(|fleet| fleet.vouches(entry.fetched, now));
+            return (fresh && vouched).then(|| CachedVerdict::Valid(entry.principal.clone()));
         }
         inner
             .refusals
@@ -318,152 +475,72 @@ impl VerdictCache {
             return None;
         }
         let entry = self.inner.verdicts.get(digest)?;
-        Some(entry.principal.clone())
+        let vouched = self
+            .inner
+            .fleet
+            .as_ref()
+            .is_none_or(|fleet| fleet.vouches(entry.fetched, Instant::now()));
+        vouched.then(|| entry.principal.clone())
     }
 
     /// Forgets the verdict for the key `key`, so its next use asks the key
-    /// service again. Returns whether a valid verdict was cached here. In
-    /// fleet mode, every replica forgets it too.
-    pub async fn invalidate_key(&self, key: &str) -> bool {
-        let digest = KeyDigest::of(key);
-        let found = self.forget_digest(&digest.0);
-        let _ = self.broadcast(Invalidation::Key(digest)).await;
-        found
+    /// service again. Returns whether a valid verdict was cached here.
+    ///
+    /// In fleet mode the invalidation is first logged for every replica; the
+    /// error says it could not be (it is still applied here, and this replica
+    /// reads no shared verdict until it is logged).
+    pub async fn invalidate_key(&self, key: &str) -> Result<bool, NotPassedOn> {
+        let forgotten = self
+            .invalidate(Invalidation::Key(KeyDigest::of(key)))
+            .await?;
+        Ok(forgotten > 0)
     }
 
     /// Forgets the verdict for the key with id `id`, for revocation by id.
-    /// Returns whether one was cached here. In fleet mode, every replica
-    /// forgets it too.
-    pub async fn invalidate_id(&self, id: &ApiKeyId) -> bool {
-        let found = self.forget_id(id);
-        let _ = self.broadcast(Invalidation::Id(id.clone())).await;
-        found
+    /// Returns whether one was cached here. In fleet mode, logged for every
+    /// replica first, as [`invalidate_key`](Self::invalidate_key) says.
+    pub async fn invalidate_id(&self, id: &ApiKeyId) -> Result<bool, NotPassedOn> {
+        let forgotten = self.invalidate(Invalidation::Id(id.clone())).await?;
+        Ok(forgotten > 0)
     }
 
     /// Forgets the verdicts of every key that `user` owns in `organization`,
     /// for a membership that was deactivated or deleted. Returns how many
-    /// were cached here. In fleet mode, every replica forgets them too.
+    /// were cached here. In fleet mode, logged for every replica first, as
+    /// [`invalidate_key`](Self::invalidate_key) says.
     pub async fn invalidate_membership(
         &self,
         user: &UserId,
         organization: &OrganizationId,
-    ) -> usize {
-        let forgotten = self.forget_membership(user, organization);
-        let _ = self
-            .broadcast(Invalidation::Membership {
-                user: user.clone(),
-                organization: organization.clone(),
-            })
-            .await;
-        forgotten
+    ) -> Result<usize, NotPassedOn> {
+        self.invalidate(Invalidation::Membership {
+            user: user.clone(),
+            organization: organization.clone(),
+        })
+        .await
     }
 
-    /// Forgets every verdict, valid and invalid. In fleet mode, every
-    /// replica forgets them too (passed on in the background: this method
-    /// does not wait, and outside a Tokio runtime it is not passed on).
-    pub fn invalidate_all(&self) {
-        self.forget_all();
-        if let Some(tier) = self.tier()
-            && let Ok(runtime) = tokio::runtime::Handle::try_current()
-        {
-            runtime.spawn(tier.invalidated(Invalidation::All));
-        }
+    /// Forgets every verdict, valid and invalid. In fleet mode, logged for
+    /// every replica first, as [`invalidate_key`](Self::invalidate_key) says.
+    pub async fn invalidate_all(&self) -> Result<(), NotPassedOn> {
+        self.invalidate(Invalidation::All).await.map(drop)
     }
 
-    /// Hands an invalidation made here to the shared tier, if any. A
-    /// failure is the tier's to log; the public methods do not return it.
-    async fn broadcast(&self, invalidation: Invalidation) -> Result<(), NotPassedOn> {
-        match self.tier() {
-            Some(tier) => tier.invalidated(invalidation).await,
-            None => Ok(()),
-        }
-    }
-
-    /// Applies `invalidation` here and passes it on to the fleet, saying
-    /// whether the fleet heard of it: for the revocation channels, which
-    /// retry when it did not.
-    /// Returns how many valid verdicts were forgotten here (for everything: 0).
-    #[cfg(any(feature = "client", feature = "webhooks"))]
-    pub(crate) async fn invalidate_everywhere(
+    /// Logs `invalidation` for the fleet (if any), then applies it here,
+    /// whether or not it was logged: whatever this process fetched while it
+    /// was being logged is forgotten with it (invariant 9). Returns how many
+    /// valid verdicts were forgotten here (for everything: 0), or why the
+    /// fleet has not heard of it.
+    pub(crate) async fn invalidate(
         &self,
         invalidation: Invalidation,
     ) -> Result<usize, NotPassedOn> {
-        let forgotten = self.forget(&invalidation);
-        self.broadcast(invalidation).await.map(|()| forgotten)
-    }
-
-    /// Applies `invalidation` to this process only; returns how many valid
-    /// verdicts it forgot (for everything: 0).
-    pub(crate) fn forget(&self, invalidation: &Invalidation) -> usize {
-        match invalidation {
-            Invalidation::Key(digest) => usize::from(self.forget_digest(&digest.0)),
-            Invalidation::Id(id) => usize::from(self.forget_id(id)),
-            Invalidation::Membership { user, organization } => {
-                self.forget_membership(user, organization)
-            }
-            Invalidation::All => {
-                self.forget_all();
-                0
-            }
-        }
-    }
-
-    fn forget_digest(&self, digest: &Digest) -> bool {
-        let inner = &*self.inner;
-        let mut gate = self.invalidation();
-        inner.refusals.invalidate(digest);
-        match inner.verdicts.remove(digest) {
-            Some(entry) => {
-                gate.index.take(entry.principal.id());
-                true
-            }
-            None => false,
-        }
-    }
-
-    fn forget_id(&self, id: &ApiKeyId) -> bool {
-        let inner = &*self.inner;
-        let mut gate = self.invalidation();
-        gate.index
-            .take(id)
-            .is_some_and(|digest| inner.verdicts.remove(&digest).is_some())
-    }
-
-    fn forget_membership(&self, user: &UserId, organization: &OrganizationId) -> usize {
-        let inner = &*self.inner;
-        let mut gate = self.invalidation();
-        let digests = gate.index.take_where(|principal| {
-            principal.user_id() == Some(user) && principal.organization_id() == organization
-        });
-        digests
-            .iter()
-            .filter(|digest| inner.verdicts.remove(*digest).is_some())
-            .count()
-    }
-
-    fn forget_all(&self) {
-        let inner = &*self.inner;
-        let mut gate = self.invalidation();
-        gate.index.clear();
-        // moka's own `invalidate_all` spares entries stored in the same clock
-        // tick; removing each key does not.
-        for (digest, _) in inner.verdicts.iter() {
-            inner.verdicts.invalidate(&*digest);
-        }
-        for (digest, ()) in inner.refusals.iter() {
-            inner.refusals.invalidate(&*digest);
-        }
-    }
-
-    /// Starts an invalidation: takes the gate and moves the epoch, so that
-    /// no call in flight stores its answer (invariant 3) and no later
-    /// request joins one (invariant 4). The caller removes what it forgets
-    /// before dropping the guard.
-    fn invalidation(&self) -> MutexGuard<'_, Gate> {
-        let mut gate = self.inner.gate();
-        gate.epoch += 1;
-        Counters::bump(&self.inner.counters.invalidations);
-        gate
+        let logged = match self.tier() {
+            Some(tier) => tier.invalidate(invalidation.clone()).await,
+            None => Ok(()),
+        };
+        let forgotten = self.inner.forget(&invalidation);
+        logged.map(|()| forgotten)
     }
 
     /// The counters, and the number of entries.

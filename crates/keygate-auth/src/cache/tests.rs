@@ -8,7 +8,7 @@ use keygate_types::{ApiKey, ApiKeyId, OrganizationId, Owner, Timestamp, UserId};
 use tokio::sync::Notify;
 
 use super::*;
-use crate::shared_tier::TierVerdict;
+use crate::tier::TierVerdict;
 use crate::upstream::UpstreamError;
 use crate::validator::Verdict;
 use crate::{Clock, SystemClock};
@@ -244,9 +244,9 @@ async fn an_answer_that_began_before_an_invalidation_is_not_stored() {
             "membership" => {
                 let user = UserId::new_unchecked("user_01HZY3K2J5QW8N7X6V4T3R2P1M");
                 let org = OrganizationId::new_unchecked("org_01HZY3K2J5QW8N7X6V4T3R2P1M");
-                cache.invalidate_membership(&user, &org).await;
+                cache.invalidate_membership(&user, &org).await.unwrap();
             }
-            _ => cache.invalidate_all(),
+            _ => cache.invalidate_all().await.unwrap(),
         }
         gated.gate.notify_one();
         // The request that was waiting gets its answer...
@@ -282,15 +282,15 @@ async fn invalidations_forget_exactly_what_they_name() {
     let d = loaded(&cache, "sk_d", Ok(Some(api_key(4, None)))).await;
     let e = loaded(&cache, "sk_e", Ok(Some(api_key(5, None)))).await;
 
-    assert_eq!(cache.invalidate_membership(&user, &org).await, 2);
+    assert_eq!(cache.invalidate_membership(&user, &org).await.unwrap(), 2);
     assert!(!is_valid_hit(&cache, &a) && !is_valid_hit(&cache, &b));
     assert!(is_valid_hit(&cache, &c) && is_valid_hit(&cache, &d));
-    assert!(cache.invalidate_id(&api_key(4, None).id).await);
-    assert!(!cache.invalidate_id(&api_key(4, None).id).await);
+    assert!(cache.invalidate_id(&api_key(4, None).id).await.unwrap());
+    assert!(!cache.invalidate_id(&api_key(4, None).id).await.unwrap());
     assert!(!is_valid_hit(&cache, &d) && is_valid_hit(&cache, &e));
-    assert!(cache.invalidate_key("sk_e").await);
+    assert!(cache.invalidate_key("sk_e").await.unwrap());
     assert!(!is_valid_hit(&cache, &e) && is_valid_hit(&cache, &c));
-    cache.invalidate_all();
+    cache.invalidate_all().await.unwrap();
     assert!(!is_valid_hit(&cache, &c));
     assert_eq!(cache.stats().invalidations, 5);
 }
@@ -348,14 +348,14 @@ fn a_lookup_after_an_invalidation_returned_never_hits() {
             s.spawn(reader);
             std::thread::yield_now();
             revoked.store(true, Ordering::SeqCst);
-            runtime.block_on(cache.invalidate_id(&id));
+            runtime.block_on(cache.invalidate_id(&id)).unwrap();
             invalidated.store(true, Ordering::SeqCst);
             std::thread::sleep(Duration::from_micros(300));
             stop.store(true, Ordering::SeqCst);
         });
         if is_valid_hit(&cache, &d) {
             bypasses += 1;
-            cache.invalidate_all();
+            cache.inner.forget(&crate::tier::Invalidation::All);
         }
     }
     assert_eq!(
@@ -376,7 +376,7 @@ async fn a_request_after_an_invalidation_does_not_join_an_older_call() {
         async move { cache.load(d, call).await }
     });
     old.until_calls(1).await;
-    cache.invalidate_key("sk_rotated").await;
+    cache.invalidate_key("sk_rotated").await.unwrap();
     let after = tokio::spawn({
         let (cache, call) = (cache.clone(), new.call(|| Ok(None)));
         async move { cache.load(d, call).await }
@@ -423,7 +423,7 @@ async fn stale_is_served_only_when_the_key_service_fails() {
 
     // So does an invalidation.
     let d = loaded(&cache, "sk_stale_2", Ok(Some(api_key(6, None)))).await;
-    cache.invalidate_id(&api_key(6, None).id).await;
+    cache.invalidate_id(&api_key(6, None).id).await.unwrap();
     assert!(cache.load(d, answering(failure())).await.is_err());
     assert_eq!(cache.stats().stale, 1);
 }
@@ -529,7 +529,10 @@ async fn invalidate_id_finds_verdicts_stored_after_evictions() {
     // Pruned along the way: not 5,000 ids for ~100 verdicts.
     assert!(cache.inner.gate().index.len() < 2_500);
     for n in &held {
-        assert!(cache.invalidate_id(&api_key(*n, None).id).await, "key {n}");
+        assert!(
+            cache.invalidate_id(&api_key(*n, None).id).await.unwrap(),
+            "key {n}"
+        );
         assert!(!is_valid_hit(&cache, &digest(&format!("sk_churn_{n}"))));
     }
 }
@@ -539,14 +542,14 @@ async fn a_verdict_stored_again_after_an_invalidation_is_indexed_again() {
     let cache = cache();
     let id = api_key(11, None).id;
     let d = loaded(&cache, "sk_again", Ok(Some(api_key(11, None)))).await;
-    assert!(cache.invalidate_key("sk_again").await);
+    assert!(cache.invalidate_key("sk_again").await.unwrap());
     assert!(
-        !cache.invalidate_id(&id).await,
+        !cache.invalidate_id(&id).await.unwrap(),
         "invalidate_key took the id too"
     );
     loaded(&cache, "sk_again", Ok(Some(api_key(11, None)))).await;
     assert!(is_valid_hit(&cache, &d));
-    assert!(cache.invalidate_id(&id).await);
+    assert!(cache.invalidate_id(&id).await.unwrap());
     assert!(!is_valid_hit(&cache, &d));
 }
 
@@ -630,7 +633,7 @@ fn no_request_after_an_invalidation_gets_the_old_verdict() {
     while std::time::Instant::now() < deadline {
         rounds += 1;
         revoked.store(false, Ordering::SeqCst);
-        cache.invalidate_all();
+        cache.inner.forget(&crate::tier::Invalidation::All);
         runtime
             .block_on(cache.load(d, answering(Ok(Some(api_key(11, None))))))
             .unwrap();
@@ -675,7 +678,7 @@ fn no_request_after_an_invalidation_gets_the_old_verdict() {
             .collect();
         std::thread::sleep(Duration::from_micros(200));
         revoked.store(true, Ordering::SeqCst);
-        runtime.block_on(cache.invalidate_id(&id));
+        runtime.block_on(cache.invalidate_id(&id)).unwrap();
         invalidated.store(true, Ordering::SeqCst);
         std::thread::sleep(Duration::from_micros(500));
         stop.store(true, Ordering::SeqCst);
@@ -714,10 +717,10 @@ async fn a_shared_verdict_is_fresh_only_for_what_is_left_of_it() {
 
 #[tokio::test]
 async fn invalidations_from_the_fleet_apply_here_without_a_tier() {
-    use crate::shared_tier::{Invalidation, KeyDigest, LocalCache};
+    use crate::tier::{Invalidation, KeyDigest};
     let cache = cache();
     let d = loaded(&cache, "sk_fleet", Ok(Some(api_key(13, None)))).await;
-    let local = LocalCache::new(&cache);
+    let local = cache.follower();
     assert!(local.apply(&Invalidation::Key(KeyDigest::of("sk_fleet"))));
     assert!(matches!(cache.lookup(&d), Lookup::Miss));
     let d = loaded(&cache, "sk_fleet", Ok(Some(api_key(13, None)))).await;

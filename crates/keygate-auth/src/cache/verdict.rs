@@ -41,6 +41,8 @@ impl CachedVerdict {
 #[derive(Debug, Clone)]
 pub(crate) struct ValidEntry {
     pub(crate) principal: ApiKeyPrincipal,
+    /// When the load that fetched it began (fleet mode's "heard or young").
+    pub(crate) fetched: Instant,
     /// Served as a hit until then: the positive TTL, cut at `expires_at`.
     pub(crate) fresh_until: Instant,
     /// Kept until then (moka drops it): `fresh_until`, plus the
@@ -66,23 +68,34 @@ fn after(at: Instant, ttl: Duration) -> Instant {
 }
 
 impl Lifetimes {
-    /// The entry for a principal the key service vouched for just now, or
-    /// a shared tier vouched for with `fresh_for` left.
-    pub(crate) fn entry(
-        &self,
-        principal: ApiKeyPrincipal,
-        fresh_for: Option<Duration>,
-    ) -> ValidEntry {
-        let mut ttl = self.positive_ttl.min(fresh_for.unwrap_or(Duration::MAX));
-        if let Some(at) = principal.expires_at() {
+    /// The one rule for how long a verdict may be kept, here or in a shared
+    /// tier: a valid key for the positive TTL cut at its `expires_at`, an
+    /// invalid one for the negative TTL.
+    pub(crate) fn ttl(&self, expires_at: Option<keygate_types::Timestamp>) -> Duration {
+        let mut ttl = self.positive_ttl;
+        if let Some(at) = expires_at {
             // A negative remainder means "already expired": fresh for no time.
             let left = Duration::try_from(at.since(self.clock.now())).unwrap_or(Duration::ZERO);
             ttl = ttl.min(left);
         }
-        let now = Instant::now();
-        let fresh_until = after(now, ttl);
+        ttl
+    }
+
+    /// The entry for a principal the key service (or a shared tier, with
+    /// `fresh_for` left) vouched for in a load that began at `fetched`.
+    pub(crate) fn entry(
+        &self,
+        principal: ApiKeyPrincipal,
+        fresh_for: Option<Duration>,
+        fetched: Instant,
+    ) -> ValidEntry {
+        let ttl = self
+            .ttl(principal.expires_at())
+            .min(fresh_for.unwrap_or(Duration::MAX));
+        let fresh_until = after(Instant::now(), ttl);
         ValidEntry {
             principal,
+            fetched,
             fresh_until,
             kept_until: after(fresh_until, self.grace.unwrap_or(Duration::ZERO)),
         }

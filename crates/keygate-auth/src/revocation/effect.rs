@@ -7,7 +7,7 @@ use keygate_types::{
 };
 
 use crate::VerdictCache;
-use crate::shared_tier::{Invalidation, NotPassedOn};
+use crate::tier::{Invalidation, NotPassedOn};
 
 /// The events that can end a cached verdict: a key deleted or re-expired,
 /// a membership deactivated or deleted (which ends its user's keys in that
@@ -41,15 +41,13 @@ pub(crate) async fn apply(cache: &VerdictCache, event: &Event) -> Result<Effect,
     if let Some(key) = payload.api_key()
         && matches!(name, API_KEY_REVOKED | API_KEY_UPDATED)
     {
-        cache
-            .invalidate_everywhere(Invalidation::Id(key.id.clone()))
-            .await?;
+        cache.invalidate(Invalidation::Id(key.id.clone())).await?;
         tracing::debug!(event_id = %event.id, key_id = %key.id, event = name, "revocation event: cache invalidated");
         return Ok(Effect::Key);
     }
     if let Some(membership) = payload.ended_membership() {
         let forgotten = cache
-            .invalidate_everywhere(Invalidation::Membership {
+            .invalidate(Invalidation::Membership {
                 user: membership.user_id.clone(),
                 organization: membership.organization_id.clone(),
             })
@@ -75,7 +73,7 @@ pub(crate) async fn apply(cache: &VerdictCache, event: &Event) -> Result<Effect,
             error = %error,
             "revocation event with unreadable data: skipped, and every cached verdict forgotten"
         );
-        cache.invalidate_everywhere(Invalidation::All).await?;
+        cache.invalidate(Invalidation::All).await?;
         return Ok(Effect::Everything);
     }
     Ok(Effect::Nothing)

@@ -11,7 +11,8 @@ use rand::Rng;
 use tokio::sync::watch;
 
 use super::effect::{self, Effect, FOLLOWED as EVENTS};
-use crate::{EventsLease, VerdictCache};
+use crate::VerdictCache;
+use crate::tier::EventsLease;
 
 /// Events fetched per request; a full page is followed at once by the next.
 const PAGE: u8 = 100;
@@ -450,7 +451,9 @@ async fn follow(
             // Finding "now" skipped, without applying them, the events recorded since
             // the layer was built (more of them when the Events API failed at first):
             // a verdict cached meanwhile may predate one of those revocations.
-            cache.invalidate_all();
+            if let Err(error) = cache.invalidate_all().await {
+                tracing::warn!(%error, "revocation listener: forgetting every verdict could not be logged for the fleet");
+            }
             progress.polls.fetch_add(1, Ordering::Relaxed);
             if let (Some(lease), Some(cursor)) = (lease, &position.cursor) {
                 lease.advance(cursor.as_str()).await;

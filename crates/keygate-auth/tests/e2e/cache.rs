@@ -149,7 +149,7 @@ async fn after_invalidate_id_the_next_request_revalidates() {
         app.get("/whoami", Some(&value)).await.status(),
         StatusCode::OK
     );
-    assert!(auth.invalidate_id(&key.id).await);
+    assert!(auth.invalidate_id(&key.id).await.unwrap());
     let response = app.get("/whoami", Some(&value)).await;
     let calls = validations(&emu) - before;
     println!(

@@ -15,14 +15,12 @@ use reqwest::StatusCode;
 use crate::support::*;
 
 const CONCURRENCY: usize = 64;
-const PING: Duration = Duration::from_millis(200);
 const COMMAND_TIMEOUT: Duration = Duration::from_millis(100);
-const DEAF_TTL: Duration = Duration::from_secs(1);
-/// The stated bound on serving a revoked key on a replica that lost the
-/// subscription (ping interval + command timeout + deaf TTL), and an
-/// allowance for a loaded test machine's timers (the figure printed is the
+const REVOCATION_BOUND: Duration = Duration::from_secs(1);
+/// The revocation bound, and an allowance for a loaded test machine's
+/// timers and the request's own round trip (the figure printed is the
 /// latest acceptance seen, whatever the allowance).
-const BOUND: Duration = Duration::from_millis(1300 + 700);
+const BOUND: Duration = Duration::from_millis(1000 + 700);
 
 /// The run's length: `KEYGATE_FLEET_FAULT_SECONDS` (40 for the figures),
 /// 8 by default.
@@ -71,8 +69,7 @@ async fn no_wrong_decision_while_redis_stops_restarts_pauses_and_drops_subscript
     let keys = Keys::new(&emu);
     let options = Options::fleet().tier(|tier| {
         tier.command_timeout(COMMAND_TIMEOUT)
-            .ping_interval(PING)
-            .deaf_ttl(DEAF_TTL)
+            .revocation_bound(REVOCATION_BOUND)
             .claim_wait(Duration::from_millis(500))
     });
     let fleet = Arc::new(replicas(&emu, &redis, 3, &options).await);
@@ -189,7 +186,11 @@ async fn no_wrong_decision_while_redis_stops_restarts_pauses_and_drops_subscript
                 };
                 emu.delete_api_key(id.as_str()).unwrap();
                 let by = rand::rng().random_range(0..3);
-                fleet[by].auth.cache().invalidate_id(&id).await;
+                // Acknowledged once logged; until then it is retried, as
+                // WorkOS retries a webhook answered 503.
+                while fleet[by].auth.cache().invalidate_id(&id).await.is_err() {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
                 let mut book = book.lock().unwrap();
                 if let Some(Known::Revoked(deleted, _)) = book.keys.get(&victim).copied() {
                     book.keys.insert(

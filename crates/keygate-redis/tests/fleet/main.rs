@@ -6,5 +6,6 @@ mod budget;
 mod cluster;
 mod faults;
 mod lease;
+mod regressions;
 mod revocation;
 mod support;

@@ -83,6 +83,7 @@ async fn an_answer_that_began_before_a_revocation_is_not_shared() {
     };
     let tier = RedisTier::builder(redis.url())
         .prefix("fleet-test")
+        .secret(FLEET_SECRET)
         .build()
         .unwrap();
     let stats = tier.stats_handle();
@@ -101,7 +102,7 @@ async fn an_answer_that_began_before_a_revocation_is_not_shared() {
     until(Duration::from_secs(10), || asked.load(Ordering::SeqCst)).await;
     // The key is revoked while A's "valid" is on its way back.
     emu.delete_api_key(key.id.as_str()).unwrap();
-    b.auth.cache().invalidate_id(&key.id).await;
+    let _ = b.auth.cache().invalidate_id(&key.id).await;
     release.notify_one();
     let _ = request.await.unwrap();
     assert_eq!(

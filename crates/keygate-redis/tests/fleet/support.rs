@@ -15,6 +15,8 @@ use reqwest::StatusCode;
 
 pub const WEBHOOK_PATH: &str = "/webhooks/workos";
 pub const WEBHOOK_SECRET: &str = "whsec_fleet_test";
+/// The fleet secret every replica of the tests shares.
+pub const FLEET_SECRET: &str = "the fleet secret of keygate's own tests";
 pub const VALIDATIONS: (&str, &str) = ("POST", "/api_keys/validations");
 
 pub async fn emulator() -> Emulator {
@@ -121,7 +123,7 @@ impl Replica {
                 Some(nodes) => RedisTier::cluster(nodes.clone()),
                 None => RedisTier::builder(redis_url),
             };
-            let tier = configure(tier_builder.prefix("fleet-test"))
+            let tier = configure(tier_builder.prefix("fleet-test").secret(FLEET_SECRET))
                 .build()
                 .expect("tier builds");
             stats = Some(tier.stats_handle());

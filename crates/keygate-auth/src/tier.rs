@@ -1,33 +1,43 @@
-//! A verdict tier shared by the replicas of a service: the hook that fleet
-//! mode (crate `keygate-redis`) plugs into the layer's cache.
+//! The fleet contract: a verdict tier shared by the replicas of a service,
+//! and the ordered invalidation log they follow. Fleet mode (crate
+//! `keygate-redis`) implements [`SharedTier`]; nothing here knows the cache.
 //!
 //! The layer's own cache stays the first tier: a hit never reaches a shared
 //! tier. On a miss, the one call the cache makes for the key (at most one at
 //! a time per key in this process) goes to [`SharedTier::verdict`] with the
 //! layer's own call to the key service in hand; the tier answers from what
-//! another replica stored, or makes that call and shares the answer. Every
-//! invalidation made through [`VerdictCache`] is handed to
-//! [`SharedTier::invalidated`] after this process has forgotten the key, and
-//! the tier applies the fleet's invalidations here through the
-//! [`LocalCache`] it receives in [`SharedTier::attach`].
+//! another replica stored, or makes that call and shares the answer.
 //!
-//! What a tier answers is checked like any other answer: it is stored only
-//! if no invalidation happened in this process while it was being fetched,
-//! a valid key's `expires_at` is compared with the clock on every use, and
-//! it is fresh for no longer than the layer's positive TTL, and no longer
-//! than the tier's [`TierVerdict::fresh_for`].
+//! # What a tier promises the cache
+//!
+//! 1. **Logged before forgotten.** [`SharedTier::invalidate`] returns `Ok`
+//!    only once the invalidation is in the fleet's log and no shared verdict
+//!    it names can be read or written back; the cache forgets the key locally
+//!    after that, and whatever it fetched meanwhile is forgotten with it.
+//! 2. **The log, in order.** The tier applies every logged invalidation to
+//!    this process through [`LocalCache::apply`], in log order; when it cannot
+//!    prove it saw every entry since its position it calls
+//!    [`LocalCache::flush`] instead; after each read that left it caught up it
+//!    calls [`LocalCache::heard`] with the instant that read was sent.
+//! 3. **Heard or young.** In return, the cache serves a verdict only if it was
+//!    fetched within the tier's [`revocation_bound`](SharedTier::revocation_bound),
+//!    or the tier has heard the log within that bound; so a revoked key stops
+//!    being served within the bound on every replica, whatever messages were
+//!    lost.
+//! 4. **Unshared when unlogged.** A tier that could not log an invalidation
+//!    returns [`NotPassedOn`], and reads no shared verdict until it has logged
+//!    it, so that this replica cannot read back what it is revoking.
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use keygate_types::{ApiKey, ApiKeyId, OrganizationId, UserId};
+use sha2::{Digest as _, Sha256};
 
-use crate::cache::{Digest, Inner, VerdictCache};
-use crate::validator::ValidatorError;
-use crate::{Clock, Verdict};
+use crate::validator::{ValidatorError, Verdict};
 
 /// A future a shared tier returns.
 pub type TierFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -39,12 +49,12 @@ pub type KeyServiceCall = Pin<Box<dyn Future<Output = Verdict> + Send>>;
 
 /// The SHA-256 digest of a key: the only name a shared tier knows it by.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct KeyDigest(pub(crate) Digest);
+pub struct KeyDigest(pub(crate) [u8; 32]);
 
 impl KeyDigest {
     /// The digest of `key`.
     pub fn of(key: &str) -> Self {
-        Self(crate::cache::digest(key))
+        Self(Sha256::digest(key.as_bytes()).into())
     }
 
     /// The 32 bytes.
@@ -116,10 +126,10 @@ impl TierVerdict {
     }
 }
 
-/// An invalidation was applied in this process but could not be passed on
-/// to the fleet.
+/// An invalidation was applied in this process but could not be logged for
+/// the fleet.
 #[derive(Debug, thiserror::Error)]
-#[error("the invalidation could not be passed on to the other replicas: {source}")]
+#[error("the invalidation could not be logged for the other replicas: {source}")]
 pub struct NotPassedOn {
     source: Box<dyn std::error::Error + Send + Sync>,
 }
@@ -153,9 +163,10 @@ pub enum Invalidation {
 }
 
 /// A verdict tier shared by a service's replicas, consulted on a miss of
-/// the layer's own cache. Plug one in with
-/// [`ApiKeyAuthBuilder::shared_tier`](crate::ApiKeyAuthBuilder::shared_tier);
-/// `keygate_redis::RedisTier` is the implementation on Redis.
+/// the layer's own cache, and the fleet's log of invalidations. Plug one in
+/// with [`ApiKeyAuthBuilder::shared_tier`](crate::ApiKeyAuthBuilder::shared_tier);
+/// `keygate_redis::RedisTier` is the implementation on Redis. The module
+/// docs list what an implementation promises.
 ///
 /// A tier must never turn a failure of its own into a verdict: when it
 /// cannot reach its store it makes `call` itself, and returns the key
@@ -169,18 +180,23 @@ pub trait SharedTier: fmt::Debug + Send + Sync + 'static {
         call: KeyServiceCall,
     ) -> TierFuture<'static, Result<TierVerdict, ValidatorError>>;
 
-    /// `invalidation` was just applied to this process's cache: apply it to
-    /// the tier and pass it on to every other replica. An error means the
-    /// other replicas may not have heard of it: the webhook receiver then
-    /// answers 503 (so the delivery is retried) and the listener reads the
-    /// events again.
-    fn invalidated(
+    /// Appends `invalidation` to the fleet's log, after which no shared
+    /// verdict it names can be read or stored again. `Ok` only once it is
+    /// logged; the cache forgets the key locally after this returns, either
+    /// way. An error means the other replicas have not heard of it: the
+    /// webhook receiver then answers 503 (so the delivery is retried), the
+    /// listener reads the events again, and `invalidate_*` return the error.
+    fn invalidate(
         &self,
         invalidation: Invalidation,
     ) -> TierFuture<'static, Result<(), NotPassedOn>>;
 
-    /// Called once, when the layer is built, with its cache: the tier applies
-    /// other replicas' invalidations to it.
+    /// The longest a replica may serve a verdict without having heard the
+    /// log since: see the module docs' third promise.
+    fn revocation_bound(&self) -> Duration;
+
+    /// Called once, when the layer is built, with its cache: the tier
+    /// applies the fleet's log to it.
     fn attach(&self, local: LocalCache);
 
     /// The lease that lets one replica of the fleet at a time follow the
@@ -190,67 +206,82 @@ pub trait SharedTier: fmt::Debug + Send + Sync + 'static {
     }
 }
 
-/// A process's cache as a shared tier sees it: invalidations applied here
-/// only (they came from the fleet, and are not passed on again). It does not
-/// keep the cache alive: once the layer is dropped, it does nothing.
+/// What the cache does for a tier that follows the log; implemented by the
+/// cache, so that this module needs nothing from it.
+pub(crate) trait Follower: Send + Sync + 'static {
+    /// Forgets what `invalidation` names.
+    fn apply(&self, invalidation: &Invalidation);
+    /// Forgets everything, and stores nothing fetched before.
+    fn flush(&self);
+    /// Every invalidation logged before `sent` has been applied.
+    fn heard(&self, sent: Instant);
+    /// How long a verdict may be kept anywhere (see [`LocalCache::lifetime`]).
+    fn lifetime(&self, key: Option<&ApiKey>) -> Option<Duration>;
+}
+
+/// A process's cache as a shared tier sees it: where the fleet's log is
+/// applied. It does not keep the cache alive: once the layer is dropped, it
+/// does nothing.
 #[derive(Clone)]
 pub struct LocalCache {
-    inner: Weak<Inner>,
-    positive_ttl: Duration,
-    negative_ttl: Duration,
-    clock: Arc<dyn Clock>,
+    follower: Weak<dyn Follower>,
 }
 
 impl fmt::Debug for LocalCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LocalCache")
-            .field("positive_ttl", &self.positive_ttl)
-            .field("negative_ttl", &self.negative_ttl)
             .field("attached", &self.is_attached())
             .finish_non_exhaustive()
     }
 }
 
 impl LocalCache {
-    pub(crate) fn new(cache: &VerdictCache) -> Self {
-        Self {
-            inner: Arc::downgrade(&cache.inner),
-            positive_ttl: cache.inner.lifetimes.positive_ttl,
-            negative_ttl: cache.negative_ttl(),
-            clock: Arc::clone(&cache.inner.lifetimes.clock),
-        }
+    pub(crate) fn new(follower: Weak<dyn Follower>) -> Self {
+        Self { follower }
     }
 
-    /// Applies an invalidation made elsewhere to this process's cache.
-    /// Returns `false` once the layer is gone.
-    pub fn apply(&self, invalidation: &Invalidation) -> bool {
-        match self.inner.upgrade() {
-            Some(inner) => {
-                VerdictCache { inner }.forget(invalidation);
+    fn with(&self, act: impl FnOnce(&dyn Follower)) -> bool {
+        match self.follower.upgrade() {
+            Some(follower) => {
+                act(&*follower);
                 true
             }
             None => false,
         }
     }
 
+    /// Applies one logged invalidation to this process's cache: what it names
+    /// is forgotten, and no call in flight stores its answer. Returns `false`
+    /// once the layer is gone.
+    pub fn apply(&self, invalidation: &Invalidation) -> bool {
+        self.with(|follower| follower.apply(invalidation))
+    }
+
+    /// Forgets every verdict, and keeps every call in flight from storing
+    /// its answer: for a tier that cannot prove it saw every logged
+    /// invalidation. Returns `false` once the layer is gone.
+    pub fn flush(&self) -> bool {
+        self.with(Follower::flush)
+    }
+
+    /// Records that every invalidation logged before `sent` (the instant a
+    /// read of the log was sent, which then left the tier caught up) has been
+    /// applied. Only ever moves forward.
+    pub fn heard(&self, sent: Instant) {
+        self.with(|follower| follower.heard(sent));
+    }
+
     /// Whether the layer still exists.
     pub fn is_attached(&self) -> bool {
-        self.inner.strong_count() > 0
+        self.follower.strong_count() > 0
     }
 
-    /// The layer's positive TTL: how long a valid verdict is fresh.
-    pub fn positive_ttl(&self) -> Duration {
-        self.positive_ttl
-    }
-
-    /// The layer's negative TTL: how long an "invalid" verdict is kept.
-    pub fn negative_ttl(&self) -> Duration {
-        self.negative_ttl
-    }
-
-    /// The wall clock the layer checks `expires_at` against.
-    pub fn clock(&self) -> &dyn Clock {
-        &*self.clock
+    /// How long a definite verdict may be kept, by this layer or a shared
+    /// store: the layer's positive TTL for a valid key, cut at its
+    /// `expires_at` (`None`: already expired, keep it nowhere), its negative
+    /// TTL for `None` ("invalid").
+    pub fn lifetime(&self, key: Option<&ApiKey>) -> Option<Duration> {
+        self.follower.upgrade()?.lifetime(key)
     }
 }
 
