@@ -1,0 +1,482 @@
+//! How the tier reaches Redis: TLS (`rediss://`) and ACL credentials.
+//!
+//! A `rediss://` URL connects over TLS through the `redis` crate's rustls
+//! support. The server's certificate is checked against the system's roots,
+//! or against the CA file of [`TlsOptions::ca_file`] alone; a client
+//! certificate is shown when [`TlsOptions::client_certificate`] names one.
+//!
+//! # The crypto provider
+//! The `redis` crate builds its rustls configuration from the process-wide
+//! default [`CryptoProvider`](rustls::crypto::CryptoProvider) and takes no
+//! provider of its own. So, when a tier is built for a `rediss://` URL:
+//! - if the process already has a default provider, that one is used;
+//! - otherwise keygate installs the one its features select as the
+//!   process default (`aws-lc-rs`, the default feature, or else `ring`),
+//!   once, and logs it at DEBUG. Nothing is installed for a `redis://` URL.
+//!
+//! An application that wants another provider installs it before building
+//! the tier. Built with neither feature, a `rediss://` tier needs the
+//! application's provider and is refused with [`TlsError::NoCryptoProvider`]
+//! without one.
+//!
+//! # What a misconfiguration looks like
+//! Building the tier connects lazily, so a wrong URL scheme, an untrusted
+//! certificate or wrong credentials show at the first connection. The tier
+//! makes that connection at once, in the background, and when it fails for
+//! a reason that will not pass by itself (a plain URL to a TLS-only server,
+//! TLS to a plain server, a certificate not trusted, a client certificate
+//! missing or refused, credentials refused) logs one ERROR that says which
+//! setting to change. Neither the password nor the URL is ever logged.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use keygate_types::SecretString;
+use redis::cluster::ClusterClientBuilder;
+use redis::{
+    AsyncConnectionConfig, ClientTlsConfig, ConnectionAddr, ConnectionInfo, IntoConnectionInfo,
+    RedisError, TlsCertificates,
+};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::Error;
+
+/// TLS settings for a `rediss://` URL: which CA to trust, which client
+/// certificate to show. Give them with
+/// [`RedisTierBuilder::tls`](crate::RedisTierBuilder::tls).
+///
+/// ```no_run
+/// use keygate_redis::{RedisTier, TlsOptions};
+///
+/// # fn run() -> Result<(), keygate_redis::Error> {
+/// let tier = RedisTier::builder("rediss://redis.internal:6380/")
+///     .tls(
+///         TlsOptions::new()
+///             .ca_file("/etc/keygate/redis-ca.pem")
+///             .client_certificate("/etc/keygate/client.pem", "/etc/keygate/client-key.pem"),
+///     )
+///     .credentials("billing-api", std::env::var("REDIS_PASSWORD").unwrap_or_default())
+///     .build()?;
+/// # let _ = tier; Ok(()) }
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct TlsOptions {
+    ca_file: Option<PathBuf>,
+    client_certificate: Option<(PathBuf, PathBuf)>,
+}
+
+impl TlsOptions {
+    /// The system's roots, no client certificate.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Trusts only the CA certificates in this PEM file (one or more),
+    /// instead of the system's roots: for a Redis whose certificate a
+    /// private CA signed. Read when the tier is built.
+    pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca_file = Some(path.into());
+        self
+    }
+
+    /// Shows this client certificate (a PEM chain) and proves it with this
+    /// private key (PEM: PKCS #8, PKCS #1 or SEC1), for a Redis started
+    /// with `tls-auth-clients yes` or `optional`. Read when the tier is
+    /// built.
+    pub fn client_certificate(
+        mut self,
+        cert_path: impl Into<PathBuf>,
+        key_path: impl Into<PathBuf>,
+    ) -> Self {
+        self.client_certificate = Some((cert_path.into(), key_path.into()));
+        self
+    }
+}
+
+/// Why the TLS settings were refused when the tier was built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsError {
+    /// TLS options were given for a `redis://` URL, which never uses TLS.
+    #[error(
+        "TLS options were given but the Redis URL is redis://, which never uses TLS: \
+         write rediss://host:port/ to reach Redis over TLS"
+    )]
+    OptionsForPlainUrl,
+    /// A PEM file could not be read.
+    #[error("cannot read the {what} file {}: {source}", path.display())]
+    Unreadable {
+        /// Which file: `CA`, `client certificate` or `client key`.
+        what: &'static str,
+        /// Its path.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A PEM file holds nothing of what it should.
+    #[error("the {what} file {} holds no {expected}: {reason}", path.display())]
+    Invalid {
+        /// Which file: `CA`, `client certificate` or `client key`.
+        what: &'static str,
+        /// Its path.
+        path: PathBuf,
+        /// What it should hold.
+        expected: &'static str,
+        /// What was found instead.
+        reason: String,
+    },
+    /// A `rediss://` URL, no crypto provider installed, and keygate-redis
+    /// built with neither `aws-lc-rs` nor `ring`.
+    #[error(
+        "rediss:// needs a rustls crypto provider: enable keygate-redis's `aws-lc-rs` or `ring` \
+         feature, or install one with rustls::crypto::CryptoProvider::install_default \
+         before building the tier"
+    )]
+    NoCryptoProvider,
+}
+
+/// The TLS options and ACL credentials of a tier.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Access {
+    pub(crate) tls: Option<TlsOptions>,
+    pub(crate) credentials: Option<Credentials>,
+}
+
+/// An ACL user and its password (redacted in `Debug`).
+#[derive(Debug, Clone)]
+pub(crate) struct Credentials {
+    pub(crate) user: String,
+    pub(crate) password: SecretString,
+}
+
+impl Access {
+    /// A client for one endpoint.
+    pub(crate) fn client(&self, url: &str) -> Result<redis::Client, Error> {
+        let info = self.connection_info(url)?;
+        if !is_tls(&info) {
+            return Ok(redis::Client::open(info)?);
+        }
+        let certificates = self.certificates()?;
+        Ok(redis::Client::build_with_tls(info, certificates)?)
+    }
+
+    /// A client builder for a Redis Cluster's seed nodes, all `redis://` or
+    /// all `rediss://`.
+    pub(crate) fn cluster(&self, nodes: &[String]) -> Result<ClusterClientBuilder, Error> {
+        let infos = nodes
+            .iter()
+            .map(|node| self.connection_info(node))
+            .collect::<Result<Vec<_>, _>>()?;
+        let tls = infos.iter().any(is_tls);
+        let builder = ClusterClientBuilder::new(infos);
+        if !tls {
+            return Ok(builder);
+        }
+        Ok(builder.certs(self.certificates()?))
+    }
+
+    /// The URL's settings with the credentials, when given, in place of
+    /// any in the URL; refuses TLS options for a plain URL.
+    fn connection_info(&self, url: &str) -> Result<ConnectionInfo, Error> {
+        let mut info = url.into_connection_info()?;
+        if let Some(Credentials { user, password }) = &self.credentials {
+            let settings = info
+                .redis_settings()
+                .clone()
+                .set_username(user)
+                .set_password(password.expose_secret());
+            info = info.set_redis_settings(settings);
+        }
+        if self.tls.is_some() && !is_tls(&info) {
+            return Err(TlsError::OptionsForPlainUrl.into());
+        }
+        Ok(info)
+    }
+
+    /// The CA and client certificate, read and checked now so that a bad
+    /// file is reported by `build`, not at every connection; and the
+    /// crypto provider they will be used with.
+    fn certificates(&self) -> Result<TlsCertificates, TlsError> {
+        select_crypto_provider()?;
+        let options = self.tls.clone().unwrap_or_default();
+        let root_cert = options
+            .ca_file
+            .as_deref()
+            .map(|path| {
+                let pem = read("CA", path)?;
+                let found = CertificateDer::pem_slice_iter(&pem).try_fold(0, |count, cert| {
+                    cert.map(|_| count + 1)
+                        .map_err(|error| invalid("CA", path, "certificate", error))
+                })?;
+                if found == 0 {
+                    return Err(invalid("CA", path, "certificate", "no PEM certificate"));
+                }
+                Ok(pem)
+            })
+            .transpose()?;
+        let client_tls = options
+            .client_certificate
+            .as_ref()
+            .map(|(cert_path, key_path)| {
+                let client_cert = read("client certificate", cert_path)?;
+                let first = CertificateDer::pem_slice_iter(&client_cert)
+                    .next()
+                    .unwrap_or(Err(rustls::pki_types::pem::Error::NoItemsFound));
+                if let Err(error) = first {
+                    return Err(invalid(
+                        "client certificate",
+                        cert_path,
+                        "certificate",
+                        error,
+                    ));
+                }
+                let client_key = read("client key", key_path)?;
+                if let Err(error) = PrivateKeyDer::from_pem_slice(&client_key) {
+                    return Err(invalid("client key", key_path, "private key", error));
+                }
+                Ok(ClientTlsConfig {
+                    client_cert,
+                    client_key,
+                })
+            })
+            .transpose()?;
+        Ok(TlsCertificates {
+            client_tls,
+            root_cert,
+        })
+    }
+}
+
+fn is_tls(info: &ConnectionInfo) -> bool {
+    matches!(info.addr(), ConnectionAddr::TcpTls { .. })
+}
+
+fn read(what: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
+    std::fs::read(path).map_err(|source| TlsError::Unreadable {
+        what,
+        path: path.to_owned(),
+        source,
+    })
+}
+
+fn invalid(
+    what: &'static str,
+    path: &Path,
+    expected: &'static str,
+    reason: impl std::fmt::Display,
+) -> TlsError {
+    TlsError::Invalid {
+        what,
+        path: path.to_owned(),
+        expected,
+        reason: reason.to_string(),
+    }
+}
+
+/// Makes sure a process-wide crypto provider exists for the `redis`
+/// crate's rustls configuration (see the module docs).
+fn select_crypto_provider() -> Result<(), TlsError> {
+    use rustls::crypto::CryptoProvider;
+    if CryptoProvider::get_default().is_some() {
+        return Ok(());
+    }
+    #[cfg(feature = "aws-lc-rs")]
+    let (provider, name) = (rustls::crypto::aws_lc_rs::default_provider(), "aws-lc-rs");
+    #[cfg(all(feature = "ring", not(feature = "aws-lc-rs")))]
+    let (provider, name) = (rustls::crypto::ring::default_provider(), "ring");
+    #[cfg(not(any(feature = "aws-lc-rs", feature = "ring")))]
+    return Err(TlsError::NoCryptoProvider);
+    #[cfg(any(feature = "aws-lc-rs", feature = "ring"))]
+    {
+        // Another thread may install one first: then that one is used.
+        if provider.install_default().is_ok() {
+            tracing::debug!(
+                provider = name,
+                "fleet mode: installed the process-wide rustls crypto provider for TLS to redis"
+            );
+        }
+        Ok(())
+    }
+}
+
+/// How long the first connection may take before it is left to the tier.
+const FIRST_CONTACT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connects once, in the background, and logs one ERROR saying what to
+/// change when the connection fails for a reason that will not pass.
+pub(crate) fn first_contact(runtime: &tokio::runtime::Handle, client: redis::Client) {
+    let tls = is_tls(client.get_connection_info());
+    runtime.spawn(async move {
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(FIRST_CONTACT_TIMEOUT))
+            .set_response_timeout(Some(FIRST_CONTACT_TIMEOUT));
+        let outcome = async {
+            let mut conn = client
+                .get_multiplexed_async_connection_with_config(&config)
+                .await?;
+            redis::cmd("PING").query_async::<()>(&mut conn).await
+        }
+        .await;
+        match outcome {
+            Ok(()) => tracing::debug!(tls, "fleet mode: connected to redis"),
+            Err(error) => match misconfiguration(&client, &error, tls).await {
+                Some(misconfiguration) => tracing::error!(
+                    %error,
+                    "fleet mode: redis refused this replica's connection: {misconfiguration}"
+                ),
+                // Down, unreachable, slow: the tier retries and logs it.
+                None => tracing::debug!(%error, "fleet mode: the first connection to redis failed"),
+            },
+        }
+    });
+}
+
+/// What `error` says about the settings. A plain Redis never answers a TLS
+/// handshake (it waits for the end of a command line), so a TLS connection
+/// that timed out is retried as one plain `PING`.
+async fn misconfiguration(
+    client: &redis::Client,
+    error: &RedisError,
+    tls: bool,
+) -> Option<Misconfiguration> {
+    if tls
+        && error.is_timeout()
+        && let ConnectionAddr::TcpTls { host, port, .. } = client.get_connection_info().addr()
+        && answers_plain(host, *port).await
+    {
+        return Some(Misconfiguration::TlsToPlain);
+    }
+    Misconfiguration::of(error, tls)
+}
+
+/// Whether a plain Redis answers at `host:port`: any RESP reply to `PING`
+/// (`+PONG`, or an error such as `-NOAUTH`).
+async fn answers_plain(host: &str, port: u16) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect((host, port)).await?;
+        stream.write_all(b"PING\r\n").await?;
+        let mut first = [0u8; 1];
+        stream.read_exact(&mut first).await?;
+        Ok::<_, std::io::Error>(matches!(first[0], b'+' | b'-'))
+    };
+    tokio::time::timeout(Duration::from_secs(2), exchange)
+        .await
+        .is_ok_and(|answered| answered.unwrap_or(false))
+}
+
+/// A connection failure that retrying will not cure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum Misconfiguration {
+    #[error(
+        "the server closed the connection at the first command, as a TLS-only port does \
+         with a plain client: if Redis serves TLS, write rediss:// instead of redis://"
+    )]
+    PlainToTls,
+    #[error(
+        "the server does not answer TLS on this port: if it serves plain TCP, write redis:// \
+         instead of rediss://, or use its TLS port"
+    )]
+    TlsToPlain,
+    #[error(
+        "the server's certificate is not signed by a CA this replica trusts: set \
+         TlsOptions::ca_file to the CA that signed it"
+    )]
+    UntrustedCertificate,
+    #[error(
+        "the server's certificate is not valid for the host in the URL: use a host name or \
+         address its certificate names"
+    )]
+    WrongHost,
+    #[error(
+        "the server's certificate is expired or not yet valid (or this machine's clock is wrong)"
+    )]
+    ExpiredCertificate,
+    #[error("the server requires a client certificate: set TlsOptions::client_certificate")]
+    ClientCertificateRequired,
+    #[error(
+        "the server refused the client certificate: give one signed by a CA the server trusts \
+         (its tls-ca-cert-file)"
+    )]
+    ClientCertificateRefused,
+    #[error(
+        "the server requires credentials: set RedisTierBuilder::credentials (an ACL user and \
+         its password)"
+    )]
+    CredentialsRequired,
+    #[error(
+        "the server refused the user or password: check RedisTierBuilder::credentials and the \
+         user's ACL (it must be on, with access to the prefix's keys and channels)"
+    )]
+    CredentialsRefused,
+}
+
+impl Misconfiguration {
+    /// What `error`, on a first connection made with or without TLS, says
+    /// about the settings; `None` when it may pass by itself.
+    pub(crate) fn of(error: &RedisError, tls: bool) -> Option<Self> {
+        match error.code() {
+            Some("NOAUTH") => return Some(Self::CredentialsRequired),
+            Some("WRONGPASS") => return Some(Self::CredentialsRefused),
+            Some(_) => return None,
+            None => {}
+        }
+        if error.kind() == redis::ErrorKind::AuthenticationFailed {
+            return Some(Self::CredentialsRefused);
+        }
+        if let Some(tls_error) = rustls_error(error) {
+            return Self::of_tls(tls_error);
+        }
+        // A TLS-only port reads a plain command as a broken handshake and
+        // closes the connection.
+        let closed = error.is_connection_dropped()
+            || matches!(error.kind(), redis::ErrorKind::Io | redis::ErrorKind::Parse)
+                && !error.is_timeout()
+                && !error.is_connection_refusal();
+        (closed && !tls).then_some(Self::PlainToTls)
+    }
+
+    fn of_tls(error: &rustls::Error) -> Option<Self> {
+        use rustls::{AlertDescription, CertificateError, Error as Tls};
+        Some(match error {
+            Tls::InvalidCertificate(certificate) => match certificate {
+                CertificateError::UnknownIssuer | CertificateError::BadSignature => {
+                    Self::UntrustedCertificate
+                }
+                CertificateError::NotValidForName
+                | CertificateError::NotValidForNameContext { .. } => Self::WrongHost,
+                CertificateError::Expired
+                | CertificateError::ExpiredContext { .. }
+                | CertificateError::NotValidYet
+                | CertificateError::NotValidYetContext { .. } => Self::ExpiredCertificate,
+                _ => Self::UntrustedCertificate,
+            },
+            Tls::AlertReceived(AlertDescription::CertificateRequired)
+            | Tls::AlertReceived(AlertDescription::HandshakeFailure) => {
+                Self::ClientCertificateRequired
+            }
+            Tls::AlertReceived(
+                AlertDescription::UnknownCA
+                | AlertDescription::BadCertificate
+                | AlertDescription::CertificateUnknown
+                | AlertDescription::DecryptError,
+            ) => Self::ClientCertificateRefused,
+            Tls::InvalidMessage(_) | Tls::InappropriateHandshakeMessage { .. } => Self::TlsToPlain,
+            _ => return None,
+        })
+    }
+}
+
+/// The rustls error under a Redis I/O error, if any: the `redis` crate
+/// keeps the I/O error behind an `Arc`, and the I/O error keeps rustls's
+/// as its payload (the TLS tests fail if either changes).
+fn rustls_error(error: &RedisError) -> Option<&rustls::Error> {
+    type Shared = std::sync::Arc<dyn std::error::Error + Send + Sync>;
+    let cause = std::error::Error::source(error)?;
+    let io = match cause.downcast_ref::<Shared>() {
+        Some(shared) => shared.downcast_ref::<std::io::Error>()?,
+        None => cause.downcast_ref::<std::io::Error>()?,
+    };
+    io.get_ref()?.downcast_ref::<rustls::Error>()
+}
