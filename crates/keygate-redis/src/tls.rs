@@ -29,6 +29,7 @@
 //! setting to change. Neither the password nor the URL is ever logged.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use keygate_types::SecretString;
@@ -37,8 +38,10 @@ use redis::{
     AsyncConnectionConfig, ClientTlsConfig, ConnectionAddr, ConnectionInfo, IntoConnectionInfo,
     RedisError, TlsCertificates,
 };
+use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::sign::CertifiedKey;
 
 use crate::Error;
 
@@ -113,6 +116,21 @@ pub enum TlsError {
         path: PathBuf,
         /// Why.
         source: std::io::Error,
+    },
+    /// The client key does not go with the client certificate (or is of a
+    /// kind the crypto provider cannot sign with).
+    #[error(
+        "the client key {} does not go with the client certificate {}: {reason}",
+        key.display(),
+        cert.display()
+    )]
+    ClientKeyMismatch {
+        /// The certificate's path.
+        cert: PathBuf,
+        /// The key's path.
+        key: PathBuf,
+        /// What rustls found.
+        reason: String,
     },
     /// A PEM file holds nothing of what it should.
     #[error("the {what} file {} holds no {expected}: {reason}", path.display())]
@@ -195,57 +213,70 @@ impl Access {
     }
 
     /// The CA and client certificate, read and checked now so that a bad
-    /// file is reported by `build`, not at every connection; and the
+    /// file is reported by `build`, not at every connection, with the
     /// crypto provider they will be used with.
     fn certificates(&self) -> Result<TlsCertificates, TlsError> {
-        select_crypto_provider()?;
+        let provider = select_crypto_provider()?;
         let options = self.tls.clone().unwrap_or_default();
-        let root_cert = options
-            .ca_file
-            .as_deref()
-            .map(|path| {
+        let root_cert = match &options.ca_file {
+            Some(path) => {
                 let pem = read("CA", path)?;
-                let found = CertificateDer::pem_slice_iter(&pem).try_fold(0, |count, cert| {
-                    cert.map(|_| count + 1)
-                        .map_err(|error| invalid("CA", path, "certificate", error))
-                })?;
-                if found == 0 {
-                    return Err(invalid("CA", path, "certificate", "no PEM certificate"));
-                }
-                Ok(pem)
-            })
-            .transpose()?;
-        let client_tls = options
-            .client_certificate
-            .as_ref()
-            .map(|(cert_path, key_path)| {
-                let client_cert = read("client certificate", cert_path)?;
-                let first = CertificateDer::pem_slice_iter(&client_cert)
-                    .next()
-                    .unwrap_or(Err(rustls::pki_types::pem::Error::NoItemsFound));
-                if let Err(error) = first {
-                    return Err(invalid(
-                        "client certificate",
-                        cert_path,
-                        "certificate",
-                        error,
-                    ));
-                }
-                let client_key = read("client key", key_path)?;
-                if let Err(error) = PrivateKeyDer::from_pem_slice(&client_key) {
-                    return Err(invalid("client key", key_path, "private key", error));
-                }
-                Ok(ClientTlsConfig {
-                    client_cert,
-                    client_key,
-                })
-            })
-            .transpose()?;
+                pem_certificates("CA", path, &pem)?;
+                Some(pem)
+            }
+            None => None,
+        };
+        let client_tls = match &options.client_certificate {
+            Some((cert_path, key_path)) => Some(client_identity(cert_path, key_path, &provider)?),
+            None => None,
+        };
         Ok(TlsCertificates {
             client_tls,
             root_cert,
         })
     }
+}
+
+/// A client certificate chain and its key, checked to belong together.
+fn client_identity(
+    cert_path: &Path,
+    key_path: &Path,
+    provider: &CryptoProvider,
+) -> Result<ClientTlsConfig, TlsError> {
+    let client_cert = read("client certificate", cert_path)?;
+    let chain = pem_certificates("client certificate", cert_path, &client_cert)?;
+    let client_key = read("client key", key_path)?;
+    let key = PrivateKeyDer::from_pem_slice(&client_key)
+        .map_err(|error| invalid("client key", key_path, "private key", error))?;
+    CertifiedKey::from_der(chain, key, provider).map_err(|error| TlsError::ClientKeyMismatch {
+        cert: cert_path.to_owned(),
+        key: key_path.to_owned(),
+        reason: error.to_string(),
+    })?;
+    Ok(ClientTlsConfig {
+        client_cert,
+        client_key,
+    })
+}
+
+/// The certificates of a PEM file: at least one, each well formed.
+fn pem_certificates(
+    what: &'static str,
+    path: &Path,
+    pem: &[u8],
+) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let certificates = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| invalid(what, path, "certificate", error))?;
+    if certificates.is_empty() {
+        return Err(invalid(
+            what,
+            path,
+            "certificate",
+            "no -----BEGIN CERTIFICATE----- block",
+        ));
+    }
+    Ok(certificates)
 }
 
 fn is_tls(info: &ConnectionInfo) -> bool {
@@ -274,30 +305,28 @@ fn invalid(
     }
 }
 
-/// Makes sure a process-wide crypto provider exists for the `redis`
-/// crate's rustls configuration (see the module docs).
-fn select_crypto_provider() -> Result<(), TlsError> {
-    use rustls::crypto::CryptoProvider;
-    if CryptoProvider::get_default().is_some() {
-        return Ok(());
+/// The process-wide crypto provider the `redis` crate's rustls
+/// configuration will use, installed now if there is none (see the module
+/// docs).
+fn select_crypto_provider() -> Result<Arc<CryptoProvider>, TlsError> {
+    if let Some(provider) = CryptoProvider::get_default() {
+        return Ok(Arc::clone(provider));
     }
     #[cfg(feature = "aws-lc-rs")]
     let (provider, name) = (rustls::crypto::aws_lc_rs::default_provider(), "aws-lc-rs");
     #[cfg(all(feature = "ring", not(feature = "aws-lc-rs")))]
     let (provider, name) = (rustls::crypto::ring::default_provider(), "ring");
-    #[cfg(not(any(feature = "aws-lc-rs", feature = "ring")))]
-    return Err(TlsError::NoCryptoProvider);
     #[cfg(any(feature = "aws-lc-rs", feature = "ring"))]
-    {
-        // Another thread may install one first: then that one is used.
-        if provider.install_default().is_ok() {
-            tracing::debug!(
-                provider = name,
-                "fleet mode: installed the process-wide rustls crypto provider for TLS to redis"
-            );
-        }
-        Ok(())
+    // Another thread may install one first: then that one is used.
+    if provider.install_default().is_ok() {
+        tracing::debug!(
+            provider = name,
+            "fleet mode: installed the process-wide rustls crypto provider for TLS to redis"
+        );
     }
+    CryptoProvider::get_default()
+        .map(Arc::clone)
+        .ok_or(TlsError::NoCryptoProvider)
 }
 
 /// How long the first connection may take before it is left to the tier.
@@ -479,4 +508,60 @@ fn rustls_error(error: &RedisError) -> Option<&rustls::Error> {
         None => cause.downcast_ref::<std::io::Error>()?,
     };
     io.get_ref()?.downcast_ref::<rustls::Error>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The only test in this binary that builds a `rediss://` client: the
+    /// process-wide provider is this test's to observe.
+    #[test]
+    fn a_provider_is_installed_for_rediss_only_and_only_when_the_process_has_none() {
+        let access = Access::default();
+        access
+            .client("redis://127.0.0.1:6379/")
+            .expect("plain client");
+        assert!(
+            CryptoProvider::get_default().is_none(),
+            "a redis:// client installs nothing"
+        );
+        let built = access.client("rediss://127.0.0.1:6380/");
+        #[cfg(any(feature = "aws-lc-rs", feature = "ring"))]
+        {
+            built.expect("TLS client");
+            assert!(CryptoProvider::get_default().is_some());
+        }
+        #[cfg(not(any(feature = "aws-lc-rs", feature = "ring")))]
+        {
+            let error = built.expect_err("no provider");
+            assert!(
+                matches!(error, Error::Tls(TlsError::NoCryptoProvider)),
+                "{error:?}"
+            );
+            assert!(CryptoProvider::get_default().is_none());
+        }
+    }
+
+    #[test]
+    fn credentials_given_to_the_builder_replace_those_in_the_url_and_stay_out_of_debug() {
+        let access = Access {
+            tls: None,
+            credentials: Some(Credentials {
+                user: "replica".to_owned(),
+                password: SecretString::from("builder-password-0123456789"),
+            }),
+        };
+        let info = access
+            .connection_info("redis://someone:url-password@127.0.0.1:6379/")
+            .expect("parses");
+        assert_eq!(info.redis_settings().username(), Some("replica"));
+        assert_eq!(
+            info.redis_settings().password(),
+            Some("builder-password-0123456789")
+        );
+        let debug = format!("{access:?} {info:?}");
+        assert!(!debug.contains("builder-password"), "{debug}");
+        assert!(!debug.contains("url-password"), "{debug}");
+    }
 }

@@ -328,7 +328,9 @@ async fn a_bad_ca_file_or_client_key_is_refused_when_the_tier_is_built() {
         "{error:?}"
     );
     assert!(
-        error.to_string().contains("holds no certificate"),
+        error
+            .to_string()
+            .contains("holds no certificate: no -----BEGIN CERTIFICATE----- block"),
         "{error}"
     );
 
@@ -347,6 +349,23 @@ async fn a_bad_ca_file_or_client_key_is_refused_when_the_tier_is_built() {
             })
         ),
         "{error:?}"
+    );
+
+    // The server's key is not the client certificate's.
+    let error = build(
+        TlsOptions::new()
+            .ca_file(redis.ca_file())
+            .client_certificate(redis.client_cert_file(), &redis.certificates().server_key),
+    );
+    assert!(
+        matches!(error, Error::Tls(TlsError::ClientKeyMismatch { .. })),
+        "{error:?}"
+    );
+    assert!(
+        error
+            .to_string()
+            .contains("does not go with the client certificate"),
+        "{error}"
     );
 }
 
