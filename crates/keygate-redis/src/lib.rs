@@ -296,7 +296,7 @@ impl RedisTierBuilder {
         let (conn, subscribers) = match &self.target {
             Target::Single(url) => {
                 let client = self.access.client(url)?;
-                tls::first_contact(&runtime, client.clone());
+                self.access.first_contact(&runtime, client.clone());
                 let manager = ConnectionManagerConfig::new()
                     .set_connection_timeout(Some(timeout))
                     .set_response_timeout(Some(timeout))
@@ -313,7 +313,7 @@ impl RedisTierBuilder {
                 if subscribers.is_empty() {
                     return Err(Error::NoNodes);
                 }
-                tls::first_contact(&runtime, subscribers[0].clone());
+                self.access.first_contact(&runtime, subscribers[0].clone());
                 let cluster = self
                     .access
                     .cluster(nodes)?

@@ -1,32 +1,6 @@
-//! How the tier reaches Redis: TLS (`rediss://`) and ACL credentials.
-//!
-//! A `rediss://` URL connects over TLS through the `redis` crate's rustls
-//! support. The server's certificate is checked against the system's roots,
-//! or against the CA file of [`TlsOptions::ca_file`] alone; a client
-//! certificate is shown when [`TlsOptions::client_certificate`] names one.
-//!
-//! # The crypto provider
-//! The `redis` crate builds its rustls configuration from the process-wide
-//! default [`CryptoProvider`](rustls::crypto::CryptoProvider) and takes no
-//! provider of its own. So, when a tier is built for a `rediss://` URL:
-//! - if the process already has a default provider, that one is used;
-//! - otherwise keygate installs the one its features select as the
-//!   process default (`aws-lc-rs`, the default feature, or else `ring`),
-//!   once, and logs it at DEBUG. Nothing is installed for a `redis://` URL.
-//!
-//! An application that wants another provider installs it before building
-//! the tier. Built with neither feature, a `rediss://` tier needs the
-//! application's provider and is refused with [`TlsError::NoCryptoProvider`]
-//! without one.
-//!
-//! # What a misconfiguration looks like
-//! Building the tier connects lazily, so a wrong URL scheme, an untrusted
-//! certificate or wrong credentials show at the first connection. The tier
-//! makes that connection at once, in the background, and when it fails for
-//! a reason that will not pass by itself (a plain URL to a TLS-only server,
-//! TLS to a plain server, a certificate not trusted, a client certificate
-//! missing or refused, credentials refused) logs one ERROR that says which
-//! setting to change. Neither the password nor the URL is ever logged.
+//! How the tier reaches Redis: TLS (`rediss://`) and ACL credentials, and
+//! one early connection that names a misconfiguration in the log. The
+//! rules users see are on [`TlsOptions`].
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -63,6 +37,53 @@ use crate::Error;
 ///     .build()?;
 /// # let _ = tier; Ok(()) }
 /// ```
+///
+/// A `rediss://` URL connects over TLS (1.3 or 1.2) through the `redis`
+/// crate's rustls support. The server's certificate must name the host
+/// or address in the URL and chain to the system's roots (the operating
+/// system's store, read at each connection) or, with
+/// [`ca_file`](Self::ca_file), to that file's CAs alone. On a Redis
+/// Cluster each node is checked against the address the cluster announces
+/// for it. The files are read and checked when the tier is built; a
+/// missing, empty or mismatched one is an [`Error::Tls`](crate::Error::Tls).
+///
+/// # The crypto provider
+/// The `redis` crate builds its rustls configuration from the process-wide
+/// default [`CryptoProvider`](rustls::crypto::CryptoProvider) and takes no
+/// provider of its own. So, when a tier is built for a `rediss://` URL:
+/// - if the process already has a default provider, that one is used;
+/// - otherwise keygate installs the one its features select as the
+///   process default (`aws-lc-rs`, the default feature, or else `ring`)
+///   and logs that at DEBUG. Nothing is installed for a `redis://` URL.
+///
+/// An application that wants another provider installs it before building
+/// the tier. Built with neither feature, a `rediss://` tier needs the
+/// application's provider and is refused with [`TlsError::NoCryptoProvider`]
+/// without one.
+///
+/// # When the settings are wrong
+/// Building the tier does not wait for Redis, so a wrong URL scheme, an
+/// untrusted certificate or refused credentials show at the first
+/// connection. The tier makes that connection at once, in the background,
+/// and when it fails for a reason that will not pass by itself logs one
+/// ERROR (`fleet mode: redis refused this replica's connection: …`) naming
+/// the setting to change:
+///
+/// | what is wrong | what the line says |
+/// |---|---|
+/// | `redis://` to a TLS-only port | write `rediss://` instead of `redis://` |
+/// | `rediss://` to a plain port | the server does not answer TLS on this port |
+/// | certificate from a private CA, no CA file | does not chain to the system's roots: set `ca_file` |
+/// | certificate from another CA than the CA file's | not signed by a CA in `ca_file` |
+/// | certificate for another host | not valid for the host in the URL |
+/// | certificate expired | expired or not yet valid |
+/// | client certificate required, none given | set `TlsOptions::client_certificate` |
+/// | client certificate refused | give one signed by a CA the server trusts |
+/// | no credentials (`NOAUTH`) | set `RedisTierBuilder::credentials` |
+/// | wrong user or password | check `RedisTierBuilder::credentials` and the user's ACL |
+///
+/// Meanwhile the replica works on its own, as when Redis is down. Neither
+/// the password nor a URL is ever logged.
 #[derive(Debug, Clone, Default)]
 pub struct TlsOptions {
     ca_file: Option<PathBuf>,
@@ -332,33 +353,52 @@ fn select_crypto_provider() -> Result<Arc<CryptoProvider>, TlsError> {
 /// How long the first connection may take before it is left to the tier.
 const FIRST_CONTACT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Connects once, in the background, and logs one ERROR saying what to
-/// change when the connection fails for a reason that will not pass.
-pub(crate) fn first_contact(runtime: &tokio::runtime::Handle, client: redis::Client) {
-    let tls = is_tls(client.get_connection_info());
-    runtime.spawn(async move {
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(FIRST_CONTACT_TIMEOUT))
-            .set_response_timeout(Some(FIRST_CONTACT_TIMEOUT));
-        let outcome = async {
-            let mut conn = client
-                .get_multiplexed_async_connection_with_config(&config)
-                .await?;
-            redis::cmd("PING").query_async::<()>(&mut conn).await
+impl Access {
+    /// Connects once with `client`, in the background, and logs one ERROR
+    /// saying what to change when the connection fails for a reason that
+    /// will not pass.
+    pub(crate) fn first_contact(&self, runtime: &tokio::runtime::Handle, client: redis::Client) {
+        let setup = Setup {
+            tls: is_tls(client.get_connection_info()),
+            ca_file: self.tls.as_ref().is_some_and(|tls| tls.ca_file.is_some()),
+        };
+        runtime.spawn(first_contact(client, setup));
+    }
+}
+
+/// What the first connection was made with.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Setup {
+    tls: bool,
+    ca_file: bool,
+}
+
+async fn first_contact(client: redis::Client, setup: Setup) {
+    let config = AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(FIRST_CONTACT_TIMEOUT))
+        .set_response_timeout(Some(FIRST_CONTACT_TIMEOUT));
+    let outcome = async {
+        let mut conn = client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
+        redis::cmd("PING").query_async::<()>(&mut conn).await
+    }
+    .await;
+    let error = match outcome {
+        Ok(()) => {
+            tracing::debug!(tls = setup.tls, "fleet mode: connected to redis");
+            return;
         }
-        .await;
-        match outcome {
-            Ok(()) => tracing::debug!(tls, "fleet mode: connected to redis"),
-            Err(error) => match misconfiguration(&client, &error, tls).await {
-                Some(misconfiguration) => tracing::error!(
-                    %error,
-                    "fleet mode: redis refused this replica's connection: {misconfiguration}"
-                ),
-                // Down, unreachable, slow: the tier retries and logs it.
-                None => tracing::debug!(%error, "fleet mode: the first connection to redis failed"),
-            },
-        }
-    });
+        Err(error) => error,
+    };
+    match misconfiguration(&client, &error, setup).await {
+        Some(misconfiguration) => tracing::error!(
+            %error,
+            "fleet mode: redis refused this replica's connection: {misconfiguration}"
+        ),
+        // Down, unreachable, slow: the tier retries and logs it.
+        None => tracing::debug!(%error, "fleet mode: the first connection to redis failed"),
+    }
 }
 
 /// What `error` says about the settings. A plain Redis never answers a TLS
@@ -367,16 +407,16 @@ pub(crate) fn first_contact(runtime: &tokio::runtime::Handle, client: redis::Cli
 async fn misconfiguration(
     client: &redis::Client,
     error: &RedisError,
-    tls: bool,
+    setup: Setup,
 ) -> Option<Misconfiguration> {
-    if tls
+    if setup.tls
         && error.is_timeout()
         && let ConnectionAddr::TcpTls { host, port, .. } = client.get_connection_info().addr()
         && answers_plain(host, *port).await
     {
         return Some(Misconfiguration::TlsToPlain);
     }
-    Misconfiguration::of(error, tls)
+    Misconfiguration::of(error, setup)
 }
 
 /// Whether a plain Redis answers at `host:port`: any RESP reply to `PING`
@@ -409,10 +449,20 @@ pub(crate) enum Misconfiguration {
     )]
     TlsToPlain,
     #[error(
-        "the server's certificate is not signed by a CA this replica trusts: set \
+        "the server's certificate does not chain to the system's roots: set \
          TlsOptions::ca_file to the CA that signed it"
     )]
-    UntrustedCertificate,
+    NotFromSystemRoots,
+    #[error(
+        "the server's certificate is not signed by a CA in TlsOptions::ca_file: give the CA \
+         that signed it"
+    )]
+    NotFromCaFile,
+    #[error(
+        "the server's certificate was refused (the error says why): check the certificate \
+         Redis serves (its tls-cert-file)"
+    )]
+    CertificateRefused,
     #[error(
         "the server's certificate is not valid for the host in the URL: use a host name or \
          address its certificate names"
@@ -424,6 +474,11 @@ pub(crate) enum Misconfiguration {
     ExpiredCertificate,
     #[error("the server requires a client certificate: set TlsOptions::client_certificate")]
     ClientCertificateRequired,
+    #[error(
+        "the server ended the TLS handshake: it may require a client certificate (set \
+         TlsOptions::client_certificate) or accept neither TLS 1.2 nor 1.3"
+    )]
+    HandshakeRefused,
     #[error(
         "the server refused the client certificate: give one signed by a CA the server trusts \
          (its tls-ca-cert-file)"
@@ -442,9 +497,9 @@ pub(crate) enum Misconfiguration {
 }
 
 impl Misconfiguration {
-    /// What `error`, on a first connection made with or without TLS, says
-    /// about the settings; `None` when it may pass by itself.
-    pub(crate) fn of(error: &RedisError, tls: bool) -> Option<Self> {
+    /// What `error`, on a first connection made with `setup`, says about
+    /// the settings; `None` when it may pass by itself.
+    pub(crate) fn of(error: &RedisError, setup: Setup) -> Option<Self> {
         match error.code() {
             Some("NOAUTH") => return Some(Self::CredentialsRequired),
             Some("WRONGPASS") => return Some(Self::CredentialsRefused),
@@ -455,7 +510,7 @@ impl Misconfiguration {
             return Some(Self::CredentialsRefused);
         }
         if let Some(tls_error) = rustls_error(error) {
-            return Self::of_tls(tls_error);
+            return Self::of_tls(tls_error, setup);
         }
         // A TLS-only port reads a plain command as a broken handshake and
         // closes the connection.
@@ -463,15 +518,20 @@ impl Misconfiguration {
             || matches!(error.kind(), redis::ErrorKind::Io | redis::ErrorKind::Parse)
                 && !error.is_timeout()
                 && !error.is_connection_refusal();
-        (closed && !tls).then_some(Self::PlainToTls)
+        (closed && !setup.tls).then_some(Self::PlainToTls)
     }
 
-    fn of_tls(error: &rustls::Error) -> Option<Self> {
+    fn of_tls(error: &rustls::Error, setup: Setup) -> Option<Self> {
         use rustls::{AlertDescription, CertificateError, Error as Tls};
         Some(match error {
             Tls::InvalidCertificate(certificate) => match certificate {
+                CertificateError::UnknownIssuer | CertificateError::BadSignature
+                    if setup.ca_file =>
+                {
+                    Self::NotFromCaFile
+                }
                 CertificateError::UnknownIssuer | CertificateError::BadSignature => {
-                    Self::UntrustedCertificate
+                    Self::NotFromSystemRoots
                 }
                 CertificateError::NotValidForName
                 | CertificateError::NotValidForNameContext { .. } => Self::WrongHost,
@@ -479,12 +539,12 @@ impl Misconfiguration {
                 | CertificateError::ExpiredContext { .. }
                 | CertificateError::NotValidYet
                 | CertificateError::NotValidYetContext { .. } => Self::ExpiredCertificate,
-                _ => Self::UntrustedCertificate,
+                _ => Self::CertificateRefused,
             },
-            Tls::AlertReceived(AlertDescription::CertificateRequired)
-            | Tls::AlertReceived(AlertDescription::HandshakeFailure) => {
+            Tls::AlertReceived(AlertDescription::CertificateRequired) => {
                 Self::ClientCertificateRequired
             }
+            Tls::AlertReceived(AlertDescription::HandshakeFailure) => Self::HandshakeRefused,
             Tls::AlertReceived(
                 AlertDescription::UnknownCA
                 | AlertDescription::BadCertificate

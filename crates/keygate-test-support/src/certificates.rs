@@ -1,8 +1,9 @@
 //! Certificates made at run time for a TLS test: a CA, a server certificate
 //! for `127.0.0.1` and `localhost` and a client certificate, both signed by
-//! that CA, and a second CA that signed nothing here (what a client that
-//! trusts the wrong authority holds). Written as PEM files into a directory
-//! the caller owns.
+//! that CA, and a second, foreign CA (what a client that trusts the wrong
+//! authority holds) with a client certificate of its own (what a server
+//! that checks client certificates refuses). Written as PEM files into a
+//! directory the caller owns.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -25,20 +26,26 @@ pub struct TestCertificates {
     pub client_cert: PathBuf,
     /// The client certificate's private key (PKCS #8).
     pub client_key: PathBuf,
-    /// A CA that signed none of these certificates.
+    /// A CA that signed neither the server's certificate nor
+    /// [`client_cert`](Self::client_cert).
     pub foreign_ca: PathBuf,
+    /// A client certificate signed by [`foreign_ca`](Self::foreign_ca).
+    pub foreign_client_cert: PathBuf,
+    /// That certificate's private key (PKCS #8).
+    pub foreign_client_key: PathBuf,
 }
 
 impl TestCertificates {
-    /// Makes a CA, a server and a client certificate and an unrelated CA,
-    /// and writes them into `dir` (`ca.pem`, `server.pem`, `server-key.pem`,
-    /// `client.pem`, `client-key.pem`, `foreign-ca.pem`).
+    /// Makes a CA with a server and a client certificate, and a foreign CA
+    /// with a client certificate, and writes them into `dir` (`ca.pem`,
+    /// `server.pem`, `server-key.pem`, `client.pem`, `client-key.pem`,
+    /// `foreign-ca.pem`, `foreign-client.pem`, `foreign-client-key.pem`).
     ///
     /// # Errors
     /// When a certificate cannot be made or a file cannot be written.
     pub fn generate(dir: &Path) -> io::Result<Self> {
         let (ca_pem, issuer) = authority("keygate test CA")?;
-        let (foreign_ca_pem, _) = authority("keygate foreign CA")?;
+        let (foreign_ca_pem, foreign_issuer) = authority("keygate foreign CA")?;
         let (server_pem, server_key) = leaf(
             &issuer,
             "keygate test redis-server",
@@ -48,6 +55,12 @@ impl TestCertificates {
         let (client_pem, client_key) = leaf(
             &issuer,
             "keygate test client",
+            &[],
+            ExtendedKeyUsagePurpose::ClientAuth,
+        )?;
+        let (foreign_client_pem, foreign_client_key) = leaf(
+            &foreign_issuer,
+            "keygate foreign client",
             &[],
             ExtendedKeyUsagePurpose::ClientAuth,
         )?;
@@ -63,6 +76,8 @@ impl TestCertificates {
             client_cert: write("client.pem", &client_pem)?,
             client_key: write("client-key.pem", &client_key)?,
             foreign_ca: write("foreign-ca.pem", &foreign_ca_pem)?,
+            foreign_client_cert: write("foreign-client.pem", &foreign_client_pem)?,
+            foreign_client_key: write("foreign-client-key.pem", &foreign_client_key)?,
         })
     }
 }
