@@ -17,7 +17,9 @@ use keygate_auth::{ApiKeyAuth, ApiKeyPrincipal};
 use keygate_client::Client;
 use keygate_emulator::Emulator;
 use keygate_redis::{Error, FleetStats, RedisTier, RedisTierBuilder, TlsError, TlsOptions};
-use keygate_test_support::redis_server::{ClientCertificates, RedisServer, TlsRedisServer};
+use keygate_test_support::redis_server::{
+    ClientCertificates, RedisServer, TlsRedisCluster, TlsRedisServer,
+};
 use keygate_test_support::trace_capture::{self, LeakCheck};
 use tower::ServiceExt;
 
@@ -168,6 +170,17 @@ async fn a_key_is_validated_once_for_the_fleet_through_redis_over_tls() {
     let (emu, redis) = (emulator().await, TlsRedisServer::start());
     validated_once_through_redis(&emu, || {
         RedisTier::builder(redis.url()).tls(TlsOptions::new().ca_file(redis.ca_file()))
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_redis_cluster_over_tls_a_key_is_validated_once_for_the_fleet() {
+    let _leaks = LeakCheck::start();
+    let (emu, cluster) = (emulator().await, TlsRedisCluster::start(3));
+    let urls = cluster.urls();
+    validated_once_through_redis(&emu, || {
+        RedisTier::cluster(urls.clone()).tls(TlsOptions::new().ca_file(cluster.ca_file()))
     })
     .await;
 }

@@ -18,7 +18,8 @@ use rcgen::{
 pub struct TestCertificates {
     /// The CA that signed the server's and the client's certificates.
     pub ca: PathBuf,
-    /// The server's certificate, for `127.0.0.1` and `localhost`.
+    /// The server's certificate, for `127.0.0.1` and `localhost` (also good
+    /// as a client certificate, as a cluster node shows it on the bus).
     pub server_cert: PathBuf,
     /// The server certificate's private key (PKCS #8).
     pub server_key: PathBuf,
@@ -50,19 +51,23 @@ impl TestCertificates {
             &issuer,
             "keygate test redis-server",
             &["127.0.0.1", "localhost"],
-            ExtendedKeyUsagePurpose::ServerAuth,
+            // A node of a TLS cluster shows it as a client on the cluster bus too.
+            &[
+                ExtendedKeyUsagePurpose::ServerAuth,
+                ExtendedKeyUsagePurpose::ClientAuth,
+            ],
         )?;
         let (client_pem, client_key) = leaf(
             &issuer,
             "keygate test client",
             &[],
-            ExtendedKeyUsagePurpose::ClientAuth,
+            &[ExtendedKeyUsagePurpose::ClientAuth],
         )?;
         let (foreign_client_pem, foreign_client_key) = leaf(
             &foreign_issuer,
             "keygate foreign client",
             &[],
-            ExtendedKeyUsagePurpose::ClientAuth,
+            &[ExtendedKeyUsagePurpose::ClientAuth],
         )?;
         let write = |name: &str, contents: &str| -> io::Result<PathBuf> {
             let path = dir.join(name);
@@ -106,14 +111,14 @@ fn leaf(
     issuer: &Issuer<'static, KeyPair>,
     name: &str,
     subject_alt_names: &[&str],
-    usage: ExtendedKeyUsagePurpose,
+    usages: &[ExtendedKeyUsagePurpose],
 ) -> io::Result<(String, String)> {
     let names: Vec<String> = subject_alt_names.iter().map(|&n| n.to_owned()).collect();
     let mut params = CertificateParams::new(names).map_err(invalid)?;
     params.distinguished_name.push(DnType::CommonName, name);
     params.use_authority_key_identifier_extension = true;
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    params.extended_key_usages = vec![usage];
+    params.extended_key_usages = usages.to_vec();
     let key = KeyPair::generate().map_err(invalid)?;
     let cert = params.signed_by(&key, issuer).map_err(invalid)?;
     Ok((cert.pem(), key.serialize_pem()))

@@ -287,6 +287,20 @@ impl TlsRedisServerBuilder {
         let dir = scratch_dir();
         let certificates =
             TestCertificates::generate(&dir).expect("certificates for the TLS redis-server");
+        TlsRedisServer {
+            server: self.start_in(dir, &certificates, &[]),
+            certificates,
+            acl_user: self.acl_user,
+        }
+    }
+
+    /// Starts one in `dir` with `certificates` and more arguments.
+    fn start_in(
+        &self,
+        dir: PathBuf,
+        certificates: &TestCertificates,
+        more: &[&str],
+    ) -> RedisServer {
         let auth_clients = match self.client_certificates {
             ClientCertificates::NotAsked => "no",
             ClientCertificates::Optional => "optional",
@@ -319,11 +333,8 @@ impl TlsRedisServerBuilder {
             );
             args.extend(["--user", "default", "off"].map(str::to_owned));
         }
-        TlsRedisServer {
-            server: RedisServer::start_in(dir, args, true),
-            certificates,
-            acl_user: self.acl_user,
-        }
+        args.extend(more.iter().map(|&arg| arg.to_owned()));
+        RedisServer::start_in(dir, args, true)
     }
 }
 
@@ -427,6 +438,127 @@ impl TlsRedisServer {
     /// Thaws it with `SIGCONT`.
     pub fn resume(&self) {
         self.server.resume();
+    }
+}
+
+/// A Redis Cluster of TLS-only primaries without replicas (the cluster bus
+/// in TLS too), sharing one CA and server certificate, with every slot
+/// assigned; stopped when dropped.
+#[derive(Debug)]
+pub struct TlsRedisCluster {
+    nodes: Vec<RedisServer>,
+    certificates: TestCertificates,
+    dir: PathBuf,
+}
+
+impl TlsRedisCluster {
+    /// Starts `primaries` nodes (at least 3) and joins them.
+    ///
+    /// # Panics
+    /// When the cluster cannot be formed.
+    pub fn start(primaries: usize) -> Self {
+        let dir = scratch_dir();
+        let certificates =
+            TestCertificates::generate(&dir).expect("certificates for the TLS cluster");
+        let builder = TlsRedisServer::builder();
+        let nodes: Vec<RedisServer> = (0..primaries.max(3))
+            .map(|_| {
+                builder.start_in(
+                    scratch_dir(),
+                    &certificates,
+                    &[
+                        "--tls-cluster",
+                        "yes",
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-config-file",
+                        "nodes.conf",
+                        "--cluster-node-timeout",
+                        "2000",
+                    ],
+                )
+            })
+            .collect();
+        let cluster = Self {
+            nodes,
+            certificates,
+            dir,
+        };
+        let mut create = cluster
+            .cli()
+            .arg("--cluster")
+            .arg("create")
+            .args(
+                cluster
+                    .nodes
+                    .iter()
+                    .map(|node| format!("127.0.0.1:{}", node.port())),
+            )
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run redis-cli --tls --cluster create");
+        // It waits for the nodes to meet without a bound of its own: one
+        // whose bus handshake fails would hang the test.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = create.try_wait().expect("wait for redis-cli") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = create.kill();
+                let _ = create.wait();
+                panic!("redis-cli --tls --cluster create did not finish within 30 s");
+            }
+            thread::sleep(Duration::from_millis(50));
+        };
+        assert!(status.success(), "redis-cli --tls --cluster create failed");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !cluster.is_ok() {
+            assert!(
+                Instant::now() < deadline,
+                "the TLS cluster did not become ok"
+            );
+            thread::sleep(Duration::from_millis(100));
+        }
+        cluster
+    }
+
+    /// Every node's `rediss://127.0.0.1:PORT/`.
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .map(|node| format!("rediss://127.0.0.1:{}/", node.port()))
+            .collect()
+    }
+
+    /// The CA that signed every node's certificate.
+    pub fn ca_file(&self) -> &Path {
+        &self.certificates.ca
+    }
+
+    /// `redis-cli` over TLS, trusting the cluster's CA.
+    fn cli(&self) -> Command {
+        let mut cli = Command::new("redis-cli");
+        cli.arg("--tls").arg("--cacert").arg(&self.certificates.ca);
+        cli
+    }
+
+    fn is_ok(&self) -> bool {
+        self.nodes.iter().all(|node| {
+            self.cli()
+                .args(["-p", &node.port().to_string(), "cluster", "info"])
+                .output()
+                .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).contains("cluster_state:ok"))
+        })
+    }
+}
+
+impl Drop for TlsRedisCluster {
+    fn drop(&mut self) {
+        self.nodes.clear();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
