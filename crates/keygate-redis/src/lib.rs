@@ -13,6 +13,7 @@ mod scripts;
 mod stats;
 mod stored;
 mod tier;
+mod tls;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -23,11 +24,12 @@ use keygate_auth::tier::{
     TierFuture, TierVerdict,
 };
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::cluster::{ClusterClient, ClusterConfig};
+use redis::cluster::ClusterConfig;
 
 use connection::Connection;
 
 pub use stats::FleetStats;
+pub use tls::{TlsError, TlsOptions};
 
 use health::Health;
 use names::Names;
@@ -71,6 +73,9 @@ pub enum Error {
         "fleet mode needs a secret of at least {MIN_SECRET_LENGTH} bytes, the same on every replica (RedisTierBuilder::secret)"
     )]
     Secret,
+    /// The TLS settings were refused.
+    #[error("redis TLS: {0}")]
+    Tls(#[from] TlsError),
 }
 
 /// Fleet mode on Redis: a [`SharedTier`] for
@@ -90,6 +95,7 @@ pub struct RedisTierBuilder {
     shards: u16,
     secret: Option<Secret>,
     config: Config,
+    access: tls::Access,
 }
 
 /// The fleet secret; never printed.
@@ -103,7 +109,7 @@ impl std::fmt::Debug for Secret {
 }
 
 /// Where Redis is.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 enum Target {
     /// One endpoint: a standalone Redis, or a Sentinel or managed primary.
     Single(String),
@@ -111,10 +117,22 @@ enum Target {
     Cluster(Vec<String>),
 }
 
+/// URLs may hold a password: printed as their number only.
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Single(_) => f.write_str("Single(..)"),
+            Self::Cluster(nodes) => write!(f, "Cluster({} nodes)", nodes.len()),
+        }
+    }
+}
+
 impl RedisTier {
-    /// A builder for a tier on the Redis at `url` (`redis://[user:password@]host:port/db`).
-    /// TLS to Redis (`rediss://`) is not built in: keep Redis on a private
-    /// network.
+    /// A builder for a tier on the Redis at `url`: `redis://host:port/db`,
+    /// or `rediss://host:port/db` for TLS (see [`RedisTierBuilder::tls`]).
+    /// ACL credentials may be in the URL (`redis://user:password@host/`) or,
+    /// to keep the password out of a URL, given with
+    /// [`RedisTierBuilder::credentials`].
     pub fn builder(url: impl Into<String>) -> RedisTierBuilder {
         Self::builder_for(Target::Single(url.into()))
     }
@@ -133,6 +151,7 @@ impl RedisTier {
             prefix: DEFAULT_PREFIX.to_owned(),
             shards: DEFAULT_SHARDS,
             secret: None,
+            access: tls::Access::default(),
             config: Config {
                 command_timeout: DEFAULT_COMMAND_TIMEOUT,
                 claim_wait: DEFAULT_CLAIM_WAIT,
@@ -232,6 +251,25 @@ impl RedisTierBuilder {
         self
     }
 
+    /// TLS settings for a `rediss://` URL (or cluster nodes): a CA file
+    /// instead of the system's roots, a client certificate. A `rediss://`
+    /// URL without them uses the system's roots. See [`TlsOptions`] for
+    /// the crypto provider.
+    pub fn tls(mut self, options: TlsOptions) -> Self {
+        self.access.tls = Some(options);
+        self
+    }
+
+    /// An ACL user and its password (user `default` for a Redis with only
+    /// `requirepass`), used instead of any in the URL. Neither is logged.
+    pub fn credentials(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
+        self.access.credentials = Some(tls::Credentials {
+            user: user.into(),
+            password: password.into().into(),
+        });
+        self
+    }
+
     /// Builds the tier, connecting lazily: a Redis that is down now does not
     /// stop the service from starting. Call it within a Tokio runtime.
     pub fn build(self) -> Result<RedisTier, Error> {
@@ -243,7 +281,8 @@ impl RedisTierBuilder {
         let timeout = self.config.command_timeout;
         let (conn, subscribers) = match &self.target {
             Target::Single(url) => {
-                let client = redis::Client::open(url.as_str())?;
+                let client = self.access.client(url)?;
+                self.access.first_contact(&runtime, client.clone());
                 let manager = ConnectionManagerConfig::new()
                     .set_connection_timeout(Some(timeout))
                     .set_response_timeout(Some(timeout))
@@ -255,12 +294,15 @@ impl RedisTierBuilder {
             Target::Cluster(nodes) => {
                 let subscribers = nodes
                     .iter()
-                    .map(|node| redis::Client::open(node.as_str()))
+                    .map(|node| self.access.client(node))
                     .collect::<Result<Vec<_>, _>>()?;
                 if subscribers.is_empty() {
                     return Err(Error::NoNodes);
                 }
-                let cluster = ClusterClient::builder(nodes.iter().map(String::as_str))
+                self.access.first_contact(&runtime, subscribers[0].clone());
+                let cluster = self
+                    .access
+                    .cluster(nodes)?
                     .connection_timeout(timeout)
                     .response_timeout(timeout)
                     .retries(1)
