@@ -55,8 +55,18 @@ async fn replicas_with(
     quota: Quota,
     timeout: Duration,
 ) -> Vec<Replica> {
-    let mut replicas = Vec::with_capacity(REPLICAS);
-    for _ in 0..REPLICAS {
+    fleet(redis, client, quota, timeout, REPLICAS).await
+}
+
+async fn fleet(
+    redis: &RedisServer,
+    client: &Client,
+    quota: Quota,
+    timeout: Duration,
+    count: usize,
+) -> Vec<Replica> {
+    let mut replicas = Vec::with_capacity(count);
+    for _ in 0..count {
         let budget = RedisBudget::new(connection(redis).await)
             .prefix("test:ratelimit:")
             .timeout(timeout);
@@ -333,6 +343,66 @@ async fn a_frozen_redis_costs_one_timeout_per_recheck_and_refuses_nothing_on_its
     );
     assert!(slowest < Duration::from_secs(1), "{slowest:?}");
     redis.resume();
+    trace_capture::assert_no_secret_logged();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_frozen_mid_window_adds_no_burst_to_what_it_counted() {
+    let _alone = LOAD.lock().await;
+    trace_capture::install();
+    let redis = RedisServer::start();
+    let emu = emulator().await;
+    let client = client(&emu);
+    let org = organization(&client).await;
+    let key = key(&client, &org, &[]).await;
+    // The case of issue 24: 5 a minute, one replica.
+    let quota = Quota::per_minute(5);
+    let replicas = fleet(&redis, &client, quota, LOADED_TIMEOUT, 1).await;
+    let (app, rate_limit) = (&replicas[0].app, &replicas[0].rate_limit);
+
+    // Redis counts the whole burst, then refuses.
+    let window = Instant::now();
+    let mut counted = 0;
+    while app.get(Some(&key)).await.status() == 200 {
+        counted += 1;
+        assert!(counted <= quota.burst(), "Redis accepted past the burst");
+    }
+    assert_eq!(counted, quota.burst());
+    let before = rate_limit.budget_stats().unwrap();
+    assert!(before.failures == 0 && before.fallback == 0, "{before:?}");
+
+    // Redis freezes mid-window; the replica decides alone for 3 s.
+    redis.pause();
+    let frozen = Instant::now();
+    let mut alone = 0;
+    let mut sent = 0;
+    while frozen.elapsed() < Duration::from_secs(3) {
+        sent += 1;
+        match app.get(Some(&key)).await.status().as_u16() {
+            200 => alone += 1,
+            429 => {}
+            other => panic!("status {other} with Redis frozen"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let elapsed = window.elapsed();
+    redis.resume();
+    let stats = rate_limit.budget_stats().unwrap();
+    let total = counted + alone;
+    // What one GCRA allows since the first request: the burst, then one
+    // request per replenish interval (12 s).
+    let allowed = quota.burst()
+        + u32::try_from(elapsed.as_nanos() / quota.replenish_interval().as_nanos()).unwrap();
+    eprintln!(
+        "quota {quota}, 1 replica, Redis frozen after its burst: {counted} accepted by Redis, \
+         then {alone} of {sent} by the replica alone; {total} accepted in {elapsed:?} \
+         (one GCRA allows {allowed}); {stats:?}"
+    );
+    assert!(stats.fallback > 0, "{stats:?}");
+    assert!(
+        total <= allowed,
+        "{total} accepted in {elapsed:?}, the quota allows {allowed}"
+    );
     trace_capture::assert_no_secret_logged();
 }
 
