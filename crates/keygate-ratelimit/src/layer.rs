@@ -76,20 +76,36 @@ impl RateLimit {
 
     /// How many partitions the in-process limiter holds now (all quotas).
     pub fn tracked_partitions(&self) -> usize {
-        self.limits.local.len()
+        #[cfg(feature = "redis")]
+        let fallback = self.limits.fallback.len();
+        #[cfg(not(feature = "redis"))]
+        let fallback = 0;
+        self.limits.local.len() + fallback
     }
 
     /// Drops the idle partitions from the in-process limiter now, rather
     /// than at the next due check.
     pub fn prune(&self) {
         self.limits.local.prune();
+        #[cfg(feature = "redis")]
+        self.limits.fallback.prune();
     }
 
     /// The shared budget's counters, with the `redis` feature and a budget set.
     #[cfg(feature = "redis")]
     #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
     pub fn budget_stats(&self) -> Option<crate::BudgetStats> {
-        self.limits.shared.as_ref().map(|budget| budget.stats())
+        let (shared, fallback) = self.limits.fallback.counts();
+        let redis_up = !self.limits.fallback.active();
+        self.limits
+            .shared
+            .as_ref()
+            .map(|budget| crate::BudgetStats {
+                shared,
+                fallback,
+                redis_up,
+                ..budget.stats()
+            })
     }
 }
 
@@ -240,6 +256,8 @@ impl RateLimitBuilder {
                 headers_on_success: self.headers_on_success,
                 #[cfg(feature = "redis")]
                 shared: self.redis,
+                #[cfg(feature = "redis")]
+                fallback: crate::limiter::fallback::Fallback::new(self.prune_interval),
             }),
         }
     }

@@ -115,9 +115,10 @@
 //! With a [`RedisBudget`], every replica spends the same budget: one atomic
 //! GCRA script in Redis per request, clocked by Redis's `TIME`, keyed by
 //! the partition's id under a prefix. Each call is bounded by a timeout;
-//! while Redis fails, each replica falls back to its in-process limiter
-//! (so N replicas accept at most N times the quota), logs a warning at most
-//! every 10 s, and asks Redis again every second until it answers. The
+//! while Redis fails, each replica limits alone from an empty budget per
+//! partition (no burst, only the steady refill: N replicas accept at most
+//! N times the steady rate on top of what Redis counted), logs a warning at
+//! most every 10 s, and asks Redis again every second until it answers. The
 //! rules are listed on [`RedisBudget`].
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

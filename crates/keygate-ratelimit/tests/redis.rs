@@ -294,7 +294,7 @@ async fn redis_stopped_hands_over_to_the_local_limiter_and_restarted_takes_back(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_frozen_redis_costs_one_timeout_per_recheck_and_refuses_nothing_on_its_own() {
+async fn a_frozen_redis_costs_one_timeout_per_recheck_and_no_error() {
     let _alone = LOAD.lock().await;
     trace_capture::install();
     let redis = RedisServer::start();
@@ -316,13 +316,19 @@ async fn a_frozen_redis_costs_one_timeout_per_recheck_and_refuses_nothing_on_its
     redis.pause();
     let started = Instant::now();
     let mut slowest = Duration::ZERO;
+    let mut accepted = 0;
     // Another round only if the first saw one slow request: a stall of the
     // machine passes, a timeout that does not bound the wait stalls both.
     for round in 0..2 {
         slowest = Duration::ZERO;
         for _ in 0..50 {
             let sent = Instant::now();
-            assert_eq!(app.get(Some(&key)).await.status(), 200);
+            // The replica limits alone, from an empty budget: 200 or 429.
+            match app.get(Some(&key)).await.status().as_u16() {
+                200 => accepted += 1,
+                429 => {}
+                other => panic!("status {other} with Redis frozen"),
+            }
             slowest = slowest.max(sent.elapsed());
         }
         if slowest < Duration::from_secs(1) {
@@ -332,7 +338,7 @@ async fn a_frozen_redis_costs_one_timeout_per_recheck_and_refuses_nothing_on_its
     }
     let stats = replicas[0].rate_limit.budget_stats().unwrap();
     eprintln!(
-        "50 requests with Redis frozen in {:?}, slowest {slowest:?}: {stats:?}",
+        "50 requests with Redis frozen in {:?}, slowest {slowest:?}, {accepted} accepted: {stats:?}",
         started.elapsed()
     );
     // One request waited for the timeout (two if the run crossed a recheck).

@@ -1,6 +1,8 @@
 //! What decides: the configuration, the in-process limiter and, with the
 //! `redis` feature, the shared budget.
 
+#[cfg(feature = "redis")]
+pub(crate) mod fallback;
 pub(crate) mod local;
 #[cfg(feature = "redis")]
 pub(crate) mod shared;
@@ -63,6 +65,8 @@ pub(crate) struct Limits {
     pub(crate) local: LocalLimiter,
     #[cfg(feature = "redis")]
     pub(crate) shared: Option<shared::RedisBudget>,
+    #[cfg(feature = "redis")]
+    pub(crate) fallback: fallback::Fallback,
 }
 
 /// What the response future adds to an accepted response, or the refusal.
@@ -170,9 +174,28 @@ impl Limits {
             .shared
             .as_ref()
             .expect("only called with a shared budget");
-        let shared = budget.check(&id.0, &quota).await;
+        let outcome = match budget.check(&id.0, &quota).await {
+            Some(outcome) => {
+                self.fallback.shared_decided();
+                outcome
+            }
+            None => self.fallback.decide(&id, &quota, &"Redis did not answer"),
+        };
         let bucket = self.local.bucket(&quota);
-        let outcome = shared.unwrap_or_else(|| bucket.check(&id, self.local.prune_interval));
+        self.verdict(partition, quota, outcome, &bucket)
+    }
+
+    /// The fallback's decision, while Redis is left alone.
+    pub(crate) fn check_fallback(
+        &self,
+        partition: Option<Partition>,
+        id: &PartitionId,
+        quota: Quota,
+    ) -> Verdict {
+        let outcome = self
+            .fallback
+            .decide(id, &quota, &"Redis is left alone after a failure");
+        let bucket = self.local.bucket(&quota);
         self.verdict(partition, quota, outcome, &bucket)
     }
 }

@@ -57,13 +57,16 @@ const WARN_EVERY: Duration = Duration::from_secs(10);
 /// 2. Redis keys are `{prefix}{id}`, the id of a key, owner or organization
 ///    (`api_key_…`, `user_…`, `org_…`): never a key's value.
 /// 3. Each call is bounded by a timeout (50 ms by default). An error or a
-///    timeout answers that request from the local limiter, and so do all
+///    timeout answers that request from the local fallback, and so do all
 ///    requests for the next `recheck_after` (1 s by default); then one
 ///    request asks Redis again, and the first answer brings the shared
-///    budget back. A refusal is never caused by Redis failing, and a
-///    failing Redis costs each replica at most one timeout per recheck.
-/// 4. While Redis fails, each replica enforces the full quota on its own:
-///    a fleet of N replicas accepts at most N times the quota.
+///    budget back. A failing Redis costs each replica at most one timeout
+///    per recheck.
+/// 4. The fallback cannot know what Redis had counted, so it starts every
+///    partition empty when Redis fails, then refills it at the quota's
+///    steady rate: in a spell of `D` without Redis, each replica accepts at
+///    most `D / (window / count)` requests per partition (rounded down) on
+///    top of what Redis counted, never a burst.
 /// 5. Failures are logged at `warn` at most once per 10 s, the return at `info`.
 ///
 /// Clones share the connection and the counters.
