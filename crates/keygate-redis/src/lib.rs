@@ -85,6 +85,12 @@ mod stats;
 mod stored;
 mod tier;
 
+mod budget;
+pub use budget::{
+    DEFAULT_BUDGET_RECHECK, DEFAULT_BUDGET_TIMEOUT, RedisBudget, RedisBudgetBuilder,
+    RedisBudgetStats,
+};
+
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 

@@ -27,8 +27,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::Outcome;
 use super::local::{PRUNE_CHECK_EVERY, PartitionId};
+use crate::Decision;
 use crate::Quota;
 
 /// The longest silence between two warnings about a failing shared budget.
@@ -92,7 +92,7 @@ impl Fallback {
         id: &PartitionId,
         quota: &Quota,
         why: &dyn fmt::Display,
-    ) -> Outcome {
+    ) -> Decision {
         self.alone.fetch_add(1, Ordering::Relaxed);
         let spell = self.spell(why);
         spell.check(id, quota, Instant::now(), self.prune_interval)
@@ -192,15 +192,15 @@ impl Spell {
         quota: &Quota,
         now: Instant,
         prune_interval: Duration,
-    ) -> Outcome {
+    ) -> Decision {
         let interval = quota.replenish_interval().as_nanos().max(1);
         let capacity = interval * u128::from(quota.burst());
         let now_ns = self.offset(now);
         let mut state = self.state();
         let tat = state.tats.get(id).copied().unwrap_or(capacity).max(now_ns);
         let next = tat + interval;
-        let outcome = if next - now_ns > capacity {
-            Outcome::Limited {
+        let decision = if next - now_ns > capacity {
+            Decision::Limited {
                 retry_after: nanos(next - capacity - now_ns),
             }
         } else {
@@ -210,7 +210,7 @@ impl Spell {
                     state.tats.insert(id.clone(), next);
                 }
             }
-            Outcome::Accepted {
+            Decision::Accepted {
                 remaining: u32::try_from((capacity - (next - now_ns)) / interval)
                     .unwrap_or(u32::MAX),
                 reset: nanos(next - now_ns),
@@ -223,7 +223,7 @@ impl Spell {
             state.prune(now_ns);
             state.last_prune = now;
         }
-        outcome
+        decision
     }
 }
 
@@ -268,13 +268,13 @@ mod tests {
         let mut accepted = Vec::new();
         let mut at = Duration::ZERO;
         while at < span {
-            let outcome = spell.check(
+            let decision = spell.check(
                 &id("api_key_a"),
                 &quota,
                 start + at,
                 Duration::from_secs(60),
             );
-            if let Outcome::Accepted { .. } = outcome {
+            if let Decision::Accepted { .. } = decision {
                 accepted.push(at);
             }
             at += Duration::from_millis(1);
@@ -301,12 +301,14 @@ mod tests {
         for n in 0..5 {
             assert!(matches!(
                 spell.check(&id("api_key_a"), &quota, at(1_000), Duration::from_secs(60)),
-                Outcome::Accepted { remaining, .. } if remaining == 4 - n
+                Decision::Accepted { remaining, .. } if remaining == 4 - n
             ));
         }
         match spell.check(&id("api_key_a"), &quota, at(1_000), Duration::from_secs(60)) {
-            Outcome::Limited { retry_after } => assert_eq!(retry_after, Duration::from_millis(200)),
-            Outcome::Accepted { .. } => panic!("accepted past the burst"),
+            Decision::Limited { retry_after } => {
+                assert_eq!(retry_after, Duration::from_millis(200))
+            }
+            Decision::Accepted { .. } => panic!("accepted past the burst"),
         }
     }
 
@@ -321,8 +323,8 @@ mod tests {
             start + Duration::from_secs(2),
             Duration::from_secs(60),
         ) {
-            Outcome::Limited { retry_after } => assert_eq!(retry_after, Duration::from_secs(10)),
-            Outcome::Accepted { .. } => panic!("an empty partition accepted"),
+            Decision::Limited { retry_after } => assert_eq!(retry_after, Duration::from_secs(10)),
+            Decision::Accepted { .. } => panic!("an empty partition accepted"),
         }
     }
 
@@ -351,13 +353,13 @@ mod tests {
         // Empty at the spell's start: refused at once.
         assert!(matches!(
             fallback.decide(&id("api_key_a"), &quota, &why),
-            Outcome::Limited { .. }
+            Decision::Limited { .. }
         ));
         assert!(fallback.active());
         std::thread::sleep(Duration::from_millis(120));
         assert!(matches!(
             fallback.decide(&id("api_key_a"), &quota, &why),
-            Outcome::Accepted { .. }
+            Decision::Accepted { .. }
         ));
         fallback.shared_decided();
         assert!(!fallback.active());
@@ -365,7 +367,7 @@ mod tests {
         // A new spell: empty again, whatever the last one had refilled.
         assert!(matches!(
             fallback.decide(&id("api_key_a"), &quota, &why),
-            Outcome::Limited { .. }
+            Decision::Limited { .. }
         ));
         assert_eq!(fallback.counts(), (1, 3));
     }
