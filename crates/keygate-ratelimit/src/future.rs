@@ -14,8 +14,7 @@ use tower::Service;
 use crate::headers::{RATELIMIT, RATELIMIT_POLICY};
 use crate::limiter::Verdict;
 
-/// A shared-budget decision under way (feature `redis`).
-#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+/// A shared-budget decision under way.
 pub(crate) type Check = Pin<Box<dyn Future<Output = Verdict> + Send>>;
 
 pin_project! {
@@ -44,8 +43,8 @@ pin_project! {
         },
         // Answered without the inner service: a 429 or a 500.
         Ready { response: Option<S::Response> },
-        // Waiting for Redis. Boxed, request and all: a network round trip
-        // dwarfs the allocation.
+        // Waiting for the shared budget. Boxed, request and all: a network
+        // round trip dwarfs the allocation.
         Checking { check: Check, pending: Option<Box<(Request<ReqB>, S)>> },
     }
 }
@@ -68,7 +67,6 @@ where
         }
     }
 
-    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn checking(check: Check, request: Request<ReqB>, inner: S) -> Self {
         Self {
             state: State::Checking {

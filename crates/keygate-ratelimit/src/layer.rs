@@ -8,10 +8,11 @@ use keygate_auth::ApiKeyPrincipal;
 use tower::Layer;
 
 use crate::headers::sf_string;
+use crate::limiter::fallback::Fallback;
 use crate::limiter::local::LocalLimiter;
 use crate::limiter::{Limits, QuotaSource};
 use crate::service::RateLimitService;
-use crate::{Partition, Quota};
+use crate::{BudgetStats, Partition, Quota, SharedBudget};
 
 /// How often idle partitions are pruned from the in-process limiter, by default.
 pub const DEFAULT_PRUNE_INTERVAL: Duration = Duration::from_secs(30);
@@ -69,27 +70,35 @@ impl RateLimit {
             anonymous: None,
             headers_on_success: true,
             prune_interval: DEFAULT_PRUNE_INTERVAL,
-            #[cfg(feature = "redis")]
-            redis: None,
+            shared: None,
         }
     }
 
     /// How many partitions the in-process limiter holds now (all quotas).
+    /// With a shared budget, the partitions its fallback holds while it
+    /// decides count too.
     pub fn tracked_partitions(&self) -> usize {
-        self.limits.local.len()
+        self.limits.local.len() + self.limits.fallback.len()
     }
 
     /// Drops the idle partitions from the in-process limiter now, rather
     /// than at the next due check.
     pub fn prune(&self) {
         self.limits.local.prune();
+        self.limits.fallback.prune();
     }
 
-    /// The shared budget's counters, with the `redis` feature and a budget set.
-    #[cfg(feature = "redis")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-    pub fn budget_stats(&self) -> Option<crate::BudgetStats> {
-        self.limits.shared.as_ref().map(|budget| budget.stats())
+    /// What the [shared budget](RateLimitBuilder::shared_budget) and its
+    /// fallback have decided; `None` without a shared budget.
+    pub fn budget_stats(&self) -> Option<BudgetStats> {
+        let limits = &*self.limits;
+        limits.shared.as_ref()?;
+        let (shared, fallback) = limits.fallback.counts();
+        Some(BudgetStats {
+            shared,
+            fallback,
+            falling_back: limits.fallback.active(),
+        })
     }
 }
 
@@ -113,8 +122,7 @@ impl fmt::Debug for RateLimit {
         if let QuotaSource::Fixed(quota) = &limits.quota {
             debug.field("quota", quota);
         }
-        #[cfg(feature = "redis")]
-        debug.field("redis", &limits.shared);
+        debug.field("shared_budget", &limits.shared);
         debug.finish_non_exhaustive()
     }
 }
@@ -156,8 +164,7 @@ pub struct RateLimitBuilder {
     anonymous: Option<Quota>,
     headers_on_success: bool,
     prune_interval: Duration,
-    #[cfg(feature = "redis")]
-    redis: Option<crate::RedisBudget>,
+    shared: Option<Arc<dyn SharedBudget>>,
 }
 
 impl RateLimitBuilder {
@@ -210,12 +217,13 @@ impl RateLimitBuilder {
         self
     }
 
-    /// One budget per partition shared by every replica, in Redis, with the
-    /// in-process limiter as the fallback while Redis fails.
-    #[cfg(feature = "redis")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-    pub fn redis(mut self, budget: crate::RedisBudget) -> Self {
-        self.redis = Some(budget);
+    /// One budget per partition shared by every replica (keygate-redis's
+    /// `RedisBudget` keeps it in Redis). Every limited request asks it;
+    /// while it cannot decide, the layer decides alone from a fallback that
+    /// starts every partition empty: see [`SharedBudget`] for what that
+    /// allows at worst.
+    pub fn shared_budget(mut self, budget: impl SharedBudget) -> Self {
+        self.shared = Some(Arc::new(budget));
         self
     }
 
@@ -238,8 +246,8 @@ impl RateLimitBuilder {
                 quota: self.quota,
                 anonymous: self.anonymous,
                 headers_on_success: self.headers_on_success,
-                #[cfg(feature = "redis")]
-                shared: self.redis,
+                shared: self.shared,
+                fallback: Fallback::new(self.prune_interval),
             }),
         }
     }

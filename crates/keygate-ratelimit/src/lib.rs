@@ -110,20 +110,34 @@
 //! time). No timer, no task: memory follows the partitions active within
 //! one interval. [`RateLimit::tracked_partitions`] says how many are held.
 //!
-//! # One budget across replicas (feature `redis`)
+//! # One budget across replicas
 //!
-//! With a [`RedisBudget`], every replica spends the same budget: one atomic
-//! GCRA script in Redis per request, clocked by Redis's `TIME`, keyed by
-//! the partition's id under a prefix. Each call is bounded by a timeout;
-//! while Redis fails, each replica falls back to its in-process limiter
-//! (so N replicas accept at most N times the quota), logs a warning at most
-//! every 10 s, and asks Redis again every second until it answers. The
-//! rules are listed on [`RedisBudget`].
+//! With a [`SharedBudget`] ([`shared_budget`](RateLimitBuilder::shared_budget)),
+//! every replica spends the same budget: keygate-redis's `RedisBudget`
+//! keeps it in Redis, one atomic GCRA script per request, clocked by
+//! Redis. The layer asks it about every limited request; when it cannot
+//! decide (Redis down, frozen, slow), the layer decides alone until it
+//! can again, from a fallback that starts every partition **empty** and
+//! refills it at the quota's steady rate, one request per replenish
+//! interval `T = window / count`:
+//!
+//! - **Worst case:** in a spell of length `D` without the shared budget,
+//!   each replica accepts at most `⌊D / T⌋` requests per partition on top
+//!   of what the shared budget counted; a fleet of N replicas, at most
+//!   `N·⌊D / T⌋`. Never a burst: the shared budget may have counted the
+//!   whole of it.
+//! - **The price:** for the first `T` of a spell every partition is
+//!   refused, and its burst is back only after `burst·T` of it.
+//!
+//! The rules, with an example, are on [`SharedBudget`]. What the shared
+//! store holds is not signed: whoever can write it can make the layer
+//! refuse requests or accept more than the quota, never authenticate one.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![deny(missing_debug_implementations)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod budget;
 mod future;
 mod headers;
 mod layer;
@@ -133,14 +147,10 @@ mod quota;
 mod refusal;
 mod service;
 
+pub use budget::{BudgetFuture, BudgetStats, BudgetUnavailable, Decision, SharedBudget};
 pub use future::ResponseFuture;
 pub use headers::{RATELIMIT, RATELIMIT_POLICY};
 pub use layer::{DEFAULT_PRUNE_INTERVAL, RateLimit, RateLimitBuilder};
-#[cfg(feature = "redis")]
-#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use limiter::shared::{
-    BudgetStats, DEFAULT_PREFIX, DEFAULT_RECHECK_AFTER, DEFAULT_REDIS_TIMEOUT, GCRA, RedisBudget,
-};
 pub use partition::Partition;
 pub use quota::Quota;
 pub use refusal::RateLimited;

@@ -5,8 +5,8 @@ use keygate_auth::ApiKeyPrincipal;
 /// Whose budget a request spends: each partition has a budget of its own.
 ///
 /// The partition is named by ids only (`api_key_…`, `user_…`, `org_…`),
-/// never by a key's value: the ids are what the limiter keeps in memory and,
-/// with the `redis` feature, the names of its Redis keys.
+/// never by a key's value: the ids are what the limiter keeps in memory and
+/// what it gives a [`SharedBudget`](crate::SharedBudget) (names in Redis).
 ///
 /// ```
 /// use keygate_ratelimit::Partition;

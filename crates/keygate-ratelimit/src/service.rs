@@ -73,16 +73,14 @@ where
             Target::Unlimited => return ResponseFuture::inner(self.inner.call(request), None),
             Target::Misconfigured => return ResponseFuture::ready(misconfigured()),
         };
-        #[cfg(feature = "redis")]
-        if let Some(budget) = &limits.shared
-            && budget.should_ask()
-        {
+        if let Some(budget) = &limits.shared {
+            let check =
+                Arc::clone(&self.limits).check_shared(Arc::clone(budget), partition, id, quota);
             // The ready inner service goes with the request; a clone stays
             // behind, as tower advises.
-            let check = Box::pin(Arc::clone(&self.limits).check_shared(partition, id, quota));
             let clone = self.inner.clone();
             let inner = std::mem::replace(&mut self.inner, clone);
-            return ResponseFuture::checking(check, request, inner);
+            return ResponseFuture::checking(Box::pin(check), request, inner);
         }
         match limits.check_local(partition, &id, quota) {
             Verdict::Accepted(headers) => ResponseFuture::inner(self.inner.call(request), headers),

@@ -15,6 +15,12 @@ mod stored;
 mod tier;
 mod tls;
 
+mod budget;
+pub use budget::{
+    DEFAULT_BUDGET_RECHECK, DEFAULT_BUDGET_TIMEOUT, RedisBudget, RedisBudgetBuilder,
+    RedisBudgetStats,
+};
+
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 

@@ -21,7 +21,7 @@ use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use http::HeaderValue;
 
-use super::Outcome;
+use crate::Decision;
 use crate::Quota;
 use crate::headers;
 
@@ -82,16 +82,16 @@ impl Bucket {
     }
 
     /// Spends one request of `id`'s budget, if there is one left.
-    pub(crate) fn check(&self, id: &PartitionId, prune_interval: Duration) -> Outcome {
-        let outcome = match self.limiter.check_key(id) {
+    pub(crate) fn check(&self, id: &PartitionId, prune_interval: Duration) -> Decision {
+        let decision = match self.limiter.check_key(id) {
             Ok(snapshot) => {
                 let remaining = snapshot.remaining_burst_capacity();
-                Outcome::Accepted {
+                Decision::Accepted {
                     remaining,
                     reset: refill_time(&self.quota, remaining),
                 }
             }
-            Err(not_until) => Outcome::Limited {
+            Err(not_until) => Decision::Limited {
                 retry_after: not_until.wait_time_from(self.limiter.clock().now()),
             },
         };
@@ -102,7 +102,7 @@ impl Bucket {
         {
             self.prune_if_due(prune_interval);
         }
-        outcome
+        decision
     }
 
     /// The `RateLimit` value of an accepted request: ready-made for a
@@ -238,20 +238,20 @@ mod tests {
         let bucket = local.bucket(&Quota::per_second(10));
         for expected in (0..10).rev() {
             match bucket.check(&id("api_key_a"), local.prune_interval) {
-                Outcome::Accepted { remaining, .. } => assert_eq!(remaining, expected),
-                Outcome::Limited { .. } => panic!("refused within the burst"),
+                Decision::Accepted { remaining, .. } => assert_eq!(remaining, expected),
+                Decision::Limited { .. } => panic!("refused within the burst"),
             }
         }
         match bucket.check(&id("api_key_a"), local.prune_interval) {
-            Outcome::Limited { retry_after } => {
+            Decision::Limited { retry_after } => {
                 assert!(retry_after <= Duration::from_millis(100), "{retry_after:?}")
             }
-            Outcome::Accepted { .. } => panic!("the 11th request was accepted"),
+            Decision::Accepted { .. } => panic!("the 11th request was accepted"),
         }
         // Another partition has its own budget.
         assert!(matches!(
             bucket.check(&id("api_key_b"), local.prune_interval),
-            Outcome::Accepted { remaining: 9, .. }
+            Decision::Accepted { remaining: 9, .. }
         ));
     }
 
@@ -261,11 +261,11 @@ mod tests {
         let bucket = local.bucket(&Quota::per_second(10));
         bucket.check(&id("api_key_a"), local.prune_interval);
         match bucket.check(&id("api_key_a"), local.prune_interval) {
-            Outcome::Accepted { remaining, reset } => {
+            Decision::Accepted { remaining, reset } => {
                 assert_eq!(remaining, 8);
                 assert_eq!(reset, Duration::from_millis(200));
             }
-            Outcome::Limited { .. } => panic!("refused"),
+            Decision::Limited { .. } => panic!("refused"),
         }
     }
 

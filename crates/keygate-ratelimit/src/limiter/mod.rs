@@ -1,9 +1,8 @@
-//! What decides: the configuration, the in-process limiter and, with the
-//! `redis` feature, the shared budget.
+//! What decides: the configuration, the in-process limiter and, with a
+//! shared budget, that budget and the local fallback.
 
+pub(crate) mod fallback;
 pub(crate) mod local;
-#[cfg(feature = "redis")]
-pub(crate) mod shared;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,19 +10,10 @@ use std::time::Duration;
 use http::{Extensions, HeaderValue};
 use keygate_auth::{Anonymous, ApiKeyPrincipal};
 
+use self::fallback::Fallback;
 use self::local::{Bucket, LocalLimiter, PartitionId};
 use crate::headers;
-use crate::{Partition, Quota, RateLimited};
-
-/// A limiter's answer for one request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Outcome {
-    /// Accepted; `remaining` more requests fit now, and the budget is whole
-    /// again after `reset`.
-    Accepted { remaining: u32, reset: Duration },
-    /// Refused; the next request fits after `retry_after`.
-    Limited { retry_after: Duration },
-}
+use crate::{Decision, Partition, Quota, RateLimited, SharedBudget};
 
 /// The user's closure from a principal to its quota.
 pub(crate) type QuotaFn = Arc<dyn Fn(&ApiKeyPrincipal) -> Option<Quota> + Send + Sync>;
@@ -61,8 +51,8 @@ pub(crate) struct Limits {
     pub(crate) anonymous: Option<Quota>,
     pub(crate) headers_on_success: bool,
     pub(crate) local: LocalLimiter,
-    #[cfg(feature = "redis")]
-    pub(crate) shared: Option<shared::RedisBudget>,
+    pub(crate) shared: Option<Arc<dyn SharedBudget>>,
+    pub(crate) fallback: Fallback,
 }
 
 /// What the response future adds to an accepted response, or the refusal.
@@ -122,25 +112,25 @@ impl Limits {
         quota: Quota,
     ) -> Verdict {
         let bucket = self.local.bucket(&quota);
-        let outcome = bucket.check(id, self.local.prune_interval);
-        self.verdict(partition, quota, outcome, &bucket)
+        let decision = bucket.check(id, self.local.prune_interval);
+        self.verdict(partition, quota, decision, &bucket)
     }
 
-    /// The outcome as the response will say it.
+    /// The decision as the response will say it.
     fn verdict(
         &self,
         partition: Option<Partition>,
         quota: Quota,
-        outcome: Outcome,
+        decision: Decision,
         bucket: &Bucket,
     ) -> Verdict {
         let policy = || bucket.policy.clone();
-        match outcome {
-            Outcome::Accepted { remaining, reset } => Verdict::Accepted(
+        match decision {
+            Decision::Accepted { remaining, reset } => Verdict::Accepted(
                 self.headers_on_success
                     .then(|| (policy(), bucket.remaining_value(remaining, reset))),
             ),
-            Outcome::Limited { retry_after } => {
+            Decision::Limited { retry_after } => {
                 let refusal = RateLimited::new(partition, quota, retry_after);
                 let remaining = headers::remaining(
                     &self.quoted_name,
@@ -157,22 +147,23 @@ impl Limits {
     }
 }
 
-#[cfg(feature = "redis")]
 impl Limits {
-    /// The shared decision, or the local one when Redis does not answer in time.
+    /// The shared budget's decision, or the fallback's when it cannot decide.
     pub(crate) async fn check_shared(
         self: Arc<Self>,
+        budget: Arc<dyn SharedBudget>,
         partition: Option<Partition>,
         id: PartitionId,
         quota: Quota,
     ) -> Verdict {
-        let budget = self
-            .shared
-            .as_ref()
-            .expect("only called with a shared budget");
-        let shared = budget.check(&id.0, &quota).await;
+        let decision = match budget.spend(&id.0, quota).await {
+            Ok(decision) => {
+                self.fallback.shared_decided();
+                decision
+            }
+            Err(unavailable) => self.fallback.decide(&id, &quota, &unavailable),
+        };
         let bucket = self.local.bucket(&quota);
-        let outcome = shared.unwrap_or_else(|| bucket.check(&id, self.local.prune_interval));
-        self.verdict(partition, quota, outcome, &bucket)
+        self.verdict(partition, quota, decision, &bucket)
     }
 }

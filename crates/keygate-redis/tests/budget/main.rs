@@ -1,6 +1,7 @@
-//! The shared budget, end to end: three replicas (three apps, three
-//! `ApiKeyAuth`s, three Redis connections) in front of one real
-//! `redis-server`, validating against the emulator.
+//! The rate limiter's budget in Redis, end to end: replicas (each an app
+//! with its own `ApiKeyAuth`, `RateLimit` and `RedisBudget`, so its own
+//! Redis connection) in front of one real `redis-server`, validating
+//! against the emulator.
 
 mod support;
 
@@ -10,10 +11,10 @@ use std::time::{Duration, Instant};
 
 use keygate_auth::ApiKeyAuth;
 use keygate_client::Client;
-use keygate_ratelimit::{Quota, RateLimit, RedisBudget};
+use keygate_ratelimit::{Quota, RateLimit};
+use keygate_redis::{DEFAULT_BUDGET_TIMEOUT, RedisBudget};
 use keygate_test_support::redis_server::RedisServer;
 use keygate_test_support::trace_capture;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use support::{App, client, emulator, header, key, organization, routes};
 
 const REPLICAS: usize = 3;
@@ -23,15 +24,14 @@ const CALLERS: usize = 3;
 struct Replica {
     app: App,
     rate_limit: RateLimit,
+    budget: RedisBudget,
 }
 
-async fn connection(redis: &RedisServer) -> ConnectionManager {
-    let config = ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(Duration::from_millis(250)))
-        .set_number_of_retries(1)
-        .set_max_delay(Duration::from_millis(200));
-    let client = redis::Client::open(redis.url()).unwrap();
-    ConnectionManager::new_with_config(client, config)
+/// A plain connection, for the test's own look at Redis.
+async fn connection(redis: &RedisServer) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
         .await
         .expect("redis connects")
 }
@@ -55,14 +55,32 @@ async fn replicas_with(
     quota: Quota,
     timeout: Duration,
 ) -> Vec<Replica> {
-    let mut replicas = Vec::with_capacity(REPLICAS);
-    for _ in 0..REPLICAS {
-        let budget = RedisBudget::new(connection(redis).await)
-            .prefix("test:ratelimit:")
-            .timeout(timeout);
-        let rate_limit = RateLimit::builder(quota).redis(budget).build();
+    fleet(redis, client, quota, timeout, REPLICAS).await
+}
+
+async fn fleet(
+    redis: &RedisServer,
+    client: &Client,
+    quota: Quota,
+    timeout: Duration,
+    count: usize,
+) -> Vec<Replica> {
+    let mut replicas = Vec::with_capacity(count);
+    for _ in 0..count {
+        let budget = RedisBudget::builder(redis.url())
+            .prefix("test")
+            .timeout(timeout)
+            .build()
+            .expect("the budget builds");
+        let rate_limit = RateLimit::builder(quota)
+            .shared_budget(budget.clone())
+            .build();
         let app = App::serve(routes(rate_limit.clone(), ApiKeyAuth::new(client.clone()))).await;
-        replicas.push(Replica { app, rate_limit });
+        replicas.push(Replica {
+            app,
+            rate_limit,
+            budget,
+        });
     }
     replicas
 }
@@ -129,8 +147,8 @@ fn logged(text: &str) -> usize {
         .count()
 }
 
-const REDIS_FAILED: &str = "the shared rate-limit budget in Redis failed";
-const REDIS_BACK: &str = "Redis answers again";
+const REDIS_FAILED: &str = "the shared rate-limit budget failed";
+const REDIS_BACK: &str = "the shared rate-limit budget answers again";
 
 /// Sends one request per replica with `key`: validates and caches it everywhere.
 async fn warm(replicas: &[Replica], key: &str) {
@@ -173,8 +191,15 @@ async fn three_replicas_hold_one_key_to_one_quota() {
     );
     assert!(off <= 0.10, "{steady} accepted, quota {expected}");
     for replica in &replicas {
-        let stats = replica.rate_limit.budget_stats().unwrap();
-        assert!(stats.shared > 0 && stats.failures == 0, "{stats:?}");
+        let (stats, redis) = (
+            replica.rate_limit.budget_stats().unwrap(),
+            replica.budget.stats(),
+        );
+        assert!(stats.shared > 0 && stats.fallback == 0, "{stats:?}");
+        assert!(
+            redis.answered == stats.shared && redis.failures == 0,
+            "{redis:?}"
+        );
     }
 
     // Every replica's refusal says so with the shared policy.
@@ -190,7 +215,7 @@ async fn three_replicas_hold_one_key_to_one_quota() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_stopped_hands_over_to_the_local_limiter_and_restarted_takes_back() {
+async fn redis_stopped_hands_over_to_the_fallback_within_its_bound_and_restarted_takes_back() {
     let _alone = LOAD.lock().await;
     trace_capture::install();
     let mut redis = RedisServer::start();
@@ -204,40 +229,47 @@ async fn redis_stopped_hands_over_to_the_local_limiter_and_restarted_takes_back(
     let shared = hammer(&replicas, &key, 2).await;
     eprintln!("shared, accepted per second: {:?}", shared.accepted);
 
-    // Redis goes away mid-run: no 5xx, and each replica holds the key to
-    // the quota on its own (at most REPLICAS times the quota in all).
+    // Redis goes away mid-run: no 5xx, and each replica limits alone from
+    // an empty budget: in D without Redis, at most ⌊D / T⌋ per replica.
     let (warned, back_logged) = (logged(REDIS_FAILED), logged(REDIS_BACK));
+    let stopped = Instant::now();
     redis.stop();
     let alone = hammer(&replicas, &key, 3).await;
-    eprintln!("Redis stopped, accepted per second: {:?}", alone.accepted);
+    let spell = stopped.elapsed();
     assert!(
         alone.others.is_empty(),
         "statuses other than 200/429: {:?}",
         alone.others
     );
-    let per_second = u64::from(quota.count());
-    let most = REPLICAS as u64 * (u64::from(quota.burst()) + per_second * 3);
+    let per_replica = (spell.as_nanos() / quota.replenish_interval().as_nanos()) as u64;
+    let bound = REPLICAS as u64 * per_replica;
     let accepted: u64 = alone.accepted.iter().sum();
-    assert!(
-        accepted <= most,
-        "{accepted} accepted while Redis was down (most {most})"
+    eprintln!(
+        "Redis stopped for {spell:?}: {accepted} accepted by {REPLICAS} replicas alone \
+         (per second {:?}; bound {REPLICAS} x {per_replica} = {bound})",
+        alone.accepted
     );
-    // Still serving: the local limiters accept at least one quota a second.
     assert!(
-        accepted >= per_second * 3,
+        accepted <= bound,
+        "{accepted} accepted while Redis was down (bound {bound})"
+    );
+    // Still serving: the steady refill goes on, on every replica.
+    assert!(
+        accepted >= bound / 2,
         "{accepted} accepted while Redis was down"
     );
     for replica in &replicas {
-        let stats = replica.rate_limit.budget_stats().unwrap();
-        assert!(
-            stats.fallback > 0 && stats.failures > 0 && !stats.redis_up,
-            "{stats:?}"
+        let (stats, redis) = (
+            replica.rate_limit.budget_stats().unwrap(),
+            replica.budget.stats(),
         );
+        assert!(stats.fallback > 0 && stats.falling_back, "{stats:?}");
+        assert!(redis.failures > 0 && !redis.redis_up, "{redis:?}");
     }
     // Each replica warned once, however many of its calls failed.
     let failures: u64 = replicas
         .iter()
-        .map(|replica| replica.rate_limit.budget_stats().unwrap().failures)
+        .map(|replica| replica.budget.stats().failures)
         .sum();
     assert_eq!(
         logged(REDIS_FAILED) - warned,
@@ -260,7 +292,7 @@ async fn redis_stopped_hands_over_to_the_local_limiter_and_restarted_takes_back(
         }
         let up = replicas
             .iter()
-            .all(|replica| replica.rate_limit.budget_stats().unwrap().redis_up);
+            .all(|replica| !replica.rate_limit.budget_stats().unwrap().falling_back);
         done.store(up, Ordering::Relaxed);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -269,11 +301,15 @@ async fn redis_stopped_hands_over_to_the_local_limiter_and_restarted_takes_back(
     let again = hammer(&replicas, &key, 4).await;
     eprintln!("Redis restarted, accepted per second: {:?}", again.accepted);
     for replica in &replicas {
-        eprintln!("{:?}", replica.rate_limit.budget_stats().unwrap());
+        eprintln!(
+            "{:?} {:?}",
+            replica.rate_limit.budget_stats().unwrap(),
+            replica.budget.stats()
+        );
     }
     assert!(again.others.is_empty(), "{:?}", again.others);
     let steady: u64 = again.accepted[1..].iter().sum();
-    let expected = per_second * 3;
+    let expected = u64::from(quota.count()) * 3;
     let off = steady.abs_diff(expected) as f64 / expected as f64;
     eprintln!(
         "steady windows after the restart: {steady} for a quota of {expected} ({:.1} % off)",
@@ -284,7 +320,7 @@ async fn redis_stopped_hands_over_to_the_local_limiter_and_restarted_takes_back(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_frozen_redis_costs_one_timeout_per_recheck_and_refuses_nothing_on_its_own() {
+async fn a_frozen_redis_costs_one_timeout_per_recheck_and_no_error() {
     let _alone = LOAD.lock().await;
     trace_capture::install();
     let redis = RedisServer::start();
@@ -296,7 +332,7 @@ async fn a_frozen_redis_costs_one_timeout_per_recheck_and_refuses_nothing_on_its
         &redis,
         &client,
         Quota::per_minute(1_000),
-        keygate_ratelimit::DEFAULT_REDIS_TIMEOUT,
+        DEFAULT_BUDGET_TIMEOUT,
     )
     .await;
     let app = &replicas[0].app;
@@ -306,13 +342,19 @@ async fn a_frozen_redis_costs_one_timeout_per_recheck_and_refuses_nothing_on_its
     redis.pause();
     let started = Instant::now();
     let mut slowest = Duration::ZERO;
+    let mut accepted = 0;
     // Another round only if the first saw one slow request: a stall of the
     // machine passes, a timeout that does not bound the wait stalls both.
     for round in 0..2 {
         slowest = Duration::ZERO;
         for _ in 0..50 {
             let sent = Instant::now();
-            assert_eq!(app.get(Some(&key)).await.status(), 200);
+            // The replica limits alone, from an empty budget: 200 or 429.
+            match app.get(Some(&key)).await.status().as_u16() {
+                200 => accepted += 1,
+                429 => {}
+                other => panic!("status {other} with Redis frozen"),
+            }
             slowest = slowest.max(sent.elapsed());
         }
         if slowest < Duration::from_secs(1) {
@@ -320,9 +362,9 @@ async fn a_frozen_redis_costs_one_timeout_per_recheck_and_refuses_nothing_on_its
         }
         eprintln!("round {round}: slowest request {slowest:?}; measuring again");
     }
-    let stats = replicas[0].rate_limit.budget_stats().unwrap();
+    let stats = replicas[0].budget.stats();
     eprintln!(
-        "50 requests with Redis frozen in {:?}, slowest {slowest:?}: {stats:?}",
+        "50 requests with Redis frozen in {:?}, slowest {slowest:?}, {accepted} accepted: {stats:?}",
         started.elapsed()
     );
     // One request waited for the timeout (two if the run crossed a recheck).
@@ -333,6 +375,70 @@ async fn a_frozen_redis_costs_one_timeout_per_recheck_and_refuses_nothing_on_its
     );
     assert!(slowest < Duration::from_secs(1), "{slowest:?}");
     redis.resume();
+    trace_capture::assert_no_secret_logged();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_frozen_mid_window_adds_no_burst_to_what_it_counted() {
+    let _alone = LOAD.lock().await;
+    trace_capture::install();
+    let redis = RedisServer::start();
+    let emu = emulator().await;
+    let client = client(&emu);
+    let org = organization(&client).await;
+    let key = key(&client, &org, &[]).await;
+    // The case of issue 24: 5 a minute, one replica.
+    let quota = Quota::per_minute(5);
+    let replicas = fleet(&redis, &client, quota, LOADED_TIMEOUT, 1).await;
+    let (app, rate_limit) = (&replicas[0].app, &replicas[0].rate_limit);
+
+    // Redis counts the whole burst, then refuses.
+    let window = Instant::now();
+    let mut counted = 0;
+    while app.get(Some(&key)).await.status() == 200 {
+        counted += 1;
+        assert!(counted <= quota.burst(), "Redis accepted past the burst");
+    }
+    assert_eq!(counted, quota.burst());
+    let before = rate_limit.budget_stats().unwrap();
+    assert!(before.fallback == 0, "{before:?}");
+    assert_eq!(replicas[0].budget.stats().failures, 0);
+
+    // Redis freezes mid-window; the replica decides alone for 3 s.
+    redis.pause();
+    let frozen = Instant::now();
+    let mut alone = 0;
+    let mut sent = 0;
+    while frozen.elapsed() < Duration::from_secs(3) {
+        sent += 1;
+        match app.get(Some(&key)).await.status().as_u16() {
+            200 => alone += 1,
+            429 => {}
+            other => panic!("status {other} with Redis frozen"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let elapsed = window.elapsed();
+    redis.resume();
+    let stats = (
+        rate_limit.budget_stats().unwrap(),
+        replicas[0].budget.stats(),
+    );
+    let total = counted + alone;
+    // What one GCRA allows since the first request: the burst, then one
+    // request per replenish interval (12 s).
+    let allowed = quota.burst()
+        + u32::try_from(elapsed.as_nanos() / quota.replenish_interval().as_nanos()).unwrap();
+    eprintln!(
+        "quota {quota}, 1 replica, Redis frozen after its burst: {counted} accepted by Redis, \
+         then {alone} of {sent} by the replica alone; {total} accepted in {elapsed:?} \
+         (one GCRA allows {allowed}); {stats:?}"
+    );
+    assert!(stats.0.fallback > 0, "{stats:?}");
+    assert!(
+        total <= allowed,
+        "{total} accepted in {elapsed:?}, the quota allows {allowed}"
+    );
     trace_capture::assert_no_secret_logged();
 }
 
@@ -355,7 +461,7 @@ async fn the_redis_keys_are_named_by_id_under_the_prefix_and_expire() {
         .query_async(&mut connection)
         .await
         .unwrap();
-    assert_eq!(keys, vec![format!("test:ratelimit:{id}")]);
+    assert_eq!(keys, vec![format!("test:ratelimit:{{{id}}}")]);
     assert!(keys.iter().all(|k| !k.contains(&value)));
     let ttl: i64 = redis::cmd("PTTL")
         .arg(&keys[0])
