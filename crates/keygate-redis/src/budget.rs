@@ -176,6 +176,29 @@ impl RedisBudget {
     }
 }
 
+impl RedisBudget {
+    /// A budget on a connection the tier already holds (its TLS, credentials
+    /// and Cluster routing included); see [`RedisTier::budget`](crate::RedisTier::budget).
+    pub(crate) fn on(conn: Connection, prefix: &str) -> Self {
+        Self::with(conn, prefix, DEFAULT_BUDGET_TIMEOUT, DEFAULT_BUDGET_RECHECK)
+    }
+
+    fn with(conn: Connection, prefix: &str, timeout: Duration, recheck_after: Duration) -> Self {
+        RedisBudget {
+            core: Arc::new(BudgetCore {
+                conn,
+                name_prefix: format!("{prefix}:ratelimit:"),
+                timeout,
+                health: Health::new(recheck_after),
+                down: AtomicBool::new(false),
+                probing: AtomicBool::new(false),
+                answered: AtomicU64::new(0),
+                failures: AtomicU64::new(0),
+            }),
+        }
+    }
+}
+
 impl RedisBudgetBuilder {
     /// The prefix of the budgets' names in Redis (default `keygate`). Give
     /// each rate limit its own: two layers on one prefix spend the same
@@ -209,18 +232,12 @@ impl RedisBudgetBuilder {
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));
         let conn = ConnectionManager::new_lazy_with_config(client, manager)?;
-        Ok(RedisBudget {
-            core: Arc::new(BudgetCore {
-                conn: Connection::Single(conn),
-                name_prefix: format!("{}:ratelimit:", self.prefix),
-                timeout: self.timeout,
-                health: Health::new(self.recheck_after),
-                down: AtomicBool::new(false),
-                probing: AtomicBool::new(false),
-                answered: AtomicU64::new(0),
-                failures: AtomicU64::new(0),
-            }),
-        })
+        Ok(RedisBudget::with(
+            Connection::Single(conn),
+            &self.prefix,
+            self.timeout,
+            self.recheck_after,
+        ))
     }
 }
 

@@ -175,6 +175,13 @@ impl RedisTier {
         self.core.counters.snapshot()
     }
 
+    /// A rate limiter's shared budget (`keygate_ratelimit`'s
+    /// `RateLimitBuilder::shared_budget`) on this tier's connection: the
+    /// same Redis, TLS, credentials and prefix, names of its own.
+    pub fn budget(&self) -> RedisBudget {
+        RedisBudget::on(self.core.conn.clone(), &self.core.prefix)
+    }
+
     /// A handle on the same counters, to keep after the tier is given to
     /// the layer.
     pub fn stats_handle(&self) -> StatsHandle {
@@ -322,6 +329,7 @@ impl RedisTierBuilder {
         };
         let core = Core {
             names: Names::new(&self.prefix, self.shards),
+            prefix: self.prefix.clone(),
             seal: secret,
             unlogged: Default::default(),
             subscribers,

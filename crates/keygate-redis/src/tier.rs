@@ -53,6 +53,8 @@ impl Config {
 #[derive(Debug)]
 pub(crate) struct Core {
     pub(crate) names: Names,
+    /// The prefix the names were built from.
+    pub(crate) prefix: String,
     /// Where wake-ups are subscribed: the endpoint, or each cluster node in
     /// turn (a publish on any node reaches every node).
     pub(crate) subscribers: Vec<redis::Client>,

@@ -472,3 +472,40 @@ async fn the_redis_keys_are_named_by_id_under_the_prefix_and_expire() {
     assert!((1..=100).contains(&ttl), "{ttl}");
     trace_capture::assert_no_secret_logged();
 }
+
+/// The budget a tier hands out spends the same Redis as the tier, through
+/// the tier's own connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_budget_from_the_tier_limits_on_the_tiers_connection() {
+    let (emu, redis) = (emulator().await, RedisServer::start());
+    let client = client(&emu);
+    let org = organization(&client).await;
+    let key = key(&client, &org, &[]).await;
+    let tier = keygate_redis::RedisTier::builder(redis.url())
+        .prefix("from-tier")
+        .secret("the fleet secret of the budget tests, 32+ bytes")
+        .build()
+        .unwrap();
+    let budget = tier.budget();
+    let auth = ApiKeyAuth::builder(client.clone())
+        .shared_tier(tier)
+        .build();
+    let rate_limit = RateLimit::builder(Quota::per_minute(2))
+        .shared_budget(budget.clone())
+        .build();
+    let app = App::serve(routes(rate_limit, auth)).await;
+    let statuses = [
+        app.get(Some(&key)).await.status().as_u16(),
+        app.get(Some(&key)).await.status().as_u16(),
+        app.get(Some(&key)).await.status().as_u16(),
+    ];
+    assert_eq!(statuses, [200, 200, 429]);
+    assert_eq!(budget.stats().answered, 3, "Redis decided every request");
+    let mut conn = connection(&redis).await;
+    let names: Vec<String> = redis::cmd("KEYS")
+        .arg("from-tier:ratelimit:*")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(names.len(), 1, "{names:?}");
+}
