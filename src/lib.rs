@@ -21,23 +21,25 @@
 //! # Ok(()) }
 //! ```
 //!
-//! This crate is a facade over the workspace's parts:
+//! This crate is a facade over the workspace's parts, each behind a feature:
 //!
-//! | part | what it is |
-//! |---|---|
-//! | `keygate-auth` (its items at the root) | the tower layer, its verdict cache, the principal, guards and extractors |
-//! | [`client`] (feature `client`, on by default) | the typed HTTP client of the key service |
-//! | [`types`] | the wire model: keys, owners, lists, events, errors |
-//! | [`emulator`] (feature `emulator`) | the in-process, WorkOS-compatible key service for tests |
-//! | `redis` (feature `redis`) | fleet mode: a verdict tier shared by replicas, fleet-wide revocation |
+//! | part | feature | what it is |
+//! |---|---|---|
+//! | `keygate-auth` (its items at the root) | – | the tower layer, its verdict cache, the principal, guards and extractors |
+//! | [`client`] | `client` (default) | the typed HTTP client of the key service, the layer's validator, and the Events API revocation listener |
+//! | [`types`] | – | the wire model: keys, owners, lists, events, errors |
+//! | [`emulator`] | `emulator` | the in-process, WorkOS-compatible key service, for your tests |
+//! | [`InMemoryValidator`] | `test-util` | a key table for unit tests, no server at all |
+//! | [`WebhookReceiver`] | `webhooks` | signed WorkOS webhooks invalidate revoked keys at once |
+//! | [`console`] | `console` | the self-service key console, an axum `Router` mounted behind your login |
+//! | `redis` | `redis` | fleet mode: a verdict tier shared by replicas on Redis; with `ratelimit`, a shared rate-limit budget |
+//! | [`openapi`] | `utoipa` | the API-key scheme and each route's permissions in a utoipa OpenAPI document |
+//! | [`ratelimit`] | `ratelimit` | per-key quotas behind the layer, 429 with the IETF `RateLimit` headers |
+//! | – | `metrics` | the layer's counters through the `metrics` facade (see [`keygate_auth`'s table](keygate_auth#metrics) and `examples/metrics.rs`) |
 //!
-//! Features: `client` (default), `emulator` (turn it on in `[dev-dependencies]`
-//! to test your service against a real key service in-process), `test-util`
-//! (the [`InMemoryValidator`], for unit tests without any server), `redis`
-//! (fleet mode: `redis::RedisTier`, a verdict tier shared by replicas).
-//! `utoipa`: [`openapi`], the API-key scheme and each route's permissions in a utoipa document.
-//! `metrics`: the layer's counters through the `metrics` facade (see
-//! [`keygate_auth`'s table](keygate_auth#metrics) and `examples/metrics.rs`).
+//! In `[dev-dependencies]`, turn on `emulator` to test your service against
+//! a real key service in-process. The README lists the examples and links
+//! each part's manual.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![deny(missing_debug_implementations)]
