@@ -3,7 +3,7 @@
 //! replica that reaches all three.
 //!
 //! ```sh
-//! REDIS_URL=redis://127.0.0.1:6379/ cargo run --example fleet --features redis
+//! REDIS_URL=redis://127.0.0.1:6379/ cargo run --example fleet --features redis,emulator,webhooks
 //! ```
 //!
 //! Without `REDIS_URL` it starts a throwaway `redis-server` of its own on a

@@ -545,7 +545,7 @@ async fn six_thousand_requests_with_faults_and_churn() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "the full run of issue 8; one per process, as it measures RSS: cargo test --release --test faults_under_load -- --ignored --nocapture faults_and_churn"]
+#[ignore = "the full 200,000-request run; one per process, as it measures RSS: cargo test --release --test faults_under_load -- --ignored --nocapture faults_and_churn"]
 async fn two_hundred_thousand_requests_with_faults_and_churn() {
     let report = run(200_000, 256, Revocations::Ttl).await;
     report.print();
@@ -553,7 +553,7 @@ async fn two_hundred_thousand_requests_with_faults_and_churn() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "issue 8's full run with the revocation listener; one per process, as it measures RSS: cargo test --release --test faults_under_load -- --ignored --nocapture the_revocation_listener"]
+#[ignore = "the full run with the revocation listener; one per process, as it measures RSS: cargo test --release --test faults_under_load -- --ignored --nocapture the_revocation_listener"]
 async fn two_hundred_thousand_requests_with_the_revocation_listener() {
     let report = run(200_000, 256, Revocations::Listener(Duration::from_secs(1))).await;
     report.print();

@@ -14,7 +14,7 @@
 //!
 //! The `keygate-loadtest` binary runs them (`keygate-loadtest http`,
 //! `keygate-loadtest memory`); `scripts/bench` at the repository root runs
-//! everything, and `BENCHMARKS.md` explains the figures.
+//! everything, and `docs/BENCHMARKS.md` explains the figures.
 //!
 //! ```
 //! use std::time::Duration;

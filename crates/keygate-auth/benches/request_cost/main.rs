@@ -17,7 +17,7 @@
 //! `cargo bench -p keygate-auth --bench request_cost`; after criterion's own
 //! report it prints a table of per-request costs, the cost added over (a), and
 //! the targets as met or missed. `scripts/bench` runs it with the
-//! load test and the memory figures; `BENCHMARKS.md` explains the numbers.
+//! load test and the memory figures; `docs/BENCHMARKS.md` explains the numbers.
 
 mod floor;
 mod jwt;

@@ -9,7 +9,7 @@ use crate::{ApiKeyPrincipal, AuthRejection};
 /// The span of a request whose verdict is not known yet: the rest of its
 /// fields are recorded as they are found. `DEBUG`, not `INFO`: under a
 /// formatting subscriber a span costs a few microseconds, several times a
-/// cache hit (`BENCHMARKS.md`), too much to pay on every request by default.
+/// cache hit (`docs/BENCHMARKS.md`), too much to pay on every request by default.
 pub(crate) fn pending(source: Option<CredentialSource>) -> tracing::Span {
     tracing::debug_span!(
         "keygate_auth",
