@@ -756,3 +756,174 @@ async fn a_valid_verdict_is_not_served_past_its_ttl_without_housekeeping() {
         "valid verdicts served past the positive TTL"
     );
 }
+
+/// A tier for the fleet invariants: it records what the cache asks of it,
+/// logs invalidations after a pause (or fails to), and never answers a miss
+/// itself.
+#[derive(Debug)]
+struct RecordingTier {
+    bound: Duration,
+    log_fails: bool,
+    /// What was in the cache for the key while its invalidation was being
+    /// logged: `Some(true)` if a valid verdict was still served.
+    served_while_logging: Mutex<Option<bool>>,
+    local: Mutex<Option<crate::tier::LocalCache>>,
+    probe: Mutex<Option<(VerdictCache, Digest)>>,
+}
+
+impl RecordingTier {
+    fn new(bound: Duration, log_fails: bool) -> Arc<Self> {
+        Arc::new(Self {
+            bound,
+            log_fails,
+            served_while_logging: Mutex::new(None),
+            local: Mutex::new(None),
+            probe: Mutex::new(None),
+        })
+    }
+}
+
+impl crate::tier::SharedTier for Arc<RecordingTier> {
+    fn verdict(
+        &self,
+        _digest: crate::tier::KeyDigest,
+        call: crate::tier::KeyServiceCall,
+    ) -> crate::tier::TierFuture<'static, Result<TierVerdict, ValidatorError>> {
+        Box::pin(async move { call.await.map(TierVerdict::fresh) })
+    }
+
+    fn invalidate(
+        &self,
+        _invalidation: Invalidation,
+    ) -> crate::tier::TierFuture<'static, Result<(), NotPassedOn>> {
+        let tier = Arc::clone(self);
+        Box::pin(async move {
+            if let Some((cache, d)) = tier.probe.lock().unwrap().clone() {
+                *tier.served_while_logging.lock().unwrap() = Some(is_valid_hit(&cache, &d));
+            }
+            if tier.log_fails {
+                Err(NotPassedOn::new("redis unreachable"))
+            } else {
+                Ok(())
+            }
+        })
+    }
+
+    fn revocation_bound(&self) -> Duration {
+        self.bound
+    }
+
+    fn attach(&self, local: crate::tier::LocalCache) {
+        *self.local.lock().unwrap() = Some(local);
+    }
+}
+
+fn fleet_cache(tier: &Arc<RecordingTier>) -> VerdictCache {
+    let cache = VerdictCache::new(
+        &CacheConfig::default(),
+        Arc::new(SystemClock),
+        Some(Arc::new(Arc::clone(tier))),
+    );
+    crate::tier::SharedTier::attach(&Arc::clone(tier), cache.follower());
+    cache
+}
+
+#[tokio::test]
+async fn a_fleet_verdict_is_served_only_if_heard_or_young() {
+    let bound = Duration::from_millis(200);
+    let tier = RecordingTier::new(bound, false);
+    let cache = fleet_cache(&tier);
+    let local = tier.local.lock().unwrap().clone().unwrap();
+    // Young: fetched within the bound, served though the log was never heard.
+    let d = loaded(&cache, "sk_fleet_young", Ok(Some(api_key(30, None)))).await;
+    assert!(is_valid_hit(&cache, &d));
+    // Old and unheard: not served (a miss, though moka still holds it).
+    std::thread::sleep(bound + Duration::from_millis(50));
+    assert!(!is_valid_hit(&cache, &d));
+    // Heard since: served again, for as long as the log keeps being heard.
+    local.heard(Instant::now());
+    assert!(is_valid_hit(&cache, &d));
+    std::thread::sleep(bound + Duration::from_millis(50));
+    assert!(
+        !is_valid_hit(&cache, &d),
+        "the log was not heard within the bound"
+    );
+    // Heard "before" is never taken back by an older report.
+    local.heard(Instant::now());
+    local.heard(Instant::now() - Duration::from_secs(60));
+    assert!(is_valid_hit(&cache, &d));
+}
+
+#[tokio::test]
+async fn stale_fleet_verdicts_need_the_log_heard_too() {
+    let bound = Duration::from_millis(100);
+    let tier = RecordingTier::new(bound, false);
+    let cache = VerdictCache::new(
+        &CacheConfig {
+            positive_ttl: Duration::from_millis(50),
+            grace: Some(Duration::from_secs(60)),
+            ..CacheConfig::default()
+        },
+        Arc::new(SystemClock),
+        Some(Arc::new(Arc::clone(&tier))),
+    );
+    let d = loaded(&cache, "sk_fleet_stale", Ok(Some(api_key(31, None)))).await;
+    std::thread::sleep(Duration::from_millis(150));
+    // The key service fails: a stale verdict is not served, the log unheard.
+    let answer = cache.load(d, answering(failure())).await;
+    assert!(answer.is_err(), "a stale verdict served while deaf");
+}
+
+#[tokio::test]
+async fn an_invalidation_is_logged_before_it_is_forgotten() {
+    let tier = RecordingTier::new(Duration::from_secs(5), false);
+    let cache = fleet_cache(&tier);
+    let d = loaded(&cache, "sk_fleet_logged", Ok(Some(api_key(32, None)))).await;
+    *tier.probe.lock().unwrap() = Some((cache.clone(), d));
+    assert_eq!(cache.invalidate_key("sk_fleet_logged").await.unwrap(), true);
+    assert_eq!(
+        *tier.served_while_logging.lock().unwrap(),
+        Some(true),
+        "the tier was asked to log it before this process forgot it"
+    );
+    assert!(!is_valid_hit(&cache, &d), "forgotten once logged");
+}
+
+#[tokio::test]
+async fn an_invalidation_that_cannot_be_logged_is_applied_here_and_reported() {
+    let tier = RecordingTier::new(Duration::from_secs(5), true);
+    let cache = fleet_cache(&tier);
+    let d = loaded(&cache, "sk_fleet_unlogged", Ok(Some(api_key(33, None)))).await;
+    let error = cache
+        .invalidate_id(&api_key(33, None).id)
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("could not be logged"), "{error}");
+    assert!(!is_valid_hit(&cache, &d), "applied here all the same");
+}
+
+#[tokio::test]
+async fn a_flush_from_the_log_forgets_everything_and_refuses_calls_in_flight() {
+    let tier = RecordingTier::new(Duration::from_secs(5), false);
+    let cache = fleet_cache(&tier);
+    let local = tier.local.lock().unwrap().clone().unwrap();
+    let d = loaded(&cache, "sk_fleet_flushed", Ok(Some(api_key(34, None)))).await;
+    let gated = Gated::default();
+    let late = digest("sk_fleet_in_flight");
+    let pending = tokio::spawn({
+        let (cache, call) = (cache.clone(), gated.call(|| Ok(Some(api_key(35, None)))));
+        async move { cache.load(late, call).await }
+    });
+    gated.until_calls(1).await;
+    assert!(local.flush());
+    gated.gate.notify_one();
+    let _ = pending.await.unwrap();
+    assert!(!is_valid_hit(&cache, &d));
+    assert!(
+        !is_valid_hit(&cache, &late),
+        "an answer fetched before the flush is not stored"
+    );
+    assert_eq!(local.lifetime(None), Some(DEFAULT_NEGATIVE_TTL));
+    drop(cache);
+    assert!(!local.flush(), "a dropped layer's cache is gone");
+}

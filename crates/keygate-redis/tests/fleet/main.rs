@@ -5,6 +5,7 @@
 mod budget;
 mod cluster;
 mod faults;
+mod invariants;
 mod lease;
 mod regressions;
 mod revocation;
