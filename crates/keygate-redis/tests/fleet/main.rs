@@ -7,6 +7,7 @@ mod cluster;
 mod faults;
 mod invariants;
 mod lease;
+mod processes;
 mod regressions;
 mod revocation;
 mod support;
