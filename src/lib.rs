@@ -64,7 +64,7 @@ pub use keygate_auth::{
 
 /// The fleet contract: a verdict tier shared by replicas and the invalidation
 /// log they follow, for implementors of a tier (fleet mode on Redis is
-/// [`redis`](crate::redis), with the `redis` feature).
+/// `keygate::redis`, with the `redis` feature).
 pub use keygate_auth::tier;
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]

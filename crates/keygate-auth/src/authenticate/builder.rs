@@ -299,7 +299,7 @@ impl<V: KeyValidator, R> ApiKeyAuthBuilder<V, R> {
     /// (by the listener, a webhook, or your code through
     /// [`VerdictCache`]) reaches every replica. A hit here never reaches the
     /// tier. With a [revocation listener](Self::revocation_listener), only
-    /// the replica that holds the tier's [`EventsLease`](crate::EventsLease)
+    /// the replica that holds the tier's [`EventsLease`](crate::tier::EventsLease)
     /// polls the Events API.
     pub fn shared_tier(mut self, tier: impl SharedTier) -> Self {
         self.shared_tier = Some(Arc::new(tier));
