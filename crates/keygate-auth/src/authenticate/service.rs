@@ -35,6 +35,16 @@ impl<S, V, R> ApiKeyAuthService<S, V, R> {
     pub fn get_ref(&self) -> &S {
         &self.inner
     }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The wrapped service, unwrapped.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
 }
 
 impl<S: Clone, V, R> Clone for ApiKeyAuthService<S, V, R> {

@@ -26,6 +26,21 @@ impl<S> GuardService<S> {
     pub(crate) fn new(inner: S, requirement: Requirement) -> Self {
         Self { inner, requirement }
     }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The wrapped service, unwrapped.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
 }
 
 impl<S: fmt::Debug> fmt::Debug for GuardService<S> {
