@@ -62,15 +62,15 @@ pub(crate) struct ServeArgs {
     /// the same URL is replaced.
     #[arg(long = "webhook", value_name = "URL")]
     webhooks: Vec<String>,
-    /// The secret webhook deliveries are signed with; a random `whsec_…` one,
-    /// printed at start, when absent. Visible in the process list: prefer the
-    /// `KEYGATE_WEBHOOK_SECRET` environment variable.
+    /// The secret `--webhook` deliveries are signed with; a random `whsec_…`
+    /// one, printed at start, when absent. Visible in the process list:
+    /// prefer the `KEYGATE_WEBHOOK_SECRET` environment variable. Unused
+    /// without `--webhook`.
     #[arg(
         long,
         value_name = "SECRET",
         env = "KEYGATE_WEBHOOK_SECRET",
-        hide_env_values = true,
-        requires = "webhooks"
+        hide_env_values = true
     )]
     webhook_secret: Option<SecretString>,
     /// Log line format, on standard error.

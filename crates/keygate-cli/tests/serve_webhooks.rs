@@ -218,6 +218,25 @@ async fn a_restart_on_the_same_state_file_replaces_the_endpoint_and_its_secret()
 }
 
 #[test]
+fn a_webhook_secret_in_the_environment_without_a_webhook_is_no_error() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_keygate"))
+        .args(["serve", "--port", "0", "--secret", SECRET])
+        .env("KEYGATE_WEBHOOK_SECRET", "whsec_exported")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("keygate starts");
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut server = Running {
+        child,
+        _stdout: stdout,
+    };
+    let mut first = String::new();
+    server._stdout.read_line(&mut first).unwrap();
+    assert!(first.starts_with("listening on http://"), "{first:?}");
+}
+
+#[test]
 fn a_webhook_url_that_is_not_http_is_refused_with_a_message() {
     let out = Command::new(env!("CARGO_BIN_EXE_keygate"))
         .args([
