@@ -115,9 +115,9 @@ pub(crate) enum ServeError {
     Webhook {
         /// The URL given.
         url: String,
-        /// Why the emulator refused it.
+        /// Why the emulator refused it (boxed: the error is large, and rare).
         #[source]
-        source: keygate_emulator::Error,
+        source: Box<keygate_emulator::Error>,
     },
     /// Standard output is gone.
     #[error("could not write to standard output: {0}")]
@@ -259,7 +259,7 @@ fn register_webhooks(
     for url in urls {
         let failed = |source| ServeError::Webhook {
             url: url.clone(),
-            source,
+            source: Box::new(source),
         };
         for kept in emu.webhook_endpoints().iter().filter(|e| e.url == *url) {
             emu.remove_webhook_endpoint(kept.id.as_str())
