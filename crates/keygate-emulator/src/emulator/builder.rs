@@ -246,7 +246,6 @@ impl EmulatorBuilder {
 
     /// The store, in memory: this build has no SQLite.
     #[cfg(not(feature = "sqlite"))]
-    #[allow(clippy::unnecessary_wraps, clippy::unused_self)]
     fn store(&self) -> Result<Store, Error> {
         if std::env::var_os(STATE_DIR_ENV).is_some() {
             tracing::warn!(

@@ -217,7 +217,6 @@ fn keep_private(path: &Path) -> Result<(), Error> {
 
 /// SQLite creates the file with its platform's defaults.
 #[cfg(not(unix))]
-#[allow(clippy::unnecessary_wraps)]
 fn keep_private(_path: &Path) -> Result<(), Error> {
     Ok(())
 }
