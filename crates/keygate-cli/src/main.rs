@@ -71,6 +71,14 @@ mod tests {
     fn parsed_arguments_never_show_a_secret_in_debug() {
         for argv in [
             &["keygate", "serve", "--secret", "sk_test_TOPSECRET"][..],
+            &[
+                "keygate",
+                "serve",
+                "--webhook",
+                "http://127.0.0.1:3000/hooks",
+                "--webhook-secret",
+                "whsec_TOPSECRET",
+            ][..],
             &["keygate", "keys", "validate", "sk_live_TOPSECRET"][..],
         ] {
             let cli = Cli::try_parse_from(argv).unwrap();

@@ -2,6 +2,7 @@
 //! scripts, and their errors.
 
 use std::borrow::Cow;
+use std::fmt::Display;
 use std::io::{self, Write};
 
 use keygate_client::ApiError;
@@ -9,8 +10,6 @@ use keygate_types::{
     ApiKey, FieldError, MAX_LIMIT, Organization, OrganizationMembership, Owner, Timestamp, User,
 };
 use serde::Serialize;
-
-use crate::remote::CommandError;
 
 /// A table: a header row and rows of cells, printed with aligned columns.
 #[derive(Debug)]
@@ -179,18 +178,16 @@ pub(crate) fn memberships_table(memberships: &[OrganizationMembership]) -> Table
 
 /// Reports a failed command (on standard error): `keygate: ` and the message
 /// on one line, then one `  field: problem` line per field error of the key
-/// service's answer. With `json`, the key service's error body as it sent it
-/// (`{code, message, errors[], entity_id}`); errors that are not the key
-/// service's answer are the one line in both modes.
+/// service's answer `api`, when the failure is one. With `json`, the key
+/// service's error body as it sent it (`{code, message, errors[],
+/// entity_id}`); errors that are not the key service's answer are the one
+/// line in both modes.
 pub(crate) fn write_error(
     out: &mut impl Write,
-    error: &CommandError,
+    error: &dyn Display,
+    api: Option<&ApiError>,
     json: bool,
 ) -> io::Result<()> {
-    let api = match error {
-        CommandError::Client(e) => e.api_error(),
-        _ => None,
-    };
     match api {
         // An empty code: the body was not WorkOS's JSON, and the client kept
         // only a description of it, not a body to pass on.
@@ -314,10 +311,10 @@ mod tests {
     fn errors_that_are_not_the_services_answer_are_one_line_in_both_modes() {
         for json in [false, true] {
             let mut out = Vec::new();
-            write_error(&mut out, &CommandError::InvalidKey, json).unwrap();
+            write_error(&mut out, &"the key is not valid\nat all", None, json).unwrap();
             assert_eq!(
                 String::from_utf8(out).unwrap(),
-                "keygate: the key is not valid: unknown, revoked or expired\n"
+                "keygate: the key is not valid at all\n"
             );
         }
     }

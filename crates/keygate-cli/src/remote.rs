@@ -6,7 +6,7 @@ use std::io;
 use std::process::ExitCode;
 
 use clap::Args;
-use keygate_client::{Client, ClientBuilder};
+use keygate_client::{ApiError, Client, ClientBuilder};
 
 use crate::output;
 
@@ -48,6 +48,16 @@ pub(crate) enum CommandError {
     Io(&'static str, #[source] io::Error),
 }
 
+impl CommandError {
+    /// The key service's answer, when this is the service refusing.
+    fn api_error(&self) -> Option<&ApiError> {
+        match self {
+            CommandError::Client(e) => e.api_error(),
+            _ => None,
+        }
+    }
+}
+
 /// Builds the client from the environment and `args`, runs `command` on a
 /// single-threaded runtime, and turns the outcome into an exit code.
 pub(crate) fn run<F, Fut>(args: &ServiceArgs, command: F) -> ExitCode
@@ -66,7 +76,7 @@ where
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // Nowhere left to report a standard error that cannot be written.
-            let _ = output::write_error(&mut io::stderr().lock(), &e, args.json);
+            let _ = output::write_error(&mut io::stderr().lock(), &e, e.api_error(), args.json);
             ExitCode::FAILURE
         }
     }

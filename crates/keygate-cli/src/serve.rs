@@ -57,6 +57,22 @@ pub(crate) struct ServeArgs {
     /// `Retry-After` beyond (WorkOS allows 6000); off by default.
     #[arg(long, value_name = "N")]
     rate_limit: Option<u32>,
+    /// Deliver every event to this URL (`http://` only; repeatable), signed
+    /// as WorkOS signs webhooks. An endpoint the state file already has for
+    /// the same URL is replaced.
+    #[arg(long = "webhook", value_name = "URL")]
+    webhooks: Vec<String>,
+    /// The secret `--webhook` deliveries are signed with; a random `whsec_…`
+    /// one, printed at start, when absent. Visible in the process list:
+    /// prefer the `KEYGATE_WEBHOOK_SECRET` environment variable. Unused
+    /// without `--webhook`.
+    #[arg(
+        long,
+        value_name = "SECRET",
+        env = "KEYGATE_WEBHOOK_SECRET",
+        hide_env_values = true
+    )]
+    webhook_secret: Option<SecretString>,
     /// Log line format, on standard error.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -93,6 +109,15 @@ pub(crate) enum ServeError {
         path: PathBuf,
         /// What was wrong.
         reason: String,
+    },
+    /// A `--webhook` endpoint was refused (not an `http://` URL).
+    #[error("--webhook {url}: {source}")]
+    Webhook {
+        /// The URL given.
+        url: String,
+        /// Why the emulator refused it (boxed: the error is large, and rare).
+        #[source]
+        source: Box<keygate_emulator::Error>,
     },
     /// Standard output is gone.
     #[error("could not write to standard output: {0}")]
@@ -174,10 +199,13 @@ async fn serve(args: ServeArgs) -> Result<(), ServeError> {
         });
     }
     let emu = builder.start().await?;
+    let webhook_secret = register_webhooks(&emu, &args.webhooks, args.webhook_secret)?;
     let front = crate::console::start(&emu, front_addr, grantable).await?;
     // Listen for Ctrl-C before saying where we listen: a script that reads
     // the first lines and then interrupts must get a clean shutdown.
     let interrupted = interrupt()?;
+    // The one address to use; the emulator behind it listens on a private port.
+    tracing::info!(url = %front.url, "listening");
     {
         // The first lines are for people and scripts: where, and with what secret.
         let mut out = std::io::stdout().lock();
@@ -185,6 +213,13 @@ async fn serve(args: ServeArgs) -> Result<(), ServeError> {
         writeln!(out, "secret: {}", emu.secret().expose_secret()).map_err(ServeError::Stdout)?;
         writeln!(out, "key console: {}/ (sign in with the secret)", front.url)
             .map_err(ServeError::Stdout)?;
+        for url in &args.webhooks {
+            writeln!(out, "webhook: {url}").map_err(ServeError::Stdout)?;
+        }
+        if let Some(WebhookSecret::Generated(secret)) = &webhook_secret {
+            writeln!(out, "webhook secret: {}", secret.expose_secret())
+                .map_err(ServeError::Stdout)?;
+        }
         out.flush().map_err(ServeError::Stdout)?;
     }
     interrupted.await;
@@ -192,6 +227,61 @@ async fn serve(args: ServeArgs) -> Result<(), ServeError> {
     front.shutdown().await;
     emu.shutdown().await;
     Ok(())
+}
+
+/// The secret `--webhook` deliveries are signed with.
+#[derive(Debug)]
+enum WebhookSecret {
+    /// From `--webhook-secret`: not printed.
+    Given,
+    /// Made at start, and printed once.
+    Generated(SecretString),
+}
+
+/// Registers each `--webhook` URL through the emulator's own registration
+/// (the one `POST /_emulator/webhooks` uses), replacing an endpoint a state
+/// file kept for the same URL, whose secret may differ.
+fn register_webhooks(
+    emu: &Emulator,
+    urls: &[String],
+    given: Option<SecretString>,
+) -> Result<Option<WebhookSecret>, ServeError> {
+    if urls.is_empty() {
+        return Ok(None);
+    }
+    let (secret, shown) = match given {
+        Some(secret) => (secret, WebhookSecret::Given),
+        None => {
+            let secret = generate_webhook_secret();
+            (secret.clone(), WebhookSecret::Generated(secret))
+        }
+    };
+    for url in urls {
+        let failed = |source| ServeError::Webhook {
+            url: url.clone(),
+            source: Box::new(source),
+        };
+        for kept in emu.webhook_endpoints().iter().filter(|e| e.url == *url) {
+            emu.remove_webhook_endpoint(kept.id.as_str())
+                .map_err(failed)?;
+        }
+        let endpoint = emu
+            .add_webhook_endpoint(url, secret.clone())
+            .map_err(failed)?;
+        tracing::info!(endpoint_id = %endpoint.id, url, "webhook endpoint registered");
+    }
+    Ok(Some(shown))
+}
+
+/// A fresh `whsec_` secret with 32 base62 characters.
+fn generate_webhook_secret() -> SecretString {
+    use rand::Rng;
+    let random: String = rand::rng()
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(32)
+        .map(char::from)
+        .collect();
+    SecretString::from(format!("whsec_{random}"))
 }
 
 /// Resolves on Ctrl-C (SIGINT). The handler is installed when this returns,

@@ -157,7 +157,10 @@ fn log_format_json_writes_one_json_object_per_line_on_stderr() {
     let line = line.trim();
     assert!(line.starts_with('{') && line.ends_with('}'), "{line}");
     assert!(line.contains(r#""level":"INFO""#), "{line}");
-    assert!(line.contains("emulator listening"), "{line}");
+    assert!(
+        line.contains(r#""message":"listening""#) && line.contains(r#""url":"http://127.0.0.1:"#),
+        "{line}"
+    );
     assert!(
         !line.contains("sk_test_x"),
         "the secret stays out of the logs"
@@ -189,4 +192,59 @@ fn ctrl_c_right_after_the_first_lines_is_still_a_clean_exit() {
         let status = child.0.wait().unwrap();
         assert!(status.success(), "clean exit: {status}");
     }
+}
+
+/// Every `127.0.0.1:PORT` in `text`.
+fn loopback_addresses(text: &str) -> std::collections::BTreeSet<String> {
+    text.match_indices("127.0.0.1:")
+        .map(|(at, prefix)| {
+            let port: String = text[at + prefix.len()..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            format!("127.0.0.1:{port}")
+        })
+        .collect()
+}
+
+#[test]
+fn one_address_is_printed_from_start_to_shutdown() {
+    let child = Command::new(env!("CARGO_BIN_EXE_keygate"))
+        .args(["serve", "--port", "0", "--secret", "sk_test_x"])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = Running(child);
+    let mut stdout = BufReader::new(child.0.stdout.take().unwrap());
+    let mut printed = String::new();
+    for _ in 0..3 {
+        stdout.read_line(&mut printed).unwrap();
+    }
+    let pid = child.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    stdout.read_to_string(&mut printed).unwrap();
+    child
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut printed)
+        .unwrap();
+    assert!(child.0.wait().unwrap().success());
+
+    let addresses = loopback_addresses(&printed);
+    assert_eq!(addresses.len(), 1, "{printed}");
+    let addr = addresses.first().unwrap();
+    assert!(
+        printed.contains(&format!("listening on http://{addr}\n")),
+        "{printed}"
+    );
 }

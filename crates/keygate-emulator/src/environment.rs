@@ -1,5 +1,7 @@
 //! One emulated WorkOS environment: its secrets, data, clock and test controls.
 
+use std::sync::Arc;
+
 use keygate_types::Timestamp;
 
 use crate::Error;
@@ -9,12 +11,13 @@ use crate::counters::Counters;
 use crate::faults::FaultSet;
 use crate::rate_limit::Limiter;
 use crate::store::Store;
-use crate::webhooks::{WebhookRetry, Webhooks};
+use crate::webhooks::Webhooks;
 
 /// Everything a request handler may need, shared by all of them.
 #[derive(Debug)]
 pub(crate) struct Environment {
-    pub(crate) store: Store,
+    /// Shared with the webhook deliverer, which reads the endpoints.
+    pub(crate) store: Arc<Store>,
     pub(crate) clock: Clock,
     pub(crate) faults: FaultSet,
     pub(crate) counters: Counters,
@@ -23,8 +26,8 @@ pub(crate) struct Environment {
     pub(crate) body_limit: usize,
     /// The rate limit per secret, when one is set.
     pub(crate) limiter: Option<Limiter>,
-    pub(crate) webhooks: Webhooks,
-    pub(crate) webhook_retry: WebhookRetry,
+    /// Shared with the webhook deliverer, which records its attempts.
+    pub(crate) webhooks: Arc<Webhooks>,
 }
 
 impl Environment {

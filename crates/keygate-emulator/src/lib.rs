@@ -35,15 +35,23 @@
 //! /_emulator/webhooks`, `DELETE /_emulator/webhooks/{id}`, `GET
 //! /_emulator/webhooks/deliveries`; and `GET /health` without one.
 //!
-//! State: in memory by default; [`EmulatorBuilder::state_file`] (`keygate
+//! State: in memory by default. With the `sqlite` feature (off by default:
+//! it compiles SQLite, a C build), `EmulatorBuilder::state_file` (`keygate
 //! serve --state FILE`) keeps it in a SQLite file, so that every
 //! acknowledged write survives a restart, even `kill -9`. Create routes honour
 //! `Idempotency-Key` (a retry within 24 hours gets the first answer).
+//!
+//! # Features
+//!
+//! - `sqlite`: `EmulatorBuilder::state_file`, the state kept in a SQLite
+//!   file (rusqlite with SQLite bundled). On in `keygate-cli`; not turned on
+//!   by the facade's `keygate/emulator` feature.
 //!
 //! Webhooks: registered endpoints receive every event as WorkOS delivers
 //! it, a JSON POST signed with `WorkOS-Signature: t=<unix ms>, v1=<hex
 //! HMAC-SHA256 of "{t}.{body}">`, retried with exponential backoff (see
 //! [`WebhookRetry`]).
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![deny(missing_debug_implementations)]
@@ -69,4 +77,5 @@ pub use error::Error;
 pub use faults::{Fault, FaultBody};
 pub use rate_limit::RateLimit;
 pub use seed::{Seed, SeedApiKey, SeedMembership, SeedOrganization, SeedUser};
-pub use webhooks::{DeliveryState, WebhookDelivery, WebhookEndpoint, WebhookRetry};
+pub use store::WebhookEndpoint;
+pub use webhooks::{DeliveryState, WebhookDelivery, WebhookRetry};

@@ -43,7 +43,9 @@ impl Server {
                 tracing::error!(error = %e, "emulator server stopped with an error");
             }
         });
-        tracing::info!(%local_addr, "emulator listening");
+        // Debug: the address is `Emulator::base_url`, and `keygate serve`
+        // announces its own front address, the one to use.
+        tracing::debug!(%local_addr, "emulator listening");
         Ok(Self {
             local_addr,
             stop: Some(stop),

@@ -158,6 +158,7 @@ async fn the_directory_creates_are_idempotent_too() {
     assert_eq!(m1.body["id"], m2.body["id"]);
 }
 
+#[cfg(feature = "sqlite")]
 #[tokio::test]
 async fn the_window_survives_a_restart_and_the_value_does_not() {
     let dir = tempfile::tempdir().unwrap();

@@ -15,7 +15,9 @@ use crate::environment::Environment;
 use crate::faults::FaultSet;
 use crate::rate_limit::{Limiter, RateLimit};
 use crate::server::Server;
-use crate::store::{SqliteStorage, Store};
+#[cfg(feature = "sqlite")]
+use crate::store::SqliteStorage;
+use crate::store::Store;
 use crate::webhooks::{Deliverer, WebhookRetry, Webhooks};
 use crate::{Error, Seed};
 
@@ -32,12 +34,14 @@ pub struct EmulatorBuilder {
     body_limit: usize,
     webhook_retry: WebhookRetry,
     rate_limit: Option<RateLimit>,
+    #[cfg(feature = "sqlite")]
     state_file: Option<PathBuf>,
 }
 
 /// The environment variable that gives every emulator started without a
 /// state file one in this directory, fresh each time (so a test suite can
-/// run on the SQLite store unchanged).
+/// run on the SQLite store unchanged). Read only with the `sqlite` feature;
+/// without it, a warning says the state stays in memory.
 pub const STATE_DIR_ENV: &str = "KEYGATE_EMULATOR_STATE_DIR";
 
 impl Default for EmulatorBuilder {
@@ -52,6 +56,7 @@ impl Default for EmulatorBuilder {
             body_limit: DEFAULT_BODY_LIMIT,
             webhook_retry: WebhookRetry::default(),
             rate_limit: None,
+            #[cfg(feature = "sqlite")]
             state_file: None,
         }
     }
@@ -135,6 +140,8 @@ impl EmulatorBuilder {
     /// A file written by a newer keygate, or one that is not a sound SQLite
     /// database, is refused ([`Error::Storage`]) and left as it was.
     ///
+    /// Needs the `sqlite` feature, which compiles SQLite (a C build).
+    ///
     /// ```
     /// use keygate_emulator::Emulator;
     ///
@@ -154,18 +161,20 @@ impl EmulatorBuilder {
     /// # Ok(())
     /// # }
     /// ```
+    #[cfg(feature = "sqlite")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
     pub fn state_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.state_file = Some(path.into());
         self
     }
 
     /// Applies the seeds and starts serving on a task of the current Tokio runtime.
-    pub async fn start(self) -> Result<Emulator, Error> {
-        let mut seeds: Vec<Seed> = self.seed.into_iter().collect();
+    pub async fn start(mut self) -> Result<Emulator, Error> {
+        let mut seeds: Vec<Seed> = self.seed.take().into_iter().collect();
         if let Some(path) = &self.seed_file {
             seeds.push(Seed::from_file(path)?);
         }
-        let state_file = self.state_file.clone().or_else(fresh_state_file);
+        let store = self.store()?;
         let pick = |builder: Option<Vec<String>>, from_seed: fn(&Seed) -> Option<&Vec<String>>| {
             builder
                 .or_else(|| seeds.iter().rev().find_map(|s| from_seed(s).cloned()))
@@ -175,10 +184,6 @@ impl EmulatorBuilder {
             s.organization_permissions.as_ref()
         });
         let user_permissions = pick(self.user_permissions, |s| s.user_permissions.as_ref());
-        let store = match &state_file {
-            Some(path) => Store::new(Box::new(SqliteStorage::open(path)?)),
-            None => Store::default(),
-        };
         let kept = store.load()?;
         store.write(|state| {
             // Allow-lists given now replace the kept ones; absent ones keep them.
@@ -197,19 +202,18 @@ impl EmulatorBuilder {
         let secrets = EnvironmentSecrets::new(self.secrets);
         let limiter = self.rate_limit.map(|l| Limiter::new(l, secrets.len()));
         let env = Arc::new(Environment {
-            store,
+            store: Arc::new(store),
             clock,
             faults: FaultSet::default(),
             counters: Counters::default(),
             secrets,
             limiter,
             body_limit: self.body_limit,
-            webhooks: Webhooks::default(),
-            webhook_retry: self.webhook_retry,
+            webhooks: Arc::new(Webhooks::new(self.webhook_retry)),
         });
         let (outbox, events) = tokio::sync::mpsc::unbounded_channel();
         env.store.set_outbox(outbox);
-        let deliverer = Deliverer::spawn(env.clone(), events);
+        let deliverer = Deliverer::spawn(env.store.clone(), env.webhooks.clone(), events);
         if !kept {
             for seed in &seeds {
                 let now = env.clock.now();
@@ -229,7 +233,32 @@ impl EmulatorBuilder {
     }
 }
 
+impl EmulatorBuilder {
+    /// The store: in the state file, or in a fresh one in
+    /// [`STATE_DIR_ENV`]'s directory, or in memory.
+    #[cfg(feature = "sqlite")]
+    fn store(&self) -> Result<Store, Error> {
+        Ok(match self.state_file.clone().or_else(fresh_state_file) {
+            Some(path) => Store::new(Box::new(SqliteStorage::open(&path)?)),
+            None => Store::default(),
+        })
+    }
+
+    /// The store, in memory: this build has no SQLite.
+    #[cfg(not(feature = "sqlite"))]
+    fn store(&self) -> Result<Store, Error> {
+        if std::env::var_os(STATE_DIR_ENV).is_some() {
+            tracing::warn!(
+                "{STATE_DIR_ENV} is set, but keygate-emulator was built without its `sqlite` \
+                 feature: the state stays in memory"
+            );
+        }
+        Ok(Store::default())
+    }
+}
+
 /// A new file in [`STATE_DIR_ENV`]'s directory, when it is set.
+#[cfg(feature = "sqlite")]
 fn fresh_state_file() -> Option<PathBuf> {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);

@@ -4,7 +4,8 @@ use keygate_types::SecretString;
 
 use super::Emulator;
 use crate::Error;
-use crate::webhooks::{WebhookDelivery, WebhookEndpoint};
+use crate::store::WebhookEndpoint;
+use crate::webhooks::WebhookDelivery;
 
 impl Emulator {
     /// Registers an endpoint that receives every event, signed with `secret`.
@@ -38,7 +39,8 @@ impl Emulator {
         events: &[&str],
     ) -> Result<WebhookEndpoint, Error> {
         crate::webhooks::register(
-            &self.env,
+            &self.env.store,
+            self.env.clock.now(),
             url,
             secret.into(),
             events.iter().map(|e| (*e).to_owned()).collect(),

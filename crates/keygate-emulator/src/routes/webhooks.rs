@@ -30,7 +30,13 @@ pub(crate) async fn create(
     State(env): Env,
     JsonBody(body): JsonBody<NewEndpoint>,
 ) -> Result<Response, ApiError> {
-    let endpoint = crate::webhooks::register(&env, &body.url, body.secret, body.events)?;
+    let endpoint = crate::webhooks::register(
+        &env.store,
+        env.clock.now(),
+        &body.url,
+        body.secret,
+        body.events,
+    )?;
     Ok(json(StatusCode::CREATED, &endpoint))
 }
 

@@ -44,14 +44,17 @@ pub(crate) struct UserFilter {
 }
 
 impl Directory {
+    #[cfg(feature = "sqlite")]
     pub(crate) fn restore_organization(&mut self, org: Organization) {
         self.organizations.insert(org.id.clone(), org);
     }
 
+    #[cfg(feature = "sqlite")]
     pub(crate) fn restore_user(&mut self, user: User) {
         self.users.insert(user.id.clone(), user);
     }
 
+    #[cfg(feature = "sqlite")]
     pub(crate) fn restore_membership(&mut self, m: OrganizationMembership) {
         self.by_pair
             .insert((m.user_id.clone(), m.organization_id.clone()), m.id.clone());

@@ -75,12 +75,14 @@ impl EventLog {
     }
 
     /// The event with id `id`, if it is kept.
+    #[cfg(feature = "sqlite")]
     pub(crate) fn get(&self, id: &str) -> Option<&Event> {
         let i = self.events.partition_point(|e| e.id.as_str() < id);
         self.events.get(i).filter(|e| e.id.as_str() == id)
     }
 
     /// Adds an event read back from storage; they come oldest first.
+    #[cfg(feature = "sqlite")]
     pub(crate) fn restore(&mut self, event: Event) {
         self.events.push_back(event);
     }

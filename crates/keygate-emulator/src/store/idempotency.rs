@@ -51,10 +51,12 @@ pub(crate) struct Replay {
 }
 
 impl Idempotency {
+    #[cfg(any(test, feature = "sqlite"))]
     pub(crate) fn get(&self, key: &str) -> Option<&IdempotencyRecord> {
         self.records.get(key)
     }
 
+    #[cfg(feature = "sqlite")]
     pub(crate) fn restore(&mut self, record: IdempotencyRecord) {
         self.records.insert(record.key.clone(), record);
     }

@@ -48,10 +48,12 @@ impl KeyTable {
         self.by_id.get(id).map(|r| &r.api_key)
     }
 
+    #[cfg(feature = "sqlite")]
     pub(crate) fn record(&self, id: &str) -> Option<&KeyRecord> {
         self.by_id.get(id)
     }
 
+    #[cfg(feature = "sqlite")]
     pub(crate) fn restore(&mut self, record: KeyRecord) {
         self.by_digest
             .insert(record.digest, record.api_key.id.clone());

@@ -1,6 +1,7 @@
 //! The emulator's state: keys, the directory (organizations, users,
 //! memberships), the event log, idempotency records and webhook endpoints,
-//! behind one lock, kept by a [`Storage`] (memory, or a SQLite file).
+//! behind one lock, kept by a [`Storage`] (memory, or a SQLite file with the
+//! `sqlite` feature).
 //!
 //! Every operation takes the lock, does its work without awaiting, and lets
 //! go; rules that span concepts (deleting a membership revokes its keys and
@@ -14,10 +15,12 @@ mod events;
 mod idempotency;
 mod keys;
 mod page;
+#[cfg(feature = "sqlite")]
 mod sqlite;
 mod storage;
 #[cfg(test)]
 mod tests;
+mod webhook_endpoints;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -25,13 +28,14 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 pub(crate) use changes::{Changes, Row};
 pub(crate) use directory::{Directory, MembershipFilter, UserFilter};
 pub(crate) use events::{EventFilter, EventLog};
-pub(crate) use idempotency::{
-    Idempotency, IdempotencyRecord, MAX_KEY_LEN as MAX_IDEMPOTENCY_KEY_LEN, Replay,
-};
+pub(crate) use idempotency::{Idempotency, MAX_KEY_LEN as MAX_IDEMPOTENCY_KEY_LEN, Replay};
 pub(crate) use keys::{KeyTable, NewKey, ValueDigest, digest};
 pub(crate) use page::{Page, PageRequest};
+#[cfg(feature = "sqlite")]
 pub(crate) use sqlite::SqliteStorage;
 pub(crate) use storage::{MemoryStorage, Storage};
+pub(crate) use webhook_endpoints::Registered;
+pub use webhook_endpoints::WebhookEndpoint;
 
 use keygate_types::{ApiKey, Event, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -39,7 +43,6 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::Error;
 use crate::ids::IdGenerator;
-use crate::webhooks::Registered;
 
 /// The permission allow-lists: which slugs organization and user keys may
 /// carry. `None` allows any well-formed slug.

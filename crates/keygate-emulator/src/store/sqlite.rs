@@ -11,6 +11,11 @@
 //! version, or one that is not a sound SQLite database, is refused before
 //! anything is written to it. The connection holds an exclusive lock, so a
 //! second server cannot open the same file.
+//!
+//! The file holds webhook signing secrets in the clear, so on Unix it is
+//! created 0600 before SQLite opens it (SQLite gives its write-ahead log and
+//! shared-memory files the database's mode), and a file or companion that
+//! others may read is tightened to 0600 at start, with a warning.
 
 use std::path::{Path, PathBuf};
 
@@ -19,10 +24,10 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::idempotency::IdempotencyRecord;
 use super::keys::KeyRecord;
-use super::{Changes, IdempotencyRecord, Policy, Row, State, Storage};
+use super::{Changes, Policy, Registered, Row, State, Storage, WebhookEndpoint};
 use crate::Error;
-use crate::webhooks::{Registered, WebhookEndpoint};
 
 /// The migrations, in order: the file's `user_version` is how many ran.
 const MIGRATIONS: &[&str] = &["
@@ -72,6 +77,7 @@ impl SqliteStorage {
         if existing {
             check_untouched(path)?;
         }
+        keep_private(path)?;
         let conn = Connection::open(path).map_err(|e| fail("cannot open", &e))?;
         conn.execute_batch(
             "PRAGMA locking_mode = EXCLUSIVE;
@@ -164,6 +170,57 @@ impl SqliteStorage {
 
 /// Refuses a file that is not a SQLite database, fails a quick integrity
 /// check, or has a newer schema, reading it without writing anything.
+/// Creates the file readable and writable by its owner only when missing,
+/// and tightens it, and the write-ahead log and shared-memory files SQLite
+/// keeps beside it, to 0600 when others may read them. A file that cannot be
+/// tightened (owned by another user) is served with a warning.
+#[cfg(unix)]
+fn keep_private(path: &Path) -> Result<(), Error> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    const PRIVATE: u32 = 0o600;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .mode(PRIVATE)
+        .open(path)
+        .map_err(|e| {
+            Error::Storage(format!("state file {}: cannot create: {e}", path.display()))
+        })?;
+    let mut companions = [path.to_owned(), path.to_owned(), path.to_owned()];
+    companions[1].as_mut_os_string().push("-wal");
+    companions[2].as_mut_os_string().push("-shm");
+    for file in &companions {
+        let Ok(meta) = std::fs::metadata(file) else {
+            continue;
+        };
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 == 0 {
+            continue;
+        }
+        match std::fs::set_permissions(file, std::fs::Permissions::from_mode(PRIVATE)) {
+            Ok(()) => tracing::warn!(
+                file = %file.display(),
+                was = format_args!("{mode:o}"),
+                "the state file holds webhook signing secrets and others could read it: now 0600"
+            ),
+            Err(e) => tracing::warn!(
+                file = %file.display(),
+                mode = format_args!("{mode:o}"),
+                error = %e,
+                "the state file holds webhook signing secrets and others can read it; \
+                 it could not be made 0600"
+            ),
+        }
+    }
+    Ok(())
+}
+
+/// SQLite creates the file with its platform's defaults.
+#[cfg(not(unix))]
+fn keep_private(_path: &Path) -> Result<(), Error> {
+    Ok(())
+}
+
 fn check_untouched(path: &Path) -> Result<(), Error> {
     let refuse = |why: String| {
         Error::Storage(format!(

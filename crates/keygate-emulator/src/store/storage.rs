@@ -9,9 +9,9 @@ use crate::Error;
 /// write's changed rows durable, all or nothing, before the write is answered.
 ///
 /// Two implementations: [`MemoryStorage`] (the state lives only in the
-/// process) and [`SqliteStorage`](super::SqliteStorage) (a file that survives
-/// restarts and `kill -9`). One test suite (`store::tests`) runs against
-/// both, reopening the store where a restart would.
+/// process) and, with the `sqlite` feature, `SqliteStorage` (a file that
+/// survives restarts and `kill -9`). One test suite (`store::tests`) runs
+/// against both, reopening the store where a restart would.
 pub(crate) trait Storage: fmt::Debug + Send {
     /// Fills `state` with what was kept; `false` when nothing was (a new
     /// store), so that seeds are applied once.

@@ -1,5 +1,5 @@
-//! One suite for both storages: every test runs on memory and on a SQLite
-//! file, and reopens the store where a restart would (memory "reopens" as
+//! One suite for both storages: every test runs on memory and (with the
+//! `sqlite` feature) on a SQLite file, and reopens the store where a restart would (memory "reopens" as
 //! the same running store), so the two cannot drift apart.
 
 use keygate_types::{
@@ -9,7 +9,6 @@ use serde_json::json;
 use time::Duration;
 
 use super::*;
-use crate::webhooks::WebhookEndpoint;
 
 /// A store under test, and how it restarts.
 trait Fixture: Sized {
@@ -35,11 +34,13 @@ impl Fixture for Memory {
     }
 }
 
+#[cfg(feature = "sqlite")]
 struct Sqlite {
     dir: tempfile::TempDir,
     store: Store,
 }
 
+#[cfg(feature = "sqlite")]
 impl Sqlite {
     fn at(dir: tempfile::TempDir) -> Self {
         let storage = SqliteStorage::open(&dir.path().join("state.db")).expect("opens");
@@ -49,6 +50,7 @@ impl Sqlite {
     }
 }
 
+#[cfg(feature = "sqlite")]
 impl Fixture for Sqlite {
     const RESTARTS: bool = true;
     fn open() -> Self {
@@ -420,4 +422,5 @@ macro_rules! store_suite {
 }
 
 store_suite!(memory, Memory);
+#[cfg(feature = "sqlite")]
 store_suite!(sqlite, Sqlite);

@@ -12,8 +12,8 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use keygate_types::webhook_signature;
 
-use super::{DeliveryState, WebhookRetry};
-use crate::environment::Environment;
+use super::{DeliveryState, WebhookRetry, Webhooks};
+use crate::store::{State, Store};
 
 /// One endpoint an event goes to.
 #[derive(Debug, Clone)]
@@ -29,11 +29,33 @@ pub(crate) struct Deliverer {
     task: JoinHandle<()>,
 }
 
+impl Target {
+    /// The endpoints in `state` that want `event`.
+    fn all_for(state: &State, event: &Event) -> Vec<Self> {
+        let name = event.payload.name();
+        state
+            .webhook_endpoints
+            .values()
+            .filter(|r| r.endpoint.wants(name))
+            .map(|r| Target {
+                endpoint_id: r.endpoint.id.clone(),
+                url: r.endpoint.url.clone(),
+                secret: r.secret.clone(),
+            })
+            .collect()
+    }
+}
+
 impl Deliverer {
-    /// Starts delivering the events that arrive on `events`.
-    pub(crate) fn spawn(env: Arc<Environment>, events: UnboundedReceiver<Event>) -> Self {
+    /// Starts delivering the events that arrive on `events` to the endpoints
+    /// registered in `store`, recording each attempt in `webhooks`.
+    pub(crate) fn spawn(
+        store: Arc<Store>,
+        webhooks: Arc<Webhooks>,
+        events: UnboundedReceiver<Event>,
+    ) -> Self {
         Self {
-            task: tokio::spawn(run(env, events)),
+            task: tokio::spawn(run(store, webhooks, events)),
         }
     }
 }
@@ -44,7 +66,7 @@ impl Drop for Deliverer {
     }
 }
 
-async fn run(env: Arc<Environment>, mut events: UnboundedReceiver<Event>) {
+async fn run(store: Arc<Store>, webhooks: Arc<Webhooks>, mut events: UnboundedReceiver<Event>) {
     let client = match reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -60,11 +82,11 @@ async fn run(env: Arc<Environment>, mut events: UnboundedReceiver<Event>) {
         tokio::select! {
             event = events.recv() => {
                 let Some(event) = event else { break };
-                let targets = env.store.read(|state| state.webhook_targets(&event));
+                let targets = store.read(|state| Target::all_for(state, &event));
                 if targets.is_empty() {
                     continue;
                 }
-                env.webhooks.record_pending(&event, &targets);
+                webhooks.record_pending(&event, &targets);
                 let body = match serde_json::to_vec(&event) {
                     Ok(body) => Bytes::from(body),
                     Err(e) => {
@@ -74,7 +96,7 @@ async fn run(env: Arc<Environment>, mut events: UnboundedReceiver<Event>) {
                 };
                 for target in targets {
                     in_flight.spawn(deliver(
-                        env.clone(),
+                        webhooks.clone(),
                         client.clone(),
                         target,
                         event.id.clone(),
@@ -88,13 +110,13 @@ async fn run(env: Arc<Environment>, mut events: UnboundedReceiver<Event>) {
 }
 
 async fn deliver(
-    env: Arc<Environment>,
+    webhooks: Arc<Webhooks>,
     client: reqwest::Client,
     target: Target,
     event_id: EventId,
     body: Bytes,
 ) {
-    let retry: WebhookRetry = env.webhook_retry;
+    let retry: WebhookRetry = webhooks.retry;
     let attempts = retry.attempts.max(1);
     let mut backoff = retry.first_backoff;
     for attempt in 1..=attempts {
@@ -123,8 +145,7 @@ async fn deliver(
         } else {
             DeliveryState::Pending
         };
-        env.webhooks
-            .record_attempt(&target.endpoint_id, &event_id, state, status, error.clone());
+        webhooks.record_attempt(&target.endpoint_id, &event_id, state, status, error.clone());
         if delivered {
             tracing::debug!(endpoint_id = %target.endpoint_id, %event_id, attempt, "webhook delivered");
             return;

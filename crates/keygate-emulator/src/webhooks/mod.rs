@@ -17,27 +17,15 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use keygate_types::{Event, EventId, SecretString, Timestamp, WebhookEndpointId};
-
-use crate::store::Row;
 use serde::{Deserialize, Serialize};
+
+use crate::Error;
+use crate::store::{Store, WebhookEndpoint};
 
 pub(crate) use delivery::{Deliverer, Target};
 
 /// How many delivery records are kept for [`Emulator::webhook_deliveries`](crate::Emulator::webhook_deliveries).
 const KEPT_DELIVERIES: usize = 10_000;
-
-/// A registered webhook endpoint. Its secret is never shown again.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WebhookEndpoint {
-    /// `we_…`.
-    pub id: WebhookEndpointId,
-    /// Where events are POSTed (`http://` only: the emulator has no TLS).
-    pub url: String,
-    /// The event names delivered; empty means all.
-    pub events: Vec<String>,
-    /// When it was registered.
-    pub created_at: Timestamp,
-}
 
 /// Where one event's delivery to one endpoint stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,62 +85,22 @@ impl Default for WebhookRetry {
     }
 }
 
-/// A registered endpoint and its signing secret (kept with the state: the
-/// emulator needs it to sign every delivery).
-#[derive(Debug, Clone)]
-pub(crate) struct Registered {
-    pub(crate) endpoint: WebhookEndpoint,
-    pub(crate) secret: SecretString,
-}
-
-/// The record of deliveries (the endpoints are part of the state).
-#[derive(Debug, Default)]
+/// How deliveries are retried, and the record of them (the endpoints are
+/// part of the state).
+#[derive(Debug)]
 pub(crate) struct Webhooks {
+    retry: WebhookRetry,
     deliveries: Mutex<VecDeque<WebhookDelivery>>,
 }
 
-impl crate::store::State {
-    /// Registers an endpoint.
-    pub(crate) fn add_webhook_endpoint(&mut self, endpoint: WebhookEndpoint, secret: SecretString) {
-        let id = endpoint.id.to_string();
-        self.webhook_endpoints
-            .insert(id.clone(), Registered { endpoint, secret });
-        self.changes.touch(Row::WebhookEndpoint(id));
-    }
-
-    /// Removes an endpoint; `false` when there was none with that id.
-    pub(crate) fn remove_webhook_endpoint(&mut self, id: &str) -> bool {
-        let removed = self.webhook_endpoints.remove(id).is_some();
-        if removed {
-            self.changes.touch(Row::WebhookEndpoint(id.to_owned()));
-        }
-        removed
-    }
-
-    /// The registered endpoints, oldest first.
-    pub(crate) fn webhook_endpoint_list(&self) -> Vec<WebhookEndpoint> {
-        self.webhook_endpoints
-            .values()
-            .map(|r| r.endpoint.clone())
-            .collect()
-    }
-
-    /// The endpoints that want `event`.
-    pub(crate) fn webhook_targets(&self, event: &Event) -> Vec<Target> {
-        let name = event.payload.name();
-        self.webhook_endpoints
-            .values()
-            .filter(|r| r.endpoint.events.is_empty() || r.endpoint.events.iter().any(|e| e == name))
-            .map(|r| Target {
-                endpoint_id: r.endpoint.id.clone(),
-                url: r.endpoint.url.clone(),
-                secret: r.secret.clone(),
-            })
-            .collect()
-    }
-}
-
 impl Webhooks {
+    pub(crate) fn new(retry: WebhookRetry) -> Self {
+        Self {
+            retry,
+            deliveries: Mutex::default(),
+        }
+    }
+
     pub(crate) fn deliveries(&self) -> Vec<WebhookDelivery> {
         self.deliveries
             .lock()
@@ -219,13 +167,16 @@ impl Webhooks {
 }
 
 /// Checks and registers an endpoint.
+/// The one way endpoints are registered: by the `/_emulator/webhooks`
+/// control, [`Emulator::add_webhook_endpoint`](crate::Emulator::add_webhook_endpoint)
+/// and so `keygate serve --webhook`.
 pub(crate) fn register(
-    env: &crate::environment::Environment,
+    store: &Store,
+    now: Timestamp,
     url: &str,
     secret: SecretString,
     events: Vec<String>,
-) -> Result<WebhookEndpoint, crate::Error> {
-    use crate::Error;
+) -> Result<WebhookEndpoint, Error> {
     let parsed = reqwest::Url::parse(url).map_err(|e| {
         Error::invalid_field("url", "invalid_url", format!("`{url}` is not a URL: {e}."))
     })?;
@@ -250,8 +201,7 @@ pub(crate) fn register(
             "event names must not be empty.",
         ));
     }
-    let now = env.clock.now();
-    let endpoint = env.store.write(|state| {
+    let endpoint = store.write(|state| {
         let endpoint = WebhookEndpoint {
             id: state.ids.webhook_endpoint(now),
             url: url.to_owned(),
