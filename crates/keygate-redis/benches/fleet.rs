@@ -220,7 +220,7 @@ fn main() {
         row("miss that calls the validator and writes redis", written);
         println!("  added by the redis round trip on an L2 hit: p50 {:.1} µs over the in-process miss, {:.1} µs over a local hit", l2 - miss, l2 - hit);
         println!(
-            "FIGURE fleet redis work per request, round trips (scripts) / commands inside them, relay pings included: \
+            "FIGURE fleet redis work per request, round trips (scripts) / commands inside them, log reads included: \
              local hit {:.3} / {:.3}, L2 hit {:.3} / {:.3}, miss with write {:.3} / {:.3}",
             per_hit.0, per_hit.1, per_found.0, per_found.1, per_write.0, per_write.1
         );
@@ -246,8 +246,8 @@ fn main() {
             }
             total as f64 / names.len().max(1) as f64
         };
-        let verdict = sampled(&mut conn, "{bench}:v:*").await;
-        let index = sampled(&mut conn, "{bench}:id:*").await;
+        let verdict = sampled(&mut conn, "{bench:*}:v:*").await;
+        let index = sampled(&mut conn, "{bench:*}:id:*").await;
         println!(
             "FIGURE fleet redis memory per valid verdict: MEMORY USAGE {verdict:.0} B (verdict) + {index:.0} B (id index) = {:.0} B; \
              used_memory grew {per_verdict:.0} B per verdict over {SAMPLES}",
