@@ -40,6 +40,13 @@
 //! In `[dev-dependencies]`, turn on `emulator` to test your service against
 //! a real key service in-process. The README lists the examples and links
 //! each part's manual.
+//!
+//! TLS (rustls, to the key service and, in fleet mode, to Redis) takes its
+//! crypto provider from one of two features: `aws-lc-rs` (default) or `ring`,
+//! which leaves aws-lc-sys (C code) out of the build once the default is off:
+//! `keygate = { version = "0.1", default-features = false, features = ["client", "ring"] }`.
+//! With both on, aws-lc-rs is used; with neither, the client speaks plain HTTP
+//! only. See [`keygate-client`'s TLS section](https://docs.rs/keygate-client/latest/keygate_client/#tls-the-crypto-provider).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![deny(missing_debug_implementations)]
@@ -81,28 +88,35 @@ pub use keygate_types as types;
 
 /// The typed client of the key service (crate `keygate-client`).
 #[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use keygate_client as client;
 #[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use keygate_client::Client;
 
 /// The in-process emulator of the key service (crate `keygate-emulator`).
 #[cfg(feature = "emulator")]
+#[cfg_attr(docsrs, doc(cfg(feature = "emulator")))]
 pub use keygate_emulator as emulator;
 
 /// Fleet mode: a verdict tier shared by replicas on Redis (crate `keygate-redis`).
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use keygate_redis as redis;
 
 /// The self-service key console: an axum `Router` you mount behind your login (crate `keygate-console`).
 #[cfg(feature = "console")]
+#[cfg_attr(docsrs, doc(cfg(feature = "console")))]
 pub use keygate_console as console;
 
 /// The API-key security scheme and each route's permissions in a utoipa OpenAPI document (crate `keygate-utoipa`).
 #[cfg(feature = "utoipa")]
+#[cfg_attr(docsrs, doc(cfg(feature = "utoipa")))]
 pub use keygate_utoipa as openapi;
 
 /// Per-key rate limits behind [`ApiKeyAuth`]: 429 with the IETF `RateLimit` headers (crate `keygate-ratelimit`).
 #[cfg(feature = "ratelimit")]
+#[cfg_attr(docsrs, doc(cfg(feature = "ratelimit")))]
 pub use keygate_ratelimit as ratelimit;
 
 // Compiles (and runs) the README's Rust examples, so they cannot rot.

@@ -168,6 +168,10 @@ impl ClientBuilder {
     }
 
     /// Checks the settings and builds the client.
+    ///
+    /// Fails with [`Error::Config`] on a missing secret, a bad base URL, a zero
+    /// timeout, or an `https://` base URL in a build without a TLS provider
+    /// (neither feature `aws-lc-rs` nor `ring`; see the [crate docs](crate#tls-the-crypto-provider)).
     pub fn build(self) -> Result<Client, Error> {
         let secret = match self.secret {
             Some(s) if !s.expose_secret().trim().is_empty() => s,
@@ -191,13 +195,16 @@ impl ClientBuilder {
         }
         let http = match self.http {
             Some(http) => http,
-            None => reqwest::Client::builder()
-                .connect_timeout(config.connect_timeout)
-                // An API answers where it was asked: a redirect is an error
-                // to see, not a place to send the secret.
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .map_err(|e| Error::Config(format!("could not build the HTTP client: {e}")))?,
+            None => {
+                let builder = reqwest::Client::builder()
+                    .connect_timeout(config.connect_timeout)
+                    // An API answers where it was asked: a redirect is an error
+                    // to see, not a place to send the secret.
+                    .redirect(reqwest::redirect::Policy::none());
+                crate::tls::configure(builder, &config.base_url)?
+                    .build()
+                    .map_err(|e| Error::Config(format!("could not build the HTTP client: {e}")))?
+            }
         };
         Ok(Client {
             inner: Arc::new(Inner {
@@ -257,6 +264,8 @@ mod tests {
         assert!(err.to_string().contains("WORKOS_API_KEY is empty"), "{err}");
     }
 
+    // An https base URL needs a TLS provider (feature `aws-lc-rs` or `ring`).
+    #[cfg(any(feature = "aws-lc-rs", feature = "ring"))]
     #[test]
     fn from_env_reads_the_base_url_or_defaults() {
         let client = ClientBuilder::default()
@@ -299,6 +308,8 @@ mod tests {
         assert!(matches!(err, Err(Error::Config(_))));
     }
 
+    // An https base URL needs a TLS provider (feature `aws-lc-rs` or `ring`).
+    #[cfg(any(feature = "aws-lc-rs", feature = "ring"))]
     #[test]
     fn base_url_keeps_a_path_prefix() {
         let c = Client::builder()

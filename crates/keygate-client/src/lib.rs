@@ -20,6 +20,23 @@
 //!   `Display` here shows them, and the `tracing` spans (one per attempt, with
 //!   method, path template, attempt, status and request id) never carry a body.
 //!
+//! ## TLS: the crypto provider
+//!
+//! TLS is rustls, never OpenSSL; the certificates are checked against the
+//! OS's trust store. Its crypto provider is chosen by feature:
+//! - `aws-lc-rs` (default): reqwest's own rustls set-up on aws-lc-rs, which
+//!   builds aws-lc-sys (C code).
+//! - `ring`: rustls on ring, no aws-lc-sys in the build; turn the default
+//!   off: `keygate-client = { version = "0.1", default-features = false,
+//!   features = ["ring"] }`. With both features on, aws-lc-rs is used.
+//! - neither: plain HTTP only, for the emulator and tests; [`ClientBuilder::build`]
+//!   refuses an `https://` base URL with [`Error::Config`].
+//!
+//! A provider the application installed as rustls's process default is used
+//! before the feature's, and a client given to [`ClientBuilder::http_client`]
+//! keeps its own TLS. Through the `keygate` facade the features have the same
+//! names and also choose the provider of fleet mode's TLS to Redis.
+//!
 //! Where it sits: `keygate-auth` validates presented keys through
 //! [`Client::validate_api_key`]; the `keygate` CLI manages keys with it;
 //! `keygate-emulator` is the server its tests run against.
@@ -58,6 +75,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![deny(missing_debug_implementations)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod answer;
 mod api_keys;
@@ -71,6 +89,7 @@ mod memberships;
 mod organizations;
 mod page;
 mod retry;
+mod tls;
 mod users;
 
 pub use client::Client;

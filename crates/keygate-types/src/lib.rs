@@ -32,6 +32,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![deny(missing_debug_implementations)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod api_key;
 mod error;
@@ -45,6 +46,7 @@ mod secret;
 mod timestamp;
 mod user;
 #[cfg(feature = "webhook-signature")]
+#[cfg_attr(docsrs, doc(cfg(feature = "webhook-signature")))]
 pub mod webhook_signature;
 
 pub use api_key::{
