@@ -1,6 +1,5 @@
-//! Fleet mode on a Redis Cluster: the scripts run within the prefix's slot,
-//! and invalidations published on one node reach replicas subscribed to
-//! others.
+//! Fleet mode on a Redis Cluster: each script runs within one slot, the
+//! verdicts spread over the nodes, and revocations reach every replica.
 
 use std::time::Instant;
 
@@ -44,6 +43,24 @@ async fn on_a_redis_cluster_the_fleet_shares_verdicts_and_revocations() {
         "FIGURE fleet on a 3-node Redis Cluster: 3 replicas, 100 keys, {calls} validation calls"
     );
     assert!(calls <= 105, "{calls}");
+
+    // The verdicts spread over the shards' slots, so over every node.
+    let mut per_node = Vec::new();
+    for url in &urls {
+        let client = redis::Client::open(url.as_str()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let names: Vec<String> = redis::cmd("KEYS")
+            .arg("{fleet-test:*}:v:*")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        per_node.push(names.len());
+    }
+    println!(
+        "FIGURE fleet on a 3-node Redis Cluster: 100 verdicts stored as {per_node:?} per node"
+    );
+    assert_eq!(per_node.iter().sum::<usize>(), 100);
+    assert!(per_node.iter().all(|&n| n > 0), "{per_node:?}");
 
     let (mut last_accepted, mut refused_after) = (Vec::new(), Vec::new());
     for (key, value) in issued.iter().take(10) {
