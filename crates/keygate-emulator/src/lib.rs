@@ -55,7 +55,6 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![deny(missing_debug_implementations)]
-#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod auth;
 mod clock;
