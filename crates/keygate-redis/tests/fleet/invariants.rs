@@ -1,7 +1,7 @@
 //! The revocation rules of the crate docs that the regression and fault
 //! suites do not already show on their own: a follower that fell behind a
-//! trimmed log (rule 5), and a verdict Redis holds that the fleet did not
-//! seal (rule 7).
+//! trimmed log, and a Redis restarted with its data (rule 5); a verdict
+//! Redis holds that the fleet did not seal (rule 7).
 
 use std::process::Command;
 use std::time::Duration;
@@ -91,4 +91,46 @@ async fn rule_7_a_verdict_written_with_redis_cli_is_not_served() {
         fleet[0].auth.cache().invalidate_key(forged).await.unwrap();
     }
     assert_eq!(fleet[0].stats().forged, 2);
+}
+
+/// Rule 5: Redis restarted with its data (persistence on, scripts gone) is a
+/// new incarnation: every replica flushes, nothing revoked comes back, and a
+/// valid key is served again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rule_5_redis_restarted_with_its_data_is_a_new_incarnation() {
+    let emu = emulator().await;
+    let mut redis = RedisServer::start_with(&["--appendonly", "yes", "--appendfsync", "always"]);
+    let keys = Keys::new(&emu);
+    let fleet = replicas(&emu, &redis, 2, &Options::fleet()).await;
+    until_listening(&fleet).await;
+    let http = http();
+    let (revoked, revoked_value) = keys.mint(&emu);
+    let (_, valid_value) = keys.mint(&emu);
+    for replica in &fleet {
+        assert_eq!(replica.get(&http, &revoked_value).await, StatusCode::OK);
+        assert_eq!(replica.get(&http, &valid_value).await, StatusCode::OK);
+    }
+    emu.delete_api_key(revoked.id.as_str()).unwrap();
+    fleet[0]
+        .auth
+        .cache()
+        .invalidate_id(&revoked.id)
+        .await
+        .unwrap();
+    let before: Vec<u64> = fleet.iter().map(|r| r.stats().discontinuities).collect();
+
+    redis.restart();
+    for (replica, before) in fleet.iter().zip(before) {
+        until(Duration::from_secs(10), || {
+            replica.stats().discontinuities > before
+        })
+        .await;
+    }
+    for replica in &fleet {
+        assert_eq!(
+            replica.get(&http, &revoked_value).await,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(replica.get(&http, &valid_value).await, StatusCode::OK);
+    }
 }
