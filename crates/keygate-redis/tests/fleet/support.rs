@@ -165,7 +165,7 @@ impl Replica {
             .status()
     }
 
-    /// Stops serving and drops the layer (its listener and relay stop).
+    /// Stops serving and drops the layer (its listener and log follower stop).
     pub async fn kill(self) {
         self.server.abort();
         let _ = self.server.await;
