@@ -268,7 +268,11 @@ async fn an_invalidation_that_could_not_reach_redis_keeps_the_key_refused_on_its
 
     proxy.cut();
     emu.delete_api_key(key.id.as_str()).unwrap();
-    let _ = a.auth.cache().invalidate_id(&key.id).await;
+    let logged = a.auth.cache().invalidate_id(&key.id).await;
+    assert!(
+        logged.is_err(),
+        "the caller is told the fleet has not heard of it"
+    );
     let invalidated = Instant::now();
     proxy.restore();
     // A leaves a failing Redis alone for a second, then uses it again.
