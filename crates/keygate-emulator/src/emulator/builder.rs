@@ -13,7 +13,7 @@ use crate::clock::Clock;
 use crate::counters::Counters;
 use crate::environment::Environment;
 use crate::faults::FaultSet;
-use crate::rate_limit::{Limiter, RateLimit};
+use crate::rate_limit::{Limiter, SecretRateLimit};
 use crate::server::Server;
 #[cfg(feature = "sqlite")]
 use crate::store::SqliteStorage;
@@ -33,7 +33,7 @@ pub struct EmulatorBuilder {
     bind: SocketAddr,
     body_limit: usize,
     webhook_retry: WebhookRetry,
-    rate_limit: Option<RateLimit>,
+    rate_limit: Option<SecretRateLimit>,
     #[cfg(feature = "sqlite")]
     state_file: Option<PathBuf>,
 }
@@ -125,9 +125,9 @@ impl EmulatorBuilder {
     }
 
     /// Limits each environment secret's requests, answering 429 with
-    /// `Retry-After` over the limit, as WorkOS does ([`RateLimit::WORKOS`]).
+    /// `Retry-After` over the limit, as WorkOS does ([`SecretRateLimit::WORKOS`]).
     /// Off by default; the test controls and `/health` are never limited.
-    pub fn rate_limit(mut self, limit: RateLimit) -> Self {
+    pub fn rate_limit(mut self, limit: SecretRateLimit) -> Self {
         self.rate_limit = Some(limit);
         self
     }
