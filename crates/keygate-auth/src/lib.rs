@@ -22,6 +22,7 @@ mod rejection;
 mod revocation;
 pub mod tier;
 mod upstream;
+pub mod usage;
 mod validator;
 mod verdicts;
 

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::usage::UsageSlot;
 use keygate_types::{ApiKey, ApiKeyId, OrganizationId, Owner, Timestamp, UserId};
 
 /// The caller behind a valid API key, placed in the request's extensions by
@@ -38,6 +39,9 @@ struct Caller {
     owner: Owner,
     permissions: Vec<String>,
     expires_at: Option<Timestamp>,
+    /// The key's request counter in the layer's usage meter, found on the
+    /// first counted request (see [`crate::usage`]).
+    usage: UsageSlot,
 }
 
 impl ApiKeyPrincipal {
@@ -58,6 +62,7 @@ impl ApiKeyPrincipal {
             owner,
             permissions,
             expires_at,
+            usage: UsageSlot::default(),
         }))
     }
 
@@ -99,6 +104,11 @@ impl ApiKeyPrincipal {
     /// When the key stops being valid; `None` means never.
     pub fn expires_at(&self) -> Option<Timestamp> {
         self.0.expires_at
+    }
+
+    /// The key's usage counter, found by `find` on the first call.
+    pub(crate) fn usage_slot(&self) -> &UsageSlot {
+        &self.0.usage
     }
 }
 

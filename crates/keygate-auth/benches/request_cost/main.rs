@@ -376,6 +376,35 @@ fn invalidation(c: &mut Criterion, runtime: &Runtime) {
     group.finish();
 }
 
+/// (h) (b) at 1,000 keys with a usage meter: what counting each request per
+/// key adds to a hit (compare with `b_keygate_hit_guarded/1000`).
+fn usage(c: &mut Criterion, runtime: &Runtime, registry: &Registry) {
+    let mut setup = None;
+    c.bench_function("h_keygate_hit_guarded_usage/1000", |b| {
+        let (_, service, headers) = setup.get_or_insert_with(|| {
+            let (validator, _, headers) = issue_keys(1_000);
+            let auth = ApiKeyAuth::builder(validator.clone())
+                .max_capacity(2_000)
+                .positive_ttl(Duration::from_secs(3_600))
+                .usage(keygate_auth::usage::UsageMeter::new())
+                .build();
+            let service = ServiceBuilder::new()
+                .layer(auth.clone())
+                .layer(RequirePermission("posts:read"))
+                .service_fn(ok);
+            warm(runtime, &auth, &service, &headers);
+            (validator, service, headers)
+        });
+        b.iter_custom(|iters| {
+            registry.record(
+                "h_keygate_hit_guarded_usage/1000",
+                measure(runtime, service, headers, iters),
+                iters,
+            )
+        })
+    });
+}
+
 fn main() {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -390,6 +419,7 @@ fn main() {
     jwt(&mut criterion, &runtime, &registry);
     static_bearer(&mut criterion, &runtime, &registry);
     invalidation(&mut criterion, &runtime);
+    usage(&mut criterion, &runtime, &registry);
 
     criterion.final_summary();
     summary::print(&registry);
