@@ -31,7 +31,7 @@ use axum::body::Body;
 use criterion::{BenchmarkId, Criterion};
 use http::header::AUTHORIZATION;
 use http::{HeaderValue, Request, Response, StatusCode};
-use keygate_auth::{ApiKeyAuth, InMemoryValidator, RequirePermission};
+use keygate_auth::{ApiKeyAuth, ApiKeyAuthBuilder, InMemoryValidator, RequirePermission};
 use keygate_types::{OrganizationId, Owner};
 use tokio::runtime::Runtime;
 use tower::{Service, ServiceBuilder, ServiceExt};
@@ -155,12 +155,23 @@ fn keygate_layer(
     ApiKeyAuth<InMemoryValidator>,
     Vec<HeaderValue>,
 ) {
+    keygate_layer_with(count, |builder| builder)
+}
+
+/// [`keygate_layer`], with more settings.
+fn keygate_layer_with(
+    count: usize,
+    more: impl FnOnce(ApiKeyAuthBuilder<InMemoryValidator>) -> ApiKeyAuthBuilder<InMemoryValidator>,
+) -> (
+    InMemoryValidator,
+    ApiKeyAuth<InMemoryValidator>,
+    Vec<HeaderValue>,
+) {
     let (validator, _, headers) = issue_keys(count);
-    let auth = ApiKeyAuth::builder(validator.clone())
+    let builder = ApiKeyAuth::builder(validator.clone())
         .max_capacity(2 * count as u64)
-        .positive_ttl(Duration::from_secs(3_600))
-        .build();
-    (validator, auth, headers)
+        .positive_ttl(Duration::from_secs(3_600));
+    (validator, more(builder).build(), headers)
 }
 
 /// Sends each key once (a miss each), then runs moka's housekeeping.
@@ -382,12 +393,9 @@ fn usage(c: &mut Criterion, runtime: &Runtime, registry: &Registry) {
     let mut setup = None;
     c.bench_function("h_keygate_hit_guarded_usage/1000", |b| {
         let (_, service, headers) = setup.get_or_insert_with(|| {
-            let (validator, _, headers) = issue_keys(1_000);
-            let auth = ApiKeyAuth::builder(validator.clone())
-                .max_capacity(2_000)
-                .positive_ttl(Duration::from_secs(3_600))
-                .usage(keygate_auth::usage::UsageMeter::new())
-                .build();
+            let (validator, auth, headers) = keygate_layer_with(1_000, |builder| {
+                builder.usage(keygate_auth::usage::UsageMeter::new())
+            });
             let service = ServiceBuilder::new()
                 .layer(auth.clone())
                 .layer(RequirePermission("posts:read"))
