@@ -240,7 +240,7 @@ impl Inner {
         let inner = self;
         let mut gate = self.invalidation();
         gate.index
-            .take(id)
+            .take(id.as_str())
             .is_some_and(|digest| inner.verdicts.remove(&digest).is_some())
     }
 
