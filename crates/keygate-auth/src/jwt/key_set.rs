@@ -160,14 +160,17 @@ impl KeySet {
         };
         // Rule 2: one fetch for everyone waiting here.
         let _fetching = self.fetching.lock().await;
-        if self.held().generation == generation {
-            let now = Instant::now();
+        let fetch = {
             let mut held = self.held();
-            if self.cooled_down(&held, now) {
+            let now = Instant::now();
+            let fetch = held.generation == generation && self.cooled_down(&held, now);
+            if fetch {
                 held.attempted_at = Some(now);
-                drop(held);
-                self.fetch().await;
             }
+            fetch
+        };
+        if fetch {
+            self.fetch().await;
         }
         let mut held = self.held();
         if let Some(key) = held.keys.get(kid) {
