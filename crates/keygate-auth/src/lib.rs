@@ -26,6 +26,7 @@ mod revocation;
 pub mod tier;
 mod upstream;
 mod validator;
+mod verdicts;
 
 pub use authenticate::{
     ApiKeyAuth, ApiKeyAuthBuilder, ApiKeyAuthService, DEFAULT_RETRY_AFTER, ResponseFuture,

@@ -7,12 +7,14 @@ use std::time::Duration;
 
 use http::HeaderName;
 
-use super::layer::{ApiKeyAuth, DEFAULT_RETRY_AFTER, Shared};
+use super::layer::{ApiKeyAuth, DEFAULT_RETRY_AFTER};
+use super::shared::Shared;
 use crate::cache::{CacheConfig, VerdictCache};
 use crate::credential::{CredentialConfig, Precheck};
 use crate::rejection::{DefaultRejection, Refusals};
 use crate::tier::SharedTier;
 use crate::upstream::{CircuitBreaker, Upstream, UpstreamPolicy};
+use crate::verdicts::Verdicts;
 use crate::{Clock, KeyValidator, SystemClock};
 
 /// Configures an [`ApiKeyAuth`]; from [`ApiKeyAuth::builder`].
@@ -336,15 +338,17 @@ impl<V: KeyValidator, R> ApiKeyAuthBuilder<V, R> {
         });
         ApiKeyAuth {
             shared: Arc::new(Shared {
-                validator: self.validator,
-                cache,
+                verdicts: Arc::new(Verdicts::new(
+                    self.validator,
+                    cache,
+                    Upstream::new(self.upstream),
+                    crate::metrics::LayerMetrics::new(&self.metrics),
+                    self.retry_after,
+                )),
                 refusals: Arc::new(Refusals::new(self.on_rejection)),
                 credentials: self.credentials,
                 precheck: self.precheck,
                 optional: self.optional,
-                retry_after: self.retry_after,
-                upstream: Upstream::new(self.upstream),
-                metrics: crate::metrics::LayerMetrics::new(&self.metrics),
                 #[cfg(feature = "client")]
                 listener,
             }),

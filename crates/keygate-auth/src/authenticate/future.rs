@@ -12,18 +12,13 @@ use pin_project_lite::pin_project;
 use tower::Service;
 
 use super::span::{log_refusal, record_principal};
-use crate::cache::CacheOutcome;
-use crate::metrics::{self, Caller, LayerMetrics};
+use crate::AuthRejection;
+use crate::metrics::{self, Caller};
 use crate::rejection::{OnRejection, Refusals};
-use crate::{ApiKeyPrincipal, AuthRejection};
+use crate::verdicts::Loaded;
 
-/// What the slow path found.
-pub(crate) struct LoadOutput {
-    pub(crate) verdict: Result<ApiKeyPrincipal, AuthRejection>,
-    pub(crate) outcome: Option<CacheOutcome>,
-}
-
-pub(crate) type Load = Pin<Box<dyn Future<Output = LoadOutput> + Send>>;
+/// The slow path: [`Verdicts::load`](crate::verdicts::Verdicts::load).
+pub(crate) type Load = Pin<Box<dyn Future<Output = Loaded> + Send>>;
 
 pin_project! {
     /// Response future of [`ApiKeyAuthService`](super::ApiKeyAuthService).
@@ -53,7 +48,7 @@ pin_project! {
         // A cache miss: waiting for the key service. Boxed, request and
         // all: a network call dwarfs the allocation, and a small future
         // spares every hit the copying of a large one.
-        Loading { load: Load, pending: Option<Box<(Request<ReqB>, S, LayerMetrics)>> },
+        Loading { load: Load, pending: Option<Box<(Request<ReqB>, S)>> },
     }
 }
 
@@ -112,14 +107,13 @@ where
         load: Load,
         request: Request<ReqB>,
         inner: S,
-        metrics: LayerMetrics,
         refusals: Arc<Refusals<R>>,
         span: tracing::Span,
     ) -> Self {
         Self {
             state: State::Loading {
                 load,
-                pending: Some(Box::new((request, inner, metrics))),
+                pending: Some(Box::new((request, inner))),
             },
             refusals,
             span,
@@ -154,17 +148,15 @@ where
                 }
                 StateProj::Loading { load, pending } => {
                     let output = ready!(load.as_mut().poll(cx));
-                    let (mut request, mut inner, layer_metrics) = *pending
+                    let (mut request, mut inner) = *pending
                         .take()
                         .expect("ResponseFuture polled after completion");
                     if let Some(outcome) = output.outcome {
                         this.span.record("cache", outcome.as_str());
-                        metrics::cache(outcome);
                     }
                     match output.verdict {
                         Ok(principal) => {
                             record_principal(this.span, &principal);
-                            layer_metrics.authenticated(&principal);
                             request.extensions_mut().insert(principal);
                             let future = inner.call(request);
                             this.state.set(State::Inner {

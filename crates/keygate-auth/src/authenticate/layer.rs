@@ -9,12 +9,12 @@ use tower::Layer;
 
 use super::builder::ApiKeyAuthBuilder;
 use super::service::ApiKeyAuthService;
+use super::shared::Shared;
 use crate::KeyValidator;
 use crate::cache::{CacheStats, VerdictCache};
-use crate::credential::{CredentialConfig, Precheck};
-use crate::rejection::{DefaultRejection, Refusals};
+use crate::rejection::DefaultRejection;
 use crate::tier::NotPassedOn;
-use crate::upstream::{BreakerState, Upstream};
+use crate::upstream::BreakerState;
 
 /// The default `Retry-After` of a 503 when the validator gives no hint.
 pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
@@ -49,22 +49,6 @@ pub struct ApiKeyAuth<V, R = DefaultRejection> {
     pub(crate) shared: Arc<Shared<V, R>>,
 }
 
-/// What the layer's services share.
-pub(crate) struct Shared<V, R> {
-    pub(crate) validator: V,
-    pub(crate) cache: VerdictCache,
-    pub(crate) refusals: Arc<Refusals<R>>,
-    pub(crate) credentials: CredentialConfig,
-    pub(crate) precheck: Option<Precheck>,
-    pub(crate) optional: bool,
-    pub(crate) retry_after: Duration,
-    pub(crate) upstream: Upstream,
-    pub(crate) metrics: crate::metrics::LayerMetrics,
-    /// Stops the revocation listener when the last layer or service goes.
-    #[cfg(feature = "client")]
-    pub(crate) listener: Option<crate::revocation::ListenerHandle>,
-}
-
 impl<V, R> Clone for ApiKeyAuth<V, R> {
     fn clone(&self) -> Self {
         Self {
@@ -80,7 +64,7 @@ impl<V, R> fmt::Debug for ApiKeyAuth<V, R> {
             .field("credentials", &shared.credentials)
             .field("precheck", &shared.precheck)
             .field("optional", &shared.optional)
-            .field("cache", &shared.cache)
+            .field("cache", &shared.verdicts.cache)
             .finish_non_exhaustive()
     }
 }
@@ -103,24 +87,24 @@ impl<V: KeyValidator> ApiKeyAuth<V> {
 impl<V, R> ApiKeyAuth<V, R> {
     /// The verdict cache this layer's services share.
     pub fn cache(&self) -> &VerdictCache {
-        &self.shared.cache
+        &self.shared.verdicts.cache
     }
 
     /// The cache's counters: hits, misses, coalesced loads, errors, invalidations.
     pub fn stats(&self) -> CacheStats {
-        self.shared.cache.stats()
+        self.shared.verdicts.cache.stats()
     }
 
     /// Forgets the cached verdict for the key `key`; see [`VerdictCache::invalidate_key`].
     pub async fn invalidate_key(&self, key: &str) -> Result<bool, NotPassedOn> {
         crate::metrics::invalidation(crate::metrics::Source::Api);
-        self.shared.cache.invalidate_key(key).await
+        self.shared.verdicts.cache.invalidate_key(key).await
     }
 
     /// Forgets the cached verdict for the key with id `id`; see [`VerdictCache::invalidate_id`].
     pub async fn invalidate_id(&self, id: &ApiKeyId) -> Result<bool, NotPassedOn> {
         crate::metrics::invalidation(crate::metrics::Source::Api);
-        self.shared.cache.invalidate_id(id).await
+        self.shared.verdicts.cache.invalidate_id(id).await
     }
 
     /// Forgets the cached verdicts of `user`'s keys in `organization`; see
@@ -132,6 +116,7 @@ impl<V, R> ApiKeyAuth<V, R> {
     ) -> Result<usize, NotPassedOn> {
         crate::metrics::invalidation(crate::metrics::Source::Api);
         self.shared
+            .verdicts
             .cache
             .invalidate_membership(user, organization)
             .await
@@ -139,12 +124,12 @@ impl<V, R> ApiKeyAuth<V, R> {
 
     /// The validator.
     pub fn validator(&self) -> &V {
-        &self.shared.validator
+        &self.shared.verdicts.validator
     }
 
     /// Where the circuit breaker in front of the key service is.
     pub fn breaker_state(&self) -> BreakerState {
-        self.shared.upstream.breaker_state()
+        self.shared.verdicts.upstream.breaker_state()
     }
 
     /// The revocation listener started by

@@ -6,6 +6,7 @@ mod builder;
 mod future;
 mod layer;
 mod service;
+mod shared;
 mod span;
 
 pub use builder::ApiKeyAuthBuilder;

@@ -8,13 +8,13 @@ use http::{Request, Response};
 use keygate_types::SecretString;
 use tower::Service;
 
-use super::future::{Load, LoadOutput, ResponseFuture};
-use super::layer::Shared;
+use super::future::ResponseFuture;
+use super::shared::Shared;
 use super::span;
-use crate::cache::{Call, Lookup, digest};
+use crate::cache::{CacheOutcome, digest};
 use crate::principal::Anonymous;
 use crate::rejection::OnRejection;
-use crate::tier::{KeyDigest, KeyServiceCall, TierVerdict};
+use crate::verdicts::Lookup;
 use crate::{AuthRejection, InvalidToken, KeyValidator};
 
 /// The service built by [`ApiKeyAuth`](super::ApiKeyAuth): authenticates,
@@ -60,7 +60,7 @@ impl<S: fmt::Debug, V, R> fmt::Debug for ApiKeyAuthService<S, V, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ApiKeyAuthService")
             .field("inner", &self.inner)
-            .field("cache", &self.shared.cache)
+            .field("cache", &self.shared.verdicts.cache)
             .finish_non_exhaustive()
     }
 }
@@ -115,85 +115,31 @@ where
         }
 
         let digest = digest(&token);
-        let cache = &shared.cache;
-        if let Lookup::Hit(verdict) = cache.lookup(&digest) {
-            drop(token);
-            crate::metrics::cache(crate::cache::CacheOutcome::Hit);
-            return match verdict.judge(cache.clock()) {
-                Ok(principal) => {
-                    shared.metrics.authenticated(&principal);
-                    let span = span::hit(source, &principal);
-                    request.extensions_mut().insert(principal);
-                    ResponseFuture::inner(self.inner.call(request), refusals, span)
-                }
-                Err(rejection) => {
-                    let span = span::pending(Some(source));
-                    span.record("cache", crate::cache::CacheOutcome::Hit.as_str());
-                    ResponseFuture::refused(rejection, refusals, span)
-                }
-            };
-        }
-        let span = span::pending(Some(source));
-        // An open breaker answers at once, without a load, unless a stale
-        // verdict or a shared tier might answer instead.
-        if !cache.serves_stale()
-            && cache.tier().is_none()
-            && let Some(retry_after) = shared.upstream.refusing()
-        {
-            return ResponseFuture::refused(
-                AuthRejection::Unavailable { retry_after },
-                refusals,
-                span,
-            );
-        }
+        let verdicts = &shared.verdicts;
+        let span = match verdicts.lookup(&digest) {
+            Lookup::Hit(Ok(principal)) => {
+                drop(token);
+                let span = span::hit(source, &principal);
+                request.extensions_mut().insert(principal);
+                return ResponseFuture::inner(self.inner.call(request), refusals, span);
+            }
+            Lookup::Hit(Err(rejection)) => {
+                let span = span::pending(Some(source));
+                span.record("cache", CacheOutcome::Hit.as_str());
+                return ResponseFuture::refused(rejection, refusals, span);
+            }
+            Lookup::Refused(rejection) => {
+                return ResponseFuture::refused(rejection, refusals, span::pending(Some(source)));
+            }
+            Lookup::Miss => span::pending(Some(source)),
+        };
         // The slow path owns what it needs: the key (redacted), the ready
         // inner service (a clone stays behind, as tower advises).
         let key = SecretString::from(&*token);
         drop(token);
-        let load = load(Arc::clone(&self.shared), digest, key);
+        let load = Box::pin(Arc::clone(verdicts).load(digest, key));
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
-        let metrics = shared.metrics.clone();
-        ResponseFuture::loading(load, request, inner, metrics, refusals, span)
+        ResponseFuture::loading(load, request, inner, refusals, span)
     }
-}
-
-/// The slow path: the verdict through the cache, which asks the validator
-/// at most once at a time per key.
-fn load<V: KeyValidator, R: Send + Sync + 'static>(
-    shared: Arc<Shared<V, R>>,
-    digest: crate::cache::Digest,
-    key: SecretString,
-) -> Load {
-    Box::pin(async move {
-        let shared_tier = shared.cache.tier().cloned();
-        let caller = Arc::clone(&shared);
-        let call = move || -> Call {
-            let validate: KeyServiceCall = Box::pin(async move {
-                caller
-                    .upstream
-                    .validate(&caller.validator, key.expose_secret())
-                    .await
-            });
-            match shared_tier {
-                // Fleet mode: the shared tier answers, or makes the call.
-                Some(tier) => tier.verdict(KeyDigest(digest), validate),
-                None => Box::pin(async move { validate.await.map(TierVerdict::fresh) }),
-            }
-        };
-        match shared.cache.load(digest, call).await {
-            Ok((verdict, outcome)) => LoadOutput {
-                verdict: verdict.judge(shared.cache.clock()),
-                outcome: Some(outcome),
-            },
-            Err(error) => {
-                let retry_after = error.retry_after().unwrap_or(shared.retry_after);
-                tracing::warn!(error = %error, "key service unavailable; answering 503");
-                LoadOutput {
-                    verdict: Err(AuthRejection::Unavailable { retry_after }),
-                    outcome: None,
-                }
-            }
-        }
-    })
 }

@@ -1,5 +1,6 @@
 //! Single flight: at most one call to the key service per key at a time,
-//! and the gate under which answers are stored and invalidations applied.
+//! and the gate under which answers are stored and invalidations applied
+//! (the stores and invalidations themselves are in `changes.rs`).
 //!
 //! The gate is one mutex over the invalidation epoch and the calls in
 //! flight. Hits never take it; misses take it twice (to join or start a
@@ -57,6 +58,7 @@ struct Flight {
 }
 
 /// How a request came by its answer.
+#[derive(Clone, Copy)]
 pub(crate) enum Role {
     /// It started the call.
     Leader,
@@ -149,39 +151,12 @@ struct Landing {
 impl Landing {
     fn settle(&mut self, epoch: u64, began: Instant, fetched: Fetched) -> Answer {
         self.settled = true;
-        let inner = &self.inner;
-        let mut gate = inner.gate();
+        let mut gate = self.inner.gate();
         gate.land(&self.digest, self.id);
         // The gate stays held until the answer is stored (or not): an
-        // invalidation waits for it, or this sees the epoch it moved.
-        let (key, fresh_for) = match fetched {
-            Ok(verdict) => (Ok(verdict.key), verdict.fresh_for),
-            Err(error) => (Err(error), None),
-        };
-        match key {
-            Ok(Some(api_key)) => {
-                let principal = crate::ApiKeyPrincipal::new(api_key);
-                if gate.epoch == epoch {
-                    let entry = inner.lifetimes.entry(principal.clone(), fresh_for, began);
-                    inner.refusals.invalidate(&self.digest);
-                    inner.verdicts.insert(self.digest, entry);
-                    gate.index.insert(self.digest, &principal);
-                    gate.index
-                        .prune(|digest| inner.verdicts.contains_key(digest));
-                }
-                Ok(CachedVerdict::Valid(principal))
-            }
-            Ok(None) => {
-                // A definite "invalid" ends any verdict kept for stale-if-error,
-                // whenever it arrives (invariant 5).
-                inner.verdicts.invalidate(&self.digest);
-                if gate.epoch == epoch {
-                    inner.refusals.insert(self.digest, ());
-                }
-                Ok(CachedVerdict::Invalid)
-            }
-            Err(error) => Err(Arc::new(error)),
-        }
+        // invalidation waits for it, or the store sees the epoch it moved.
+        self.inner
+            .store(&mut gate, &self.digest, epoch, began, fetched)
     }
 }
 

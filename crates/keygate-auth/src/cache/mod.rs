@@ -27,8 +27,9 @@
 //!    its freshness (kept only with stale-if-error) is served only when the
 //!    call that would replace it fails at the key service (not when this
 //!    process is saturated), and a definite "invalid" or an invalidation
-//!    removes it (`stale_is_served_only_when_the_key_service_fails`,
-//!    `saturation_never_serves_stale`).
+//!    removes it (`a_kept_verdict_ends_with_a_definite_invalid_or_an_invalidation`
+//!    here; `stale_is_served_only_when_the_key_service_fails` and
+//!    `saturation_never_serves_stale` in `verdicts.rs`, which decides).
 //! 6. **Nothing outlives its key.** A valid verdict is fresh for the positive
 //!    TTL cut at the key's `expires_at`, and `expires_at` is compared with
 //!    the clock on every use (`valid_verdicts_never_outlive_expires_at`).
@@ -51,14 +52,15 @@
 //! cut to the freshness it says is left
 //! (`a_shared_verdict_is_fresh_only_for_what_is_left_of_it`).
 
+mod changes;
 mod digest;
+mod fleet;
 mod flight;
 mod index;
 mod stats;
 mod verdict;
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
@@ -73,6 +75,7 @@ use crate::Clock;
 use crate::validator::ValidatorError;
 use digest::DigestHashing;
 pub(crate) use digest::{Digest, digest};
+use fleet::Fleet;
 pub(crate) use flight::Call;
 use flight::{Gate, Role};
 use stats::Counters;
@@ -160,125 +163,11 @@ pub(crate) struct Inner {
     fleet: Option<Fleet>,
 }
 
-/// A shared tier, and how recently it heard the fleet's log.
-pub(crate) struct Fleet {
-    pub(crate) tier: Arc<dyn SharedTier>,
-    bound: Duration,
-    /// What `heard` counts from.
-    origin: Instant,
-    /// Nanoseconds from `origin` to the latest instant before which every
-    /// logged invalidation has been applied; 0 before the first.
-    heard: AtomicU64,
-}
-
-impl Fleet {
-    fn new(tier: Arc<dyn SharedTier>) -> Self {
-        Self {
-            bound: tier.revocation_bound(),
-            tier,
-            origin: Instant::now(),
-            heard: AtomicU64::new(0),
-        }
-    }
-
-    /// Invariant 9: whether a verdict fetched at `fetched` may be served at
-    /// `now`.
-    fn vouches(&self, fetched: Instant, now: Instant) -> bool {
-        let heard = match self.heard.load(Ordering::Acquire) {
-            0 => fetched,
-            nanos => fetched.max(self.origin + Duration::from_nanos(nanos)),
-        };
-        now.saturating_duration_since(heard) <= self.bound
-    }
-
-    fn heard(&self, sent: Instant) {
-        let nanos = sent.saturating_duration_since(self.origin).as_nanos();
-        let nanos = u64::try_from(nanos).unwrap_or(u64::MAX).max(1);
-        self.heard.fetch_max(nanos, Ordering::AcqRel);
-    }
-}
-
 impl Inner {
     fn gate(&self) -> MutexGuard<'_, Gate> {
         // Nothing under the gate can panic half-way through a change that
         // matters: a poisoned gate is still consistent.
         self.gate.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-impl Inner {
-    /// Applies `invalidation` to this process only; returns how many valid
-    /// verdicts it forgot (for everything: 0).
-    pub(crate) fn forget(&self, invalidation: &Invalidation) -> usize {
-        match invalidation {
-            Invalidation::Key(digest) => usize::from(self.forget_digest(&digest.0)),
-            Invalidation::Id(id) => usize::from(self.forget_id(id)),
-            Invalidation::Membership { user, organization } => {
-                self.forget_membership(user, organization)
-            }
-            Invalidation::All => {
-                self.forget_all();
-                0
-            }
-        }
-    }
-
-    fn forget_digest(&self, digest: &Digest) -> bool {
-        let inner = self;
-        let mut gate = self.invalidation();
-        inner.refusals.invalidate(digest);
-        match inner.verdicts.remove(digest) {
-            Some(entry) => {
-                gate.index.take(entry.principal.id());
-                true
-            }
-            None => false,
-        }
-    }
-
-    fn forget_id(&self, id: &ApiKeyId) -> bool {
-        let inner = self;
-        let mut gate = self.invalidation();
-        gate.index
-            .take(id.as_str())
-            .is_some_and(|digest| inner.verdicts.remove(&digest).is_some())
-    }
-
-    fn forget_membership(&self, user: &UserId, organization: &OrganizationId) -> usize {
-        let inner = self;
-        let mut gate = self.invalidation();
-        let digests = gate.index.take_where(|principal| {
-            principal.user_id() == Some(user) && principal.organization_id() == organization
-        });
-        digests
-            .iter()
-            .filter(|digest| inner.verdicts.remove(*digest).is_some())
-            .count()
-    }
-
-    fn forget_all(&self) {
-        let inner = self;
-        let mut gate = self.invalidation();
-        gate.index.clear();
-        // moka's own `invalidate_all` spares entries stored in the same clock
-        // tick; removing each key does not.
-        for (digest, _) in inner.verdicts.iter() {
-            inner.verdicts.invalidate(&*digest);
-        }
-        for (digest, ()) in inner.refusals.iter() {
-            inner.refusals.invalidate(&*digest);
-        }
-    }
-
-    /// Starts an invalidation: takes the gate and moves the epoch, so that
-    /// no call in flight stores its answer (invariant 3) and no later
-    /// request joins one (invariant 4). The caller removes what it forgets
-    /// before dropping the guard.
-    fn invalidation(&self) -> MutexGuard<'_, Gate> {
-        let mut gate = self.gate();
-        gate.epoch += 1;
-        Counters::bump(&self.counters.invalidations);
-        gate
     }
 }
 
@@ -304,14 +193,6 @@ impl Follower for Inner {
         let ttl = self.lifetimes.ttl(key.expires_at);
         (!ttl.is_zero()).then_some(ttl)
     }
-}
-
-/// What the cache knows about a key without waiting.
-pub(crate) enum Lookup {
-    /// A fresh verdict.
-    Hit(CachedVerdict),
-    /// Nothing fresh: the key service must be asked.
-    Miss,
 }
 
 impl fmt::Debug for VerdictCache {
@@ -378,15 +259,12 @@ impl VerdictCache {
         self.inner.lifetimes.grace.is_some()
     }
 
-    /// Looks `digest` up without waiting: the hot path. No lock of ours.
-    pub(crate) fn lookup(&self, digest: &Digest) -> Lookup {
-        match self.fresh(digest) {
-            Some(verdict) => {
-                self.inner.counters.hit(digest);
-                Lookup::Hit(verdict)
-            }
-            None => Lookup::Miss,
-        }
+    /// The fresh verdict for `digest`, without waiting: the hot path. No
+    /// lock of ours.
+    pub(crate) fn lookup(&self, digest: &Digest) -> Option<CachedVerdict> {
+        let verdict = self.fresh(digest)?;
+        self.inner.counters.hit(digest);
+        Some(verdict)
     }
 
     /// The fresh verdict moka holds for `digest`, if any.
@@ -413,12 +291,10 @@ impl VerdictCache {
             .then_some(CachedVerdict::Invalid)
     }
 
-    /// Gets the verdict for `digest` from the key service through `call`,
-    /// made at most once at a time per key: concurrent callers wait for the
-    /// one call in flight and share its answer.
-    ///
-    /// When the call fails at the key service and stale-if-error is on, the
-    /// key's kept valid verdict, if any, answers as [`CacheOutcome::Stale`].
+    /// Gets the verdict for `digest` through `call` (to the key service or a
+    /// shared tier), made at most once at a time per key: concurrent callers
+    /// wait for the one call in flight and share its answer, which the call
+    /// stores under the gate (`changes.rs`).
     pub(crate) async fn load(
         &self,
         digest: Digest,
@@ -439,38 +315,22 @@ impl VerdictCache {
         };
         let answer = answer.await;
         let counters = &inner.counters;
-        match (answer, role) {
-            (Ok(verdict), Role::Leader) => {
-                Counters::bump(&counters.misses);
-                Ok((verdict, CacheOutcome::Miss))
-            }
-            (Ok(verdict), Role::Follower) => {
-                Counters::bump(&counters.coalesced);
-                Ok((verdict, CacheOutcome::Coalesced))
-            }
-            (Err(error), role) => {
-                Counters::bump(match role {
-                    Role::Leader => &counters.errors,
-                    Role::Follower => &counters.coalesced,
-                });
-                if error.is_key_service_failure()
-                    && let Some(principal) = self.kept(&digest)
-                {
-                    Counters::bump(&counters.stale);
-                    tracing::warn!(
-                        key_id = %principal.id(),
-                        error = %error,
-                        "key service failing; serving a stale verdict within the grace window"
-                    );
-                    return Ok((CachedVerdict::Valid(principal), CacheOutcome::Stale));
-                }
-                Err(error)
-            }
-        }
+        Counters::bump(match (&answer, role) {
+            (_, Role::Follower) => &counters.coalesced,
+            (Ok(_), Role::Leader) => &counters.misses,
+            (Err(_), Role::Leader) => &counters.errors,
+        });
+        let outcome = match role {
+            Role::Leader => CacheOutcome::Miss,
+            Role::Follower => CacheOutcome::Coalesced,
+        };
+        answer.map(|verdict| (verdict, outcome))
     }
 
-    /// The kept valid verdict of `digest`, with stale-if-error on.
-    fn kept(&self, digest: &Digest) -> Option<crate::ApiKeyPrincipal> {
+    /// The valid verdict kept for `digest` past its freshness, to serve
+    /// while the key service fails (stale-if-error on, and in a fleet heard
+    /// or young); counted as served stale.
+    pub(crate) fn kept(&self, digest: &Digest) -> Option<crate::ApiKeyPrincipal> {
         if !self.serves_stale() {
             return None;
         }
@@ -480,7 +340,11 @@ impl VerdictCache {
             .fleet
             .as_ref()
             .is_none_or(|fleet| fleet.vouches(entry.fetched, Instant::now()));
-        vouched.then(|| entry.principal.clone())
+        if !vouched {
+            return None;
+        }
+        Counters::bump(&self.inner.counters.stale);
+        Some(entry.principal.clone())
     }
 
     /// Forgets the verdict for the key `key`, so its next use asks the key

@@ -9,7 +9,6 @@ use tokio::sync::Notify;
 
 use super::*;
 use crate::tier::TierVerdict;
-use crate::upstream::UpstreamError;
 use crate::validator::Verdict;
 use crate::{Clock, SystemClock};
 
@@ -72,10 +71,6 @@ fn failure() -> Verdict {
     Err(ValidatorError::new("key service down"))
 }
 
-fn saturated() -> Verdict {
-    Err(ValidatorError::new(UpstreamError::Saturated))
-}
-
 /// Loads `key` with a call answering `verdict`; returns its digest.
 async fn loaded(cache: &VerdictCache, key: &str, verdict: Verdict) -> Digest {
     let d = digest(key);
@@ -84,7 +79,7 @@ async fn loaded(cache: &VerdictCache, key: &str, verdict: Verdict) -> Digest {
 }
 
 fn is_valid_hit(cache: &VerdictCache, d: &Digest) -> bool {
-    matches!(cache.lookup(d), Lookup::Hit(CachedVerdict::Valid(_)))
+    matches!(cache.lookup(d), Some(CachedVerdict::Valid(_)))
 }
 
 /// Calls held at a gate until the test opens it, counted.
@@ -127,14 +122,11 @@ async fn errors_are_never_stored() {
     let cache = cache();
     let d = digest("sk_flaky");
     assert!(cache.load(d, answering(failure())).await.is_err());
-    assert!(matches!(cache.lookup(&d), Lookup::Miss));
+    assert!(cache.lookup(&d).is_none());
     let (verdict, outcome) = cache.load(d, answering(Ok(None))).await.unwrap();
     assert!(matches!(verdict, CachedVerdict::Invalid));
     assert_eq!(outcome, CacheOutcome::Miss);
-    assert!(matches!(
-        cache.lookup(&d),
-        Lookup::Hit(CachedVerdict::Invalid)
-    ));
+    assert!(matches!(cache.lookup(&d), Some(CachedVerdict::Invalid)));
     assert_eq!(cache.stats().errors, 1);
 }
 
@@ -172,7 +164,7 @@ async fn a_miss_that_lost_the_race_with_the_store_makes_no_second_call() {
     let d = digest("sk_raced");
     // A request looked the key up and missed; before it reaches the gate,
     // another request's call stores the answer and leaves the map.
-    assert!(matches!(cache.lookup(&d), Lookup::Miss));
+    assert!(cache.lookup(&d).is_none());
     loaded(&cache, "sk_raced", Ok(Some(api_key(12, None)))).await;
     let second = Gated::default();
     let (verdict, outcome) = cache.load(d, second.call(|| Ok(None))).await.unwrap();
@@ -254,7 +246,7 @@ async fn an_answer_that_began_before_an_invalidation_is_not_stored() {
         assert!(matches!(verdict, CachedVerdict::Valid(_)));
         // ...but it is not kept.
         assert!(
-            matches!(cache.lookup(&d), Lookup::Miss),
+            cache.lookup(&d).is_none(),
             "an answer overtook invalidate_{invalidate}"
         );
     }
@@ -336,7 +328,7 @@ fn a_lookup_after_an_invalidation_returned_never_hits() {
                 while !stop.load(Ordering::SeqCst) {
                     let after = invalidated.load(Ordering::SeqCst);
                     match cache.lookup(&d) {
-                        Lookup::Hit(CachedVerdict::Valid(_)) => {
+                        Some(CachedVerdict::Valid(_)) => {
                             assert!(!after, "a hit after the invalidation returned");
                         }
                         _ => drop(rt.block_on(cache.load(d, call(&revoked)))),
@@ -392,54 +384,37 @@ async fn a_request_after_an_invalidation_does_not_join_an_older_call() {
     assert!(matches!(verdict, CachedVerdict::Invalid));
     assert_eq!(outcome, CacheOutcome::Miss);
     // The newer answer is the one kept.
-    assert!(matches!(
-        cache.lookup(&d),
-        Lookup::Hit(CachedVerdict::Invalid)
-    ));
+    assert!(matches!(cache.lookup(&d), Some(CachedVerdict::Invalid)));
 }
 
 // Invariant 5.
 
 #[tokio::test]
-async fn stale_is_served_only_when_the_key_service_fails() {
+async fn a_kept_verdict_ends_with_a_definite_invalid_or_an_invalidation() {
     let cache = cache_with(CacheConfig {
         positive_ttl: Duration::ZERO,
         grace: Some(Duration::from_secs(60)),
         ..CacheConfig::default()
     });
     let d = loaded(&cache, "sk_stale", Ok(Some(api_key(5, None)))).await;
-    // Past its freshness at once: a fallback only.
-    assert!(matches!(cache.lookup(&d), Lookup::Miss));
-    let (verdict, outcome) = cache.load(d, answering(failure())).await.unwrap();
-    assert!(matches!(verdict, CachedVerdict::Valid(_)));
-    assert_eq!(outcome, CacheOutcome::Stale);
-    // A definite "invalid" ends it: the refusal answers next, and once the
-    // refusal has expired too, nothing valid is left to fall back on.
-    cache.load(d, answering(Ok(None))).await.unwrap();
-    let (verdict, _) = cache.load(d, answering(failure())).await.unwrap();
-    assert!(matches!(verdict, CachedVerdict::Invalid));
-    cache.inner.refusals.invalidate(&d);
+    // Past its freshness at once: a fallback only, and only through `kept`.
+    assert!(cache.lookup(&d).is_none());
     assert!(cache.load(d, answering(failure())).await.is_err());
+    assert!(cache.kept(&d).is_some());
+    // A definite "invalid" ends it.
+    cache.load(d, answering(Ok(None))).await.unwrap();
+    assert!(cache.kept(&d).is_none());
 
     // So does an invalidation.
     let d = loaded(&cache, "sk_stale_2", Ok(Some(api_key(6, None)))).await;
     cache.invalidate_id(&api_key(6, None).id).await.unwrap();
-    assert!(cache.load(d, answering(failure())).await.is_err());
+    assert!(cache.kept(&d).is_none());
     assert_eq!(cache.stats().stale, 1);
-}
 
-#[tokio::test]
-async fn saturation_never_serves_stale() {
-    let cache = cache_with(CacheConfig {
-        positive_ttl: Duration::ZERO,
-        grace: Some(Duration::from_secs(60)),
-        ..CacheConfig::default()
-    });
-    let d = loaded(&cache, "sk_busy", Ok(Some(api_key(7, None)))).await;
-    assert!(cache.load(d, answering(saturated())).await.is_err());
-    assert_eq!(cache.stats().stale, 0);
-    // The key service failing is another matter.
-    assert!(cache.load(d, answering(failure())).await.is_ok());
+    // Without a grace window nothing is kept.
+    let fresh_only = cache_with(CacheConfig::default());
+    let d = loaded(&fresh_only, "sk_fresh", Ok(Some(api_key(7, None)))).await;
+    assert!(fresh_only.kept(&d).is_none());
 }
 
 // Invariant 6.
@@ -455,7 +430,7 @@ async fn valid_verdicts_never_outlive_expires_at() {
     let entry = cache.inner.verdicts.get(&d).unwrap();
     assert!(entry.fresh_until <= Instant::now() + Duration::from_secs(2));
     // And judged against the clock on every use.
-    let Lookup::Hit(verdict) = cache.lookup(&d) else {
+    let Some(verdict) = cache.lookup(&d) else {
         panic!("a fresh verdict")
     };
     assert!(verdict.clone().judge(&clock).is_ok());
@@ -468,7 +443,7 @@ async fn an_already_expired_key_is_not_kept() {
     let past = Timestamp::now().saturating_add(time::Duration::seconds(-10));
     let cache = cache();
     let d = loaded(&cache, "sk_expired", Ok(Some(api_key(10, Some(past))))).await;
-    assert!(matches!(cache.lookup(&d), Lookup::Miss));
+    assert!(cache.lookup(&d).is_none());
 }
 
 #[tokio::test]
@@ -478,12 +453,9 @@ async fn invalid_verdicts_live_for_the_negative_ttl() {
         ..CacheConfig::default()
     });
     let d = loaded(&cache, "sk_bad", Ok(None)).await;
-    assert!(matches!(
-        cache.lookup(&d),
-        Lookup::Hit(CachedVerdict::Invalid)
-    ));
+    assert!(matches!(cache.lookup(&d), Some(CachedVerdict::Invalid)));
     tokio::time::sleep(Duration::from_millis(80)).await;
-    assert!(matches!(cache.lookup(&d), Lookup::Miss));
+    assert!(cache.lookup(&d).is_none());
 }
 
 // Invariant 7.
@@ -592,7 +564,7 @@ async fn a_panicking_call_does_not_strand_its_waiters() {
         panic!("the waiter is still pending 2 s after the call it joined panicked");
     };
     assert!(answer.unwrap().is_err());
-    assert!(matches!(cache.lookup(&d), Lookup::Miss));
+    assert!(cache.lookup(&d).is_none());
 }
 
 /// Stress for the central claim through `load` too (joins, cancellations,
@@ -655,8 +627,8 @@ fn no_request_after_an_invalidation_gets_the_old_verdict() {
                         i += 1;
                         let after = invalidated.load(Ordering::SeqCst);
                         let valid = match cache.lookup(&d) {
-                            Lookup::Hit(v) => matches!(v, CachedVerdict::Valid(_)),
-                            Lookup::Miss => {
+                            Some(v) => matches!(v, CachedVerdict::Valid(_)),
+                            None => {
                                 let load = cache.load(d, call(&revoked, &n));
                                 if (i + t).is_multiple_of(5) {
                                     // Abandon some loads half-way.
@@ -664,7 +636,14 @@ fn no_request_after_an_invalidation_gets_the_old_verdict() {
                                         tokio::time::timeout(Duration::from_micros(1), load).await;
                                     false
                                 } else {
-                                    matches!(load.await, Ok((CachedVerdict::Valid(_), _)))
+                                    match load.await {
+                                        Ok((verdict, _)) => {
+                                            matches!(verdict, CachedVerdict::Valid(_))
+                                        }
+                                        // The miss path's fallback (the
+                                        // failures here are the key service's).
+                                        Err(_) => cache.kept(&d).is_some(),
+                                    }
                                 }
                             }
                         };
@@ -722,10 +701,10 @@ async fn invalidations_from_the_fleet_apply_here_without_a_tier() {
     let d = loaded(&cache, "sk_fleet", Ok(Some(api_key(13, None)))).await;
     let local = cache.follower();
     assert!(local.apply(&Invalidation::Key(KeyDigest::of("sk_fleet"))));
-    assert!(matches!(cache.lookup(&d), Lookup::Miss));
+    assert!(cache.lookup(&d).is_none());
     let d = loaded(&cache, "sk_fleet", Ok(Some(api_key(13, None)))).await;
     assert!(local.apply(&Invalidation::Id(api_key(13, None).id)));
-    assert!(matches!(cache.lookup(&d), Lookup::Miss));
+    assert!(cache.lookup(&d).is_none());
     drop(cache);
     assert!(
         !local.apply(&Invalidation::All),
@@ -870,8 +849,11 @@ async fn stale_fleet_verdicts_need_the_log_heard_too() {
     let d = loaded(&cache, "sk_fleet_stale", Ok(Some(api_key(31, None)))).await;
     std::thread::sleep(Duration::from_millis(150));
     // The key service fails: a stale verdict is not served, the log unheard.
-    let answer = cache.load(d, answering(failure())).await;
-    assert!(answer.is_err(), "a stale verdict served while deaf");
+    assert!(cache.load(d, answering(failure())).await.is_err());
+    assert!(
+        cache.kept(&d).is_none(),
+        "a stale verdict served while deaf"
+    );
 }
 
 #[tokio::test]

@@ -10,9 +10,11 @@ use hashbrown::HashMap;
 
 use ::metrics::{Key, Label};
 
-use super::recorded::{ORGANIZATION_REQUESTS, increment, key};
+/// The counter's name.
+pub(super) const ORGANIZATION_REQUESTS: &str = "keygate_auth_organization_requests_total";
 
-static OTHER: Key = key!(ORGANIZATION_REQUESTS, "organization" => "other");
+static OTHER_LABEL: [Label; 1] = [Label::from_static_parts("organization", "other")];
+static OTHER: Key = Key::from_static_parts(ORGANIZATION_REQUESTS, &OTHER_LABEL);
 
 /// The organizations a layer labels, each with its key (built once). The
 /// map hashes with foldhash: SipHash was most of the cost of a count. The
@@ -31,10 +33,10 @@ impl Organizations {
         }
     }
 
-    /// Counts one request of `organization`. The common case, an
-    /// organization already labelled (or the labels all taken), takes the
-    /// read lock only.
-    pub(crate) fn count(&self, organization: &str) {
+    /// Counts one request of `organization` by handing its key to
+    /// `increment`. The common case, an organization already labelled (or
+    /// the labels all taken), takes the read lock only.
+    pub(crate) fn count(&self, organization: &str, increment: impl Fn(&Key)) {
         if self.limit == 0 {
             return;
         }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use ::metrics::{Key, KeyName, Label, Level, Metadata, Recorder, SharedString, Unit};
 use http::{Response, StatusCode};
 
-use super::organizations::Organizations;
+use super::organizations::{ORGANIZATION_REQUESTS, Organizations};
 use super::{CallResult, Caller, Source};
 use crate::cache::CacheOutcome;
 use crate::upstream::BreakerState;
@@ -24,7 +24,6 @@ pub(super) const CALL_DURATION: &str = "keygate_auth_key_service_call_duration_s
 pub(super) const BREAKER_STATE: &str = "keygate_auth_breaker_state";
 pub(super) const BREAKER_TRANSITIONS: &str = "keygate_auth_breaker_transitions_total";
 pub(super) const INVALIDATIONS: &str = "keygate_auth_invalidations_total";
-pub(super) const ORGANIZATION_REQUESTS: &str = "keygate_auth_organization_requests_total";
 
 pub(super) static METADATA: Metadata<'static> =
     Metadata::new("keygate_auth", Level::INFO, Some(module_path!()));
@@ -36,7 +35,6 @@ macro_rules! key {
         Key::from_static_parts($name, &LABELS)
     }};
 }
-pub(super) use key;
 
 /// One key per label value, in the order given.
 macro_rules! keys {
@@ -220,7 +218,7 @@ impl LayerMetrics {
     /// A request authenticated as `principal`.
     pub(crate) fn authenticated(&self, principal: &ApiKeyPrincipal) {
         self.organizations
-            .count(principal.organization_id().as_str());
+            .count(principal.organization_id().as_str(), increment);
     }
 }
 

@@ -5,6 +5,7 @@ use http::{Response, StatusCode};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 
 use super::organizations::Organizations;
+use super::recorded::increment;
 use super::{Caller, answered, refused};
 use crate::{AuthRejection, CredentialError, InsufficientScope, InvalidToken};
 
@@ -39,7 +40,7 @@ fn organizations_past_the_bound_are_counted_as_other() {
     let organizations = Organizations::new(2);
     let counts = counted(|| {
         for org in ["org_a", "org_b", "org_c", "org_a", "org_d", "org_c"] {
-            organizations.count(org);
+            organizations.count(org, increment);
         }
     });
     let name = "keygate_auth_organization_requests_total";
@@ -55,7 +56,7 @@ fn organizations_past_the_bound_are_counted_as_other() {
 #[test]
 fn a_bound_of_zero_counts_no_organization() {
     let organizations = Organizations::new(0);
-    assert!(counted(|| organizations.count("org_a")).is_empty());
+    assert!(counted(|| organizations.count("org_a", increment)).is_empty());
 }
 
 #[test]

@@ -127,14 +127,14 @@ impl Upstream {
         }
         if self.queued.fetch_add(1, Ordering::Relaxed) >= self.policy.max_concurrent {
             self.queued.fetch_sub(1, Ordering::Relaxed);
-            return Err(failed(UpstreamError::Saturated));
+            return Err(ValidatorError::saturated(UpstreamError::Saturated));
         }
         let _queued = Queued(&self.queued);
         match tokio::time::timeout(self.policy.timeout, Arc::clone(&self.slots).acquire_owned())
             .await
         {
             Ok(Ok(slot)) => Ok(slot),
-            Ok(Err(_)) | Err(_) => Err(failed(UpstreamError::Saturated)),
+            Ok(Err(_)) | Err(_) => Err(ValidatorError::saturated(UpstreamError::Saturated)),
         }
     }
 

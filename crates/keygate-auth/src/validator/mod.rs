@@ -69,6 +69,16 @@ impl<V: KeyValidator> KeyValidator for Arc<V> {
 pub struct ValidatorError {
     source: Box<dyn StdError + Send + Sync>,
     retry_after: Option<Duration>,
+    cause: Cause,
+}
+
+/// Who failed: the key service, or this process before asking it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cause {
+    /// The key service failed, or is known to be failing.
+    KeyService,
+    /// This process had no capacity left to ask (the key service may be fine).
+    Saturated,
 }
 
 impl ValidatorError {
@@ -77,6 +87,16 @@ impl ValidatorError {
         Self {
             source: source.into(),
             retry_after: None,
+            cause: Cause::KeyService,
+        }
+    }
+
+    /// This process had no capacity left to ask the key service: not a
+    /// failure of the key service, so never answered from a stale verdict.
+    pub(crate) fn saturated(source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+        Self {
+            cause: Cause::Saturated,
+            ..Self::new(source)
         }
     }
 
@@ -96,10 +116,7 @@ impl ValidatorError {
     /// opposed to this process having no capacity left to ask it. Only the
     /// former may be answered from a stale verdict.
     pub(crate) fn is_key_service_failure(&self) -> bool {
-        !matches!(
-            self.source.downcast_ref::<crate::upstream::UpstreamError>(),
-            Some(crate::upstream::UpstreamError::Saturated)
-        )
+        self.cause == Cause::KeyService
     }
 }
 

@@ -122,10 +122,7 @@ async fn forged_stale_and_malformed_deliveries_invalidate_nothing() {
         Err(WebhookError::MalformedEvent)
     );
     assert_eq!(cache.stats().invalidations, 0);
-    assert!(matches!(
-        cache.lookup(&crate::cache::digest("sk_one")),
-        crate::cache::Lookup::Hit(_)
-    ));
+    assert!(cache.lookup(&crate::cache::digest("sk_one")).is_some());
 }
 
 #[tokio::test]
