@@ -49,6 +49,8 @@ pub struct ApiKeyAuthBuilder<V, R = DefaultRejection> {
     metrics: crate::metrics::MetricsConfig,
     #[cfg(feature = "client")]
     listener: Option<crate::revocation::ListenerConfig>,
+    #[cfg(feature = "jwt")]
+    tokens: Option<crate::jwt::JwtVerifier>,
 }
 
 impl<V, R> fmt::Debug for ApiKeyAuthBuilder<V, R> {
@@ -82,6 +84,8 @@ impl<V: KeyValidator> ApiKeyAuthBuilder<V, DefaultRejection> {
             metrics: crate::metrics::MetricsConfig::default(),
             #[cfg(feature = "client")]
             listener: None,
+            #[cfg(feature = "jwt")]
+            tokens: None,
         }
     }
 
@@ -108,6 +112,8 @@ impl<V: KeyValidator> ApiKeyAuthBuilder<V, DefaultRejection> {
             metrics: self.metrics,
             #[cfg(feature = "client")]
             listener: self.listener,
+            #[cfg(feature = "jwt")]
+            tokens: self.tokens,
         }
     }
 }
@@ -321,6 +327,20 @@ impl<V: KeyValidator, R> ApiKeyAuthBuilder<V, R> {
         self
     }
 
+    /// Also accepts M2M access tokens and AuthKit session access tokens
+    /// (the kinds `verifier` is built for) on the same routes: a credential
+    /// shaped like a JWT goes to `verifier`, an `sk_…` key to the key
+    /// service as before, and both give a [`Principal`](crate::Principal)
+    /// to the same guards. Its revocation listener, if any, also denies
+    /// revoked sessions. Without it, nothing changes.
+    #[cfg(feature = "jwt")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
+    pub fn access_tokens(mut self, verifier: crate::jwt::JwtVerifier) -> Self {
+        self.credentials.token_max_len = crate::jwt::MAX_TOKEN_LENGTH;
+        self.tokens = Some(verifier);
+        self
+    }
+
     /// Builds the layer, and starts its [revocation listener](Self::revocation_listener)
     /// if it has one.
     pub fn build(self) -> ApiKeyAuth<V, R> {
@@ -330,6 +350,11 @@ impl<V: KeyValidator, R> ApiKeyAuthBuilder<V, R> {
         }
         #[cfg(feature = "client")]
         let listener = self.listener.map(|config| {
+            #[cfg(feature = "jwt")]
+            let config = match &self.tokens {
+                Some(tokens) => config.with_sessions(tokens),
+                None => config,
+            };
             let lease = self
                 .shared_tier
                 .as_ref()
@@ -349,6 +374,8 @@ impl<V: KeyValidator, R> ApiKeyAuthBuilder<V, R> {
                 credentials: self.credentials,
                 precheck: self.precheck,
                 optional: self.optional,
+                #[cfg(feature = "jwt")]
+                tokens: self.tokens,
                 #[cfg(feature = "client")]
                 listener,
             }),

@@ -438,14 +438,22 @@ impl JwtVerifier {
     /// 401 `invalid_token` with a [`TokenRefusal`], or 503 when the issuer's
     /// key set was never fetched.
     pub async fn verify(&self, token: &str) -> Result<Principal, AuthRejection> {
-        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        let now = self.0.clock.now();
-        if let Some(principal) = self.0.verified.get(&digest) {
-            return self.still_valid(principal, now).map_err(refused);
+        if let Some(judged) = self.verify_seen(token) {
+            return judged;
         }
-        let principal = self.verify_fresh(token, now).await?;
-        self.0.verified.insert(digest, principal.clone());
+        let principal = self.verify_fresh(token, self.0.clock.now()).await?;
+        self.0.verified.insert(digest(token), principal.clone());
         Ok(principal)
+    }
+
+    /// The verdict on a token verified before, without waiting: `None` when
+    /// it was not (the layer's hit path, with no allocation).
+    pub(crate) fn verify_seen(&self, token: &str) -> Option<Result<Principal, AuthRejection>> {
+        let principal = self.0.verified.get(&digest(token))?;
+        Some(
+            self.still_valid(principal, self.0.clock.now())
+                .map_err(refused),
+        )
     }
 
     /// A kept principal's checks that time and revocation can change.
@@ -546,6 +554,11 @@ impl JwtVerifier {
         }
         Ok(())
     }
+}
+
+/// The key of a verified token's principal: its SHA-256, never the token.
+fn digest(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
 }
 
 fn refused(refusal: TokenRefusal) -> AuthRejection {

@@ -98,6 +98,13 @@ impl ListenerConfig {
         }
     }
 
+    /// Also denies the sessions of `session.revoked` events through `verifier`.
+    #[cfg(feature = "jwt")]
+    pub(crate) fn with_sessions(mut self, verifier: &crate::jwt::JwtVerifier) -> Self {
+        self.sessions = Sessions::new(verifier);
+        self
+    }
+
     pub(crate) fn with_lease(mut self, lease: Option<Arc<dyn EventsLease>>) -> Self {
         self.lease = lease;
         self
