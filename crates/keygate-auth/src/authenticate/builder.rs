@@ -345,6 +345,10 @@ impl<V: KeyValidator, R> ApiKeyAuthBuilder<V, R> {
     /// if it has one.
     pub fn build(self) -> ApiKeyAuth<V, R> {
         let cache = VerdictCache::new(&self.cache, self.clock, self.shared_tier.clone());
+        #[cfg(feature = "jwt")]
+        if let Some(tokens) = &self.tokens {
+            cache.follow_sessions(tokens.session_denylist().clone());
+        }
         if let Some(tier) = &self.shared_tier {
             tier.attach(cache.follower());
         }

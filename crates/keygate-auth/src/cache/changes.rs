@@ -67,6 +67,14 @@ impl Inner {
                 self.forget_all();
                 0
             }
+            Invalidation::Session { sid, until } => {
+                #[cfg(feature = "jwt")]
+                if let Some(denylist) = self.sessions.get() {
+                    denylist.deny(sid.as_str(), *until);
+                }
+                let _ = (sid, until);
+                0
+            }
         }
     }
 

@@ -48,7 +48,7 @@ pub(crate) async fn apply(
     let payload = &event.payload;
     let name = payload.name();
     if name == SESSION_REVOKED {
-        return Ok(revoke_session(sessions, event));
+        return revoke_session(cache, sessions, event).await;
     }
     if let Some(key) = payload.api_key()
         && matches!(name, API_KEY_REVOKED | API_KEY_UPDATED)
@@ -94,15 +94,25 @@ pub(crate) async fn apply(
 /// Denies a revoked session's tokens. A `session.revoked` whose data cannot
 /// be read names no session to deny: it is logged, and API-key verdicts are
 /// left alone (they do not depend on sessions).
-fn revoke_session(sessions: &Sessions, event: &Event) -> Effect {
+/// Denied here first, then logged for the fleet ([`Invalidation::Session`]).
+async fn revoke_session(
+    cache: &VerdictCache,
+    sessions: &Sessions,
+    event: &Event,
+) -> Result<Effect, NotPassedOn> {
     let Some(session) = event.payload.revoked_session() else {
         tracing::warn!(event_id = %event.id, "session.revoked with unreadable data: skipped");
-        return Effect::Nothing;
+        return Ok(Effect::Nothing);
     };
-    if sessions.revoke(&session.id) {
-        tracing::debug!(event_id = %event.id, session_id = %session.id, "session revoked: its tokens are denied");
-        Effect::Session
-    } else {
-        Effect::Nothing
-    }
+    let Some(until) = sessions.revoke(&session.id) else {
+        return Ok(Effect::Nothing);
+    };
+    cache
+        .invalidate(Invalidation::Session {
+            sid: session.id.clone(),
+            until,
+        })
+        .await?;
+    tracing::debug!(event_id = %event.id, session_id = %session.id, "session revoked: its tokens are denied");
+    Ok(Effect::Session)
 }

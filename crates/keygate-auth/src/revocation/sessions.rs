@@ -17,15 +17,16 @@ impl Sessions {
         }
     }
 
-    /// Denies session `sid` until its tokens have expired; `false` when no
-    /// verifier follows sessions.
-    pub(crate) fn revoke(&self, sid: &str) -> bool {
+    /// Denies session `sid` here until its tokens have expired, and says
+    /// until when; `None` when no verifier follows sessions.
+    pub(crate) fn revoke(&self, sid: &str) -> Option<keygate_types::Timestamp> {
         #[cfg(feature = "jwt")]
         if let Some(verifier) = &self.verifier {
-            verifier.revoke_session(sid);
-            return true;
+            let until = verifier.deny_until();
+            verifier.session_denylist().deny(sid, until);
+            return Some(until);
         }
         let _ = sid;
-        false
+        None
     }
 }
