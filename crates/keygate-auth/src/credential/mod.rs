@@ -382,6 +382,7 @@ mod tests {
             max_len: usize::MAX,
             query: Some("api_key".into()),
             header: Some(HeaderName::from_static("x-api-key")),
+            ..CredentialConfig::default()
         };
         let p = parts(
             Request::get("/?api_key=sk_query_0123456789abcdefghij").header("x-api-key", "sk_h"),

@@ -32,14 +32,14 @@ impl Emulator {
     /// let emu = keygate_emulator::Emulator::start().await?;
     /// let org = emu.create_organization("Partner")?;
     /// let app = emu.create_m2m_application(&org.id, &["posts:read"])?;
-    /// let form = [
-    ///     ("grant_type", "client_credentials"),
-    ///     ("client_id", app.client_id.as_str()),
-    ///     ("client_secret", app.client_secret.as_str()),
-    /// ];
+    /// let form = format!(
+    ///     "grant_type=client_credentials&client_id={}&client_secret={}",
+    ///     app.client_id, app.client_secret,
+    /// );
     /// let answer: serde_json::Value = reqwest::Client::new()
     ///     .post(format!("{}/oauth2/token", emu.authkit_domain()))
-    ///     .form(&form)
+    ///     .header("content-type", "application/x-www-form-urlencoded")
+    ///     .body(form)
     ///     .send().await?
     ///     .json().await?;
     /// assert_eq!(answer["token_type"], "bearer");
