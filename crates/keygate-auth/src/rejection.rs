@@ -121,10 +121,10 @@ pub enum TokenRefusal {
     Lifetime,
 }
 
-/// The permissions a guard required and the key did not grant.
+/// The permissions a guard required and the credential did not grant.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "the API key {}: {}",
+    "the credential {}: {}",
     if *.any { "holds none of these permissions (any one would do)" } else { "lacks a required permission" },
     .required.join(" ")
 )]

@@ -462,3 +462,30 @@ async fn a_session_token_valid_for_longer_than_the_maximum_is_refused() {
         TokenRefusal::Lifetime
     );
 }
+
+#[tokio::test]
+async fn an_old_key_set_is_renewed_in_the_background_while_it_answers() {
+    let w = world().await;
+    let verifier = JwtVerifier::builder()
+        .m2m(m2m(&w.emu))
+        .key_set_cooldown(Duration::from_millis(50))
+        .key_set_refresh(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    verifier.prefetch().await;
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    // Answered from the held set at once; the renewal runs behind it.
+    let token = w.emu.m2m_access_token(&w.org, &[]).unwrap();
+    verifier.verify(&token).await.unwrap();
+    for _ in 0..100 {
+        if w.emu.request_count("GET", JWKS) == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(w.emu.request_count("GET", JWKS), 2);
+    // Fresh again: no further fetch.
+    let token = w.emu.m2m_access_token(&w.org, &[]).unwrap();
+    verifier.verify(&token).await.unwrap();
+    assert_eq!(w.emu.request_count("GET", JWKS), 2);
+}
