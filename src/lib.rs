@@ -57,9 +57,18 @@
 pub use keygate_auth::{
     Anonymous, ApiKeyAuth, ApiKeyAuthBuilder, ApiKeyAuthService, ApiKeyPrincipal, AuthRejection,
     Authorized, CredentialError, DefaultRejection, GuardFuture, GuardService, InsufficientScope,
-    InvalidToken, OnRejection, PermissionSlug, Precheck, RequireAllPermissions,
-    RequireAnyPermission, RequirePermission, ResponseFuture, permission,
+    InvalidToken, OnRejection, PermissionSlug, Precheck, Principal, PrincipalKind,
+    RequireAllPermissions, RequireAnyPermission, RequirePermission, ResponseFuture, permission,
 };
+
+/// M2M and AuthKit session access tokens beside API keys, through the same
+/// layer: the verifier, its key-set cache and the session denylist.
+#[cfg(feature = "jwt")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
+pub use keygate_auth::jwt;
+
+/// Requests per API key, counted by the layer for the key's holder to see.
+pub use keygate_auth::usage;
 
 /// Where verdicts come from: the [`KeyValidator`](validator::KeyValidator)
 /// trait for your own key store, and the validators that ship.

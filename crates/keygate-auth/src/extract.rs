@@ -1,4 +1,4 @@
-//! axum extractors: [`ApiKeyPrincipal`], `Option<ApiKeyPrincipal>`, and
+//! axum extractors: [`Principal`], `Option<Principal>`, and
 //! [`Authorized<P>`] for a permission declared once as a type.
 
 use std::fmt;
@@ -12,7 +12,7 @@ use http::request::Parts;
 
 use crate::principal::Anonymous;
 use crate::rejection::InsufficientScope;
-use crate::{ApiKeyPrincipal, AuthRejection};
+use crate::{AuthRejection, Principal};
 
 /// Logs a missing layer once per process: it is a setup bug, and a log line
 /// per request would bury everything else.
@@ -33,8 +33,8 @@ fn report_missing_layer(user: &'static str) {
 pub(crate) fn principal_or_rejection<'a>(
     extensions: &'a Extensions,
     user: &'static str,
-) -> Result<&'a ApiKeyPrincipal, AuthRejection> {
-    if let Some(principal) = extensions.get::<ApiKeyPrincipal>() {
+) -> Result<&'a Principal, AuthRejection> {
+    if let Some(principal) = extensions.get::<Principal>() {
         return Ok(principal);
     }
     if extensions.get::<Anonymous>().is_some() {
@@ -46,26 +46,26 @@ pub(crate) fn principal_or_rejection<'a>(
     ))
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for ApiKeyPrincipal {
+impl<S: Send + Sync> FromRequestParts<S> for Principal {
     type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        principal_or_rejection(&parts.extensions, "the ApiKeyPrincipal extractor").cloned()
+        principal_or_rejection(&parts.extensions, "the Principal extractor").cloned()
     }
 }
 
-/// `Option<ApiKeyPrincipal>` is `None` only when the request sent no
+/// `Option<Principal>` is `None` only when the request sent no
 /// credential at all (which needs the layer's
 /// [optional mode](crate::ApiKeyAuthBuilder::optional)); an invalid key never
 /// reaches the handler, and a missing layer is still a 500.
-impl<S: Send + Sync> OptionalFromRequestParts<S> for ApiKeyPrincipal {
+impl<S: Send + Sync> OptionalFromRequestParts<S> for Principal {
     type Rejection = AuthRejection;
 
     async fn from_request_parts(
         parts: &mut Parts,
         _state: &S,
     ) -> Result<Option<Self>, Self::Rejection> {
-        match principal_or_rejection(&parts.extensions, "the Option<ApiKeyPrincipal> extractor") {
+        match principal_or_rejection(&parts.extensions, "the Option<Principal> extractor") {
             Ok(principal) => Ok(Some(principal.clone())),
             Err(AuthRejection::MissingCredential) => Ok(None),
             Err(rejection) => Err(rejection),
@@ -118,7 +118,7 @@ macro_rules! permission {
 }
 
 /// The principal, when its key grants the permission `P`; otherwise 403
-/// `insufficient_scope` (or 401/500 as for [`ApiKeyPrincipal`]).
+/// `insufficient_scope` (or 401/500 as for [`Principal`]).
 ///
 /// ```
 /// use keygate_auth::{permission, Authorized};
@@ -131,21 +131,21 @@ macro_rules! permission {
 /// # let _ = create_post;
 /// ```
 pub struct Authorized<P> {
-    principal: ApiKeyPrincipal,
+    principal: Principal,
     permission: PhantomData<fn() -> P>,
 }
 
 impl<P> Authorized<P> {
     /// The principal.
-    pub fn into_inner(self) -> ApiKeyPrincipal {
+    pub fn into_inner(self) -> Principal {
         self.principal
     }
 }
 
 impl<P> Deref for Authorized<P> {
-    type Target = ApiKeyPrincipal;
+    type Target = Principal;
 
-    fn deref(&self) -> &ApiKeyPrincipal {
+    fn deref(&self) -> &Principal {
         &self.principal
     }
 }

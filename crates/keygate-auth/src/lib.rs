@@ -16,6 +16,9 @@ mod clock;
 mod credential;
 mod extract;
 mod guard;
+#[cfg(feature = "jwt")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
+pub mod jwt;
 mod metrics;
 mod principal;
 mod rejection;
@@ -42,9 +45,9 @@ pub use guard::{
 #[cfg(feature = "metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub use metrics::DEFAULT_ORGANIZATION_LABELS;
-pub use principal::{Anonymous, ApiKeyPrincipal};
+pub use principal::{Anonymous, ApiKeyPrincipal, Principal, PrincipalKind};
 pub use rejection::{
-    AuthRejection, DefaultRejection, InsufficientScope, InvalidToken, OnRejection,
+    AuthRejection, DefaultRejection, InsufficientScope, InvalidToken, OnRejection, TokenRefusal,
 };
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]

@@ -72,12 +72,59 @@ pub enum InvalidToken {
     /// The local pre-check refused the key before asking the key service.
     #[error("the API key is not in the expected format")]
     Precheck,
+    /// An access token (M2M or AuthKit session JWT) failed local verification.
+    #[error(transparent)]
+    Token(#[from] TokenRefusal),
 }
 
-/// The permissions a guard required and the key did not grant.
+/// Why an access token (an M2M or AuthKit session JWT) is refused: each is a
+/// 401 `invalid_token` whose `error_description` is this message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenRefusal {
+    /// Not three base64url parts of JSON, or a claim of the wrong type.
+    #[error("the access token is not a well-formed JWT")]
+    Malformed,
+    /// An algorithm other than RS256 (such as `none` or `HS256`).
+    #[error("the access token's algorithm is not accepted (only RS256 is)")]
+    Algorithm,
+    /// No `kid` in the header.
+    #[error("the access token's header names no signing key (`kid`)")]
+    MissingKeyId,
+    /// A `kid` the issuer's key set does not hold.
+    #[error("the access token is signed with a key its issuer does not publish (unknown `kid`)")]
+    UnknownKeyId,
+    /// The signature does not verify (a changed header or payload, or another key).
+    #[error("the access token's signature does not verify")]
+    Signature,
+    /// `exp` has passed (beyond the leeway).
+    #[error("the access token has expired")]
+    Expired,
+    /// `nbf` or `iat` is in the future (beyond the leeway).
+    #[error("the access token is not valid yet")]
+    NotYetValid,
+    /// `iss` is not a trusted issuer for this kind of token.
+    #[error("the access token's issuer is not trusted here")]
+    Issuer,
+    /// `aud` does not name this service's client id.
+    #[error("the access token is meant for another audience")]
+    Audience,
+    /// A claim keygate needs is missing or malformed (its name).
+    #[error("the access token's `{0}` claim is missing or malformed")]
+    Claim(&'static str),
+    /// The session (`sid`) was revoked.
+    #[error("the session of this access token was revoked")]
+    SessionRevoked,
+    /// A session token valid for longer than the configured maximum lifetime
+    /// (the bound that keeps a revoked session denied until its tokens expire).
+    #[error("the access token is valid for longer than this service accepts")]
+    Lifetime,
+}
+
+/// The permissions a guard required and the credential did not grant.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "the API key {}: {}",
+    "the credential {}: {}",
     if *.any { "holds none of these permissions (any one would do)" } else { "lacks a required permission" },
     .required.join(" ")
 )]

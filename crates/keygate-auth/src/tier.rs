@@ -160,6 +160,14 @@ pub enum Invalidation {
     },
     /// Every verdict.
     All,
+    /// The access tokens of a revoked AuthKit session (`sid`), refused until
+    /// `until`, when none of them can still be valid. Ends no key verdict.
+    Session {
+        /// The session, `session_…`.
+        sid: String,
+        /// When its last token has expired.
+        until: keygate_types::Timestamp,
+    },
 }
 
 /// A verdict tier shared by a service's replicas, consulted on a miss of

@@ -11,6 +11,7 @@ use crate::counters::Counters;
 use crate::faults::FaultSet;
 use crate::rate_limit::Limiter;
 use crate::store::Store;
+use crate::tokens::Tokens;
 use crate::webhooks::Webhooks;
 
 /// Everything a request handler may need, shared by all of them.
@@ -28,6 +29,8 @@ pub(crate) struct Environment {
     pub(crate) limiter: Option<Limiter>,
     /// Shared with the webhook deliverer, which records its attempts.
     pub(crate) webhooks: Arc<Webhooks>,
+    /// M2M applications, sessions and the signing keys of their tokens.
+    pub(crate) tokens: Tokens,
 }
 
 impl Environment {
@@ -41,6 +44,7 @@ impl Environment {
             Ok(())
         })?;
         self.webhooks.forget_deliveries();
+        self.tokens.reset();
         if let Some(limiter) = &self.limiter {
             limiter.reset();
         }

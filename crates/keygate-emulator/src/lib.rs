@@ -70,6 +70,7 @@ mod routes;
 mod seed;
 mod server;
 mod store;
+mod tokens;
 mod webhooks;
 
 pub use emulator::{DEFAULT_BODY_LIMIT, Emulator, EmulatorBuilder, STATE_DIR_ENV};
@@ -78,4 +79,7 @@ pub use faults::{Fault, FaultBody};
 pub use rate_limit::SecretRateLimit;
 pub use seed::{Seed, SeedApiKey, SeedMembership, SeedOrganization, SeedUser};
 pub use store::WebhookEndpoint;
+pub use tokens::{
+    M2M_TOKEN_LIFETIME_SECS, M2mApplication, SESSION_TOKEN_LIFETIME_SECS, SessionToken,
+};
 pub use webhooks::{DeliveryState, WebhookDelivery, WebhookRetry};

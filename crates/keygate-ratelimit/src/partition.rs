@@ -32,7 +32,7 @@ impl Partition {
     /// The id naming `principal`'s budget in this partition.
     pub fn id_of<'a>(&self, principal: &'a ApiKeyPrincipal) -> &'a str {
         match self {
-            Self::Key => principal.id().as_str(),
+            Self::Key => principal.id(),
             Self::Owner => principal.owner().id(),
             Self::Organization => principal.organization_id().as_str(),
         }

@@ -5,7 +5,7 @@
 use std::fmt;
 
 use keygate_auth::tier::{Invalidation, KeyDigest};
-use keygate_types::{ApiKeyId, OrganizationId, UserId};
+use keygate_types::{ApiKeyId, OrganizationId, Timestamp, UserId};
 
 /// The wire form of `invalidation`.
 pub(crate) fn encode(invalidation: &Invalidation) -> String {
@@ -14,6 +14,12 @@ pub(crate) fn encode(invalidation: &Invalidation) -> String {
         Invalidation::Id(id) => format!("id {id}"),
         Invalidation::Membership { user, organization } => {
             format!("membership {organization} {user}")
+        }
+        // Seconds since the epoch: the denial's end, whole seconds rounded up.
+        Invalidation::Session { sid, until } => {
+            let at = until.as_offset_date_time();
+            let seconds = at.unix_timestamp() + i64::from(at.nanosecond() > 0);
+            format!("session {sid} {seconds}")
         }
         // `Invalidation` is non-exhaustive: anything newer is at least
         // "everything".
@@ -39,6 +45,10 @@ pub(crate) fn decode(line: &str) -> Option<Invalidation> {
             user: UserId::new_unchecked(prefixed(user, UserId::PREFIX)?),
         },
         ("all", None, None) => Invalidation::All,
+        ("session", Some(sid), Some(until)) if !sid.is_empty() => Invalidation::Session {
+            sid: sid.to_owned(),
+            until: Timestamp::from_unix_timestamp(until.parse().ok()?)?,
+        },
         _ => return None,
     };
     if words.next().is_some() {
@@ -90,6 +100,10 @@ mod tests {
                 organization: OrganizationId::parse(format!("org_{ULID}")).unwrap(),
             },
             Invalidation::All,
+            Invalidation::Session {
+                sid: format!("session_{ULID}"),
+                until: Timestamp::from_unix_timestamp(1_796_643_758).unwrap(),
+            },
         ]
     }
 
@@ -128,6 +142,10 @@ mod tests {
             "id not-an-id",
             "id api_key_",
             "membership user_01 org_01",
+            "session",
+            "session session_01",
+            "session session_01 soon",
+            "session session_01 1 2",
             "all extra",
             "membership org_x",
             " all",

@@ -43,6 +43,7 @@ mod membership;
 mod organization;
 mod permission;
 mod secret;
+mod session;
 mod timestamp;
 mod user;
 #[cfg(feature = "webhook-signature")]
@@ -57,7 +58,7 @@ pub use error::{ErrorBody, FieldError, codes};
 pub use event::{
     API_KEY_CREATED, API_KEY_REVOKED, API_KEY_UPDATED, Event, EventPayload, EventsParams,
     ORGANIZATION_MEMBERSHIP_CREATED, ORGANIZATION_MEMBERSHIP_DELETED,
-    ORGANIZATION_MEMBERSHIP_UPDATED,
+    ORGANIZATION_MEMBERSHIP_UPDATED, SESSION_REVOKED,
 };
 pub use id::{ApiKeyId, EventId, IdError, MembershipId, OrganizationId, UserId, WebhookEndpointId};
 pub use list::{
@@ -69,5 +70,6 @@ pub use permission::{
     MAX_PERMISSION_LEN, Permission, PermissionError, is_valid_permission, validate_permission,
 };
 pub use secret::{SecretString, constant_time_eq};
+pub use session::Session;
 pub use timestamp::{Timestamp, TimestampError};
 pub use user::{CreateUser, User};

@@ -51,6 +51,8 @@ pub struct ApiKeyAuthBuilder<V, R = DefaultRejection> {
     metrics: crate::metrics::MetricsConfig,
     #[cfg(feature = "client")]
     listener: Option<crate::revocation::ListenerConfig>,
+    #[cfg(feature = "jwt")]
+    tokens: Option<crate::jwt::JwtVerifier>,
 }
 
 impl<V, R> fmt::Debug for ApiKeyAuthBuilder<V, R> {
@@ -85,6 +87,8 @@ impl<V: KeyValidator> ApiKeyAuthBuilder<V, DefaultRejection> {
             metrics: crate::metrics::MetricsConfig::default(),
             #[cfg(feature = "client")]
             listener: None,
+            #[cfg(feature = "jwt")]
+            tokens: None,
         }
     }
 
@@ -112,6 +116,8 @@ impl<V: KeyValidator> ApiKeyAuthBuilder<V, DefaultRejection> {
             metrics: self.metrics,
             #[cfg(feature = "client")]
             listener: self.listener,
+            #[cfg(feature = "jwt")]
+            tokens: self.tokens,
         }
     }
 }
@@ -333,15 +339,38 @@ impl<V: KeyValidator, R> ApiKeyAuthBuilder<V, R> {
         self
     }
 
+    /// Also accepts M2M access tokens and AuthKit session access tokens
+    /// (the kinds `verifier` is built for) on the same routes: a credential
+    /// shaped like a JWT goes to `verifier`, an `sk_…` key to the key
+    /// service as before, and both give a [`Principal`](crate::Principal)
+    /// to the same guards. Its revocation listener, if any, also denies
+    /// revoked sessions. Without it, nothing changes.
+    #[cfg(feature = "jwt")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
+    pub fn access_tokens(mut self, verifier: crate::jwt::JwtVerifier) -> Self {
+        self.credentials.token_max_len = crate::jwt::MAX_TOKEN_LENGTH;
+        self.tokens = Some(verifier);
+        self
+    }
+
     /// Builds the layer, and starts its [revocation listener](Self::revocation_listener)
     /// if it has one.
     pub fn build(self) -> ApiKeyAuth<V, R> {
         let cache = VerdictCache::new(&self.cache, self.clock, self.shared_tier.clone());
+        #[cfg(feature = "jwt")]
+        if let Some(tokens) = &self.tokens {
+            cache.follow_sessions(tokens.session_denylist().clone());
+        }
         if let Some(tier) = &self.shared_tier {
             tier.attach(cache.follower());
         }
         #[cfg(feature = "client")]
         let listener = self.listener.map(|config| {
+            #[cfg(feature = "jwt")]
+            let config = match &self.tokens {
+                Some(tokens) => config.with_sessions(tokens),
+                None => config,
+            };
             let lease = self
                 .shared_tier
                 .as_ref()
@@ -362,6 +391,8 @@ impl<V: KeyValidator, R> ApiKeyAuthBuilder<V, R> {
                 credentials: self.credentials,
                 precheck: self.precheck,
                 optional: self.optional,
+                #[cfg(feature = "jwt")]
+                tokens: self.tokens,
                 #[cfg(feature = "client")]
                 listener,
             }),

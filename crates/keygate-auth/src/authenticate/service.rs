@@ -104,6 +104,21 @@ where
                 span::pending(None),
             );
         };
+        // A JWT goes to the token verifier (before the pre-check, which is
+        // for keys); everything else down the key path.
+        #[cfg(feature = "jwt")]
+        if let Some(tokens) = &shared.tokens
+            && crate::credential::is_jwt_shaped(&token)
+        {
+            let tokens = tokens.clone();
+            // A token verified before is judged here, while `token` borrows
+            // the request; only a new one is copied for the slow path.
+            let judged = tokens
+                .verify_seen(&token)
+                .ok_or_else(|| SecretString::from(&*token));
+            drop(token);
+            return self.call_with_token(tokens, judged, source, request);
+        }
         if let Some(precheck) = &shared.precheck
             && !precheck.accepts(&token)
         {
@@ -141,5 +156,45 @@ where
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
         ResponseFuture::loading(load, request, inner, refusals, span)
+    }
+}
+
+#[cfg(feature = "jwt")]
+impl<S, V, R> ApiKeyAuthService<S, V, R> {
+    /// The access-token path: a token verified before is answered at once;
+    /// otherwise the verification runs as the slow path does.
+    fn call_with_token<ReqB, ResB>(
+        &mut self,
+        tokens: crate::jwt::JwtVerifier,
+        judged: Result<Result<crate::Principal, AuthRejection>, SecretString>,
+        source: crate::credential::CredentialSource,
+        mut request: Request<ReqB>,
+    ) -> ResponseFuture<S, ReqB, R>
+    where
+        S: Service<Request<ReqB>, Response = Response<ResB>> + Clone + Send + 'static,
+        ReqB: Send + 'static,
+    {
+        let refusals = Arc::clone(&self.shared.refusals);
+        match judged {
+            Ok(Ok(principal)) => {
+                let span = span::hit(source, &principal);
+                request.extensions_mut().insert(principal);
+                ResponseFuture::inner(self.inner.call(request), refusals, span)
+            }
+            Ok(Err(rejection)) => {
+                ResponseFuture::refused(rejection, refusals, span::pending(Some(source)))
+            }
+            Err(token) => {
+                let load = Box::pin(async move {
+                    crate::verdicts::Loaded {
+                        verdict: tokens.verify(token.expose_secret()).await,
+                        outcome: None,
+                    }
+                });
+                let clone = self.inner.clone();
+                let inner = std::mem::replace(&mut self.inner, clone);
+                ResponseFuture::loading(load, request, inner, refusals, span::pending(Some(source)))
+            }
+        }
     }
 }

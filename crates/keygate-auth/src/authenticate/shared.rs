@@ -14,6 +14,9 @@ pub(crate) struct Shared<V, R> {
     pub(crate) credentials: CredentialConfig,
     pub(crate) precheck: Option<Precheck>,
     pub(crate) optional: bool,
+    /// Verifies M2M and session access tokens, when the layer accepts them.
+    #[cfg(feature = "jwt")]
+    pub(crate) tokens: Option<crate::jwt::JwtVerifier>,
     /// Stops the revocation listener when the last layer or service goes.
     #[cfg(feature = "client")]
     pub(crate) listener: Option<crate::revocation::ListenerHandle>,

@@ -28,7 +28,7 @@ pub(crate) fn hit(source: CredentialSource, principal: &ApiKeyPrincipal) -> trac
         "keygate_auth",
         source = source.as_str(),
         cache = CacheOutcome::Hit.as_str(),
-        key_id = principal.id().as_str(),
+        key_id = principal.id(),
         owner_id = principal.owner().id(),
         organization_id = principal.organization_id().as_str(),
     )
@@ -36,7 +36,7 @@ pub(crate) fn hit(source: CredentialSource, principal: &ApiKeyPrincipal) -> trac
 
 /// Records who is calling on a pending span.
 pub(crate) fn record_principal(span: &tracing::Span, principal: &ApiKeyPrincipal) {
-    span.record("key_id", principal.id().as_str());
+    span.record("key_id", principal.id());
     span.record("owner_id", principal.owner().id());
     span.record("organization_id", principal.organization_id().as_str());
 }

@@ -67,6 +67,14 @@ impl Inner {
                 self.forget_all();
                 0
             }
+            Invalidation::Session { sid, until } => {
+                #[cfg(feature = "jwt")]
+                if let Some(denylist) = self.sessions.get() {
+                    denylist.deny(sid.as_str(), *until);
+                }
+                let _ = (sid, until);
+                0
+            }
         }
     }
 
@@ -85,7 +93,7 @@ impl Inner {
     fn forget_id(&self, id: &ApiKeyId) -> bool {
         let mut gate = self.invalidation();
         gate.index
-            .take(id)
+            .take(id.as_str())
             .is_some_and(|digest| self.verdicts.remove(&digest).is_some())
     }
 

@@ -12,7 +12,6 @@
 use std::hash::BuildHasher;
 
 use hashbrown::HashTable;
-use keygate_types::ApiKeyId;
 
 use super::Digest;
 use crate::ApiKeyPrincipal;
@@ -43,8 +42,8 @@ impl Default for IdIndex {
 }
 
 impl IdIndex {
-    fn hash(&self, id: &ApiKeyId) -> u64 {
-        self.hasher.hash_one(id.as_str())
+    fn hash(&self, id: &str) -> u64 {
+        self.hasher.hash_one(id)
     }
 
     /// Indexes `principal`'s key as stored under `digest`.
@@ -59,14 +58,14 @@ impl IdIndex {
                 let hasher = &self.hasher;
                 self.entries
                     .insert_unique(hash, (digest, principal.clone()), |(_, held)| {
-                        hasher.hash_one(held.id().as_str())
+                        hasher.hash_one(held.id())
                     });
             }
         }
     }
 
     /// Takes the digest of key `id` out of the index.
-    pub(crate) fn take(&mut self, id: &ApiKeyId) -> Option<Digest> {
+    pub(crate) fn take(&mut self, id: &str) -> Option<Digest> {
         let hash = self.hash(id);
         let found = self
             .entries

@@ -161,6 +161,9 @@ pub(crate) struct Inner {
     /// Fleet mode: where misses go before the key service, and
     /// invalidations before this process.
     fleet: Option<Fleet>,
+    /// Where [`Invalidation::Session`] goes: the layer's token verifier's denylist.
+    #[cfg(feature = "jwt")]
+    pub(crate) sessions: std::sync::OnceLock<crate::jwt::SessionDenylist>,
 }
 
 impl Inner {
@@ -234,6 +237,8 @@ impl VerdictCache {
                 },
                 counters: Counters::default(),
                 fleet,
+                #[cfg(feature = "jwt")]
+                sessions: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -242,6 +247,12 @@ impl VerdictCache {
     pub(crate) fn follower(&self) -> LocalCache {
         let weak: Weak<dyn Follower> = Arc::downgrade(&self.inner) as Weak<Inner>;
         LocalCache::new(weak)
+    }
+
+    /// Sends session revocations (here and from the fleet's log) to `denylist`.
+    #[cfg(feature = "jwt")]
+    pub(crate) fn follow_sessions(&self, denylist: crate::jwt::SessionDenylist) {
+        let _ = self.inner.sessions.set(denylist);
     }
 
     /// The clock `expires_at` is checked against.

@@ -125,6 +125,9 @@ impl fmt::Debug for Precheck {
 #[derive(Debug, Clone)]
 pub(crate) struct CredentialConfig {
     pub(crate) max_len: usize,
+    /// The cap for credentials shaped like a JWT, when access tokens are
+    /// accepted (0: none are); `max_len` still caps everything else.
+    pub(crate) token_max_len: usize,
     pub(crate) header: Option<HeaderName>,
     pub(crate) query: Option<Cow<'static, str>>,
 }
@@ -133,16 +136,42 @@ impl Default for CredentialConfig {
     fn default() -> Self {
         Self {
             max_len: DEFAULT_MAX_KEY_LENGTH,
+            token_max_len: 0,
             header: None,
             query: None,
         }
     }
 }
 
+/// Whether `credential` is shaped like a JWT (a compact JWS): three
+/// non-empty base64url parts, the first one a JSON object (`eyJ` is `{"`
+/// encoded). API keys (`sk_…`) never hold a dot, so the two cannot be
+/// confused; which issuer a JWT comes from is its `iss`, read by the verifier.
+pub(crate) fn is_jwt_shaped(credential: &str) -> bool {
+    let mut parts = credential.split('.');
+    let (Some(header), Some(payload), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    let base64url = |part: &str| {
+        part.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    header.starts_with("eyJ")
+        && !payload.is_empty()
+        && [header, payload, signature].into_iter().all(base64url)
+}
+
 /// Room for the scheme and some spaces when capping a whole header value.
 const SCHEME_ROOM: usize = 16;
 
 impl CredentialConfig {
+    /// The cap before the credential's shape is known.
+    fn cap(&self) -> usize {
+        self.max_len.max(self.token_max_len)
+    }
+
     /// Finds the key: `Ok(None)` when the request carries none at all.
     pub(crate) fn extract<'a>(
         &self,
@@ -157,7 +186,7 @@ impl CredentialConfig {
                 return Err(CredentialError::SeveralAuthorizationHeaders);
             }
             // The cap comes first: nothing else looks at an oversized value.
-            if value.len() > self.max_len.saturating_add(SCHEME_ROOM) {
+            if value.len() > self.cap().saturating_add(SCHEME_ROOM) {
                 return Err(CredentialError::TooLong { max: self.max_len });
             }
             let token = token68::parse_bearer(value.as_bytes())?;
@@ -181,7 +210,7 @@ impl CredentialConfig {
                 if values.next().is_some() || found.is_some() {
                     return Err(CredentialError::SeveralSources);
                 }
-                if raw.len() > self.max_len.saturating_mul(3) {
+                if raw.len() > self.cap().saturating_mul(3) {
                     return Err(CredentialError::TooLong { max: self.max_len });
                 }
                 let decoded = percent_decode(raw)?;
@@ -198,6 +227,7 @@ impl CredentialConfig {
 
         if let Some((token, _)) = &found
             && token.len() > self.max_len
+            && !(token.len() <= self.token_max_len && is_jwt_shaped(token))
         {
             return Err(CredentialError::TooLong { max: self.max_len });
         }
@@ -206,7 +236,7 @@ impl CredentialConfig {
 
     /// Checks a bare key from an opt-in source: capped, ASCII, `token68`.
     fn check_plain<'a>(&self, value: &'a [u8]) -> Result<&'a str, CredentialError> {
-        if value.len() > self.max_len.saturating_add(SCHEME_ROOM) {
+        if value.len() > self.cap().saturating_add(SCHEME_ROOM) {
             return Err(CredentialError::TooLong { max: self.max_len });
         }
         let value = std::str::from_utf8(value).map_err(|_| CredentialError::NotAscii)?;
@@ -352,6 +382,7 @@ mod tests {
             max_len: usize::MAX,
             query: Some("api_key".into()),
             header: Some(HeaderName::from_static("x-api-key")),
+            ..CredentialConfig::default()
         };
         let p = parts(
             Request::get("/?api_key=sk_query_0123456789abcdefghij").header("x-api-key", "sk_h"),
@@ -421,5 +452,27 @@ mod tests {
         assert_eq!(extract(&config, &p), Err(CredentialError::NotAscii));
         let p = parts(Request::get("/").header("x-api-key", "a b"));
         assert_eq!(extract(&config, &p), Err(CredentialError::NotToken68));
+    }
+}
+
+#[cfg(test)]
+mod shape_tests {
+    use super::is_jwt_shaped;
+
+    #[test]
+    fn a_jwt_is_told_from_an_api_key_by_its_shape() {
+        assert!(is_jwt_shaped("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"));
+        // alg none: an empty signature is still a JWT's shape (and refused later).
+        assert!(is_jwt_shaped("eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."));
+        for key in [
+            "sk_test_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8s9T0",
+            "eyJ.only-two",
+            "eyJhbGci.eyJz.c2ln.extra",
+            "abc.eyJz.c2ln",
+            "eyJhbGci..c2ln",
+            "eyJhbGci.eyJ+.c2ln",
+        ] {
+            assert!(!is_jwt_shaped(key), "{key}");
+        }
     }
 }

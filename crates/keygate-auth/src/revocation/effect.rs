@@ -3,20 +3,23 @@
 
 use keygate_types::{
     API_KEY_REVOKED, API_KEY_UPDATED, Event, EventPayload, ORGANIZATION_MEMBERSHIP_DELETED,
-    ORGANIZATION_MEMBERSHIP_UPDATED,
+    ORGANIZATION_MEMBERSHIP_UPDATED, SESSION_REVOKED,
 };
+
+use super::sessions::Sessions;
 
 use crate::VerdictCache;
 use crate::tier::{Invalidation, NotPassedOn};
 
 /// The events that can end a cached verdict: a key deleted or re-expired,
 /// a membership deactivated or deleted (which ends its user's keys in that
-/// organization).
-pub(crate) const FOLLOWED: [&str; 4] = [
+/// organization), a session revoked (which ends its access tokens).
+pub(crate) const FOLLOWED: [&str; 5] = [
     API_KEY_REVOKED,
     API_KEY_UPDATED,
     ORGANIZATION_MEMBERSHIP_UPDATED,
     ORGANIZATION_MEMBERSHIP_DELETED,
+    SESSION_REVOKED,
 ];
 
 /// What [`apply`] did.
@@ -26,6 +29,8 @@ pub(crate) enum Effect {
     Key,
     /// The verdicts of a member's keys in an organization (how many).
     Membership(usize),
+    /// A session's access tokens, by `sid`.
+    Session,
     /// A followed event whose data could not be read: every verdict, since
     /// which key it ended cannot be known.
     Everything,
@@ -35,9 +40,16 @@ pub(crate) enum Effect {
 
 /// Invalidates what `event` ends, here and (in fleet mode) on every replica.
 /// An error means the fleet may not have heard of it; this process has.
-pub(crate) async fn apply(cache: &VerdictCache, event: &Event) -> Result<Effect, NotPassedOn> {
+pub(crate) async fn apply(
+    cache: &VerdictCache,
+    sessions: &Sessions,
+    event: &Event,
+) -> Result<Effect, NotPassedOn> {
     let payload = &event.payload;
     let name = payload.name();
+    if name == SESSION_REVOKED {
+        return revoke_session(cache, sessions, event).await;
+    }
     if let Some(key) = payload.api_key()
         && matches!(name, API_KEY_REVOKED | API_KEY_UPDATED)
     {
@@ -77,4 +89,30 @@ pub(crate) async fn apply(cache: &VerdictCache, event: &Event) -> Result<Effect,
         return Ok(Effect::Everything);
     }
     Ok(Effect::Nothing)
+}
+
+/// Denies a revoked session's tokens. A `session.revoked` whose data cannot
+/// be read names no session to deny: it is logged, and API-key verdicts are
+/// left alone (they do not depend on sessions).
+/// Denied here first, then logged for the fleet ([`Invalidation::Session`]).
+async fn revoke_session(
+    cache: &VerdictCache,
+    sessions: &Sessions,
+    event: &Event,
+) -> Result<Effect, NotPassedOn> {
+    let Some(session) = event.payload.revoked_session() else {
+        tracing::warn!(event_id = %event.id, "session.revoked with unreadable data: skipped");
+        return Ok(Effect::Nothing);
+    };
+    let Some(until) = sessions.revoke(&session.id) else {
+        return Ok(Effect::Nothing);
+    };
+    cache
+        .invalidate(Invalidation::Session {
+            sid: session.id.clone(),
+            until,
+        })
+        .await?;
+    tracing::debug!(event_id = %event.id, session_id = %session.id, "session revoked: its tokens are denied");
+    Ok(Effect::Session)
 }

@@ -11,6 +11,7 @@ use rand::Rng;
 use tokio::sync::watch;
 
 use super::effect::{self, Effect, FOLLOWED as EVENTS};
+use super::sessions::Sessions;
 use crate::VerdictCache;
 use crate::tier::EventsLease;
 
@@ -82,6 +83,8 @@ pub(crate) struct ListenerConfig {
     pub(crate) interval: Duration,
     /// In fleet mode: polls only while this replica holds the lease.
     lease: Option<Arc<dyn EventsLease>>,
+    /// Where `session.revoked` goes.
+    pub(crate) sessions: Sessions,
 }
 
 impl ListenerConfig {
@@ -91,7 +94,15 @@ impl ListenerConfig {
             // A zero interval would spin.
             interval: interval.max(Duration::from_millis(10)),
             lease: None,
+            sessions: Sessions::default(),
         }
+    }
+
+    /// Also denies the sessions of `session.revoked` events through `verifier`.
+    #[cfg(feature = "jwt")]
+    pub(crate) fn with_sessions(mut self, verifier: &crate::jwt::JwtVerifier) -> Self {
+        self.sessions = Sessions::new(verifier);
+        self
     }
 
     pub(crate) fn with_lease(mut self, lease: Option<Arc<dyn EventsLease>>) -> Self {
@@ -112,7 +123,19 @@ impl RevocationListener {
 
     /// The time between polls (default 5 s; at least 10 ms).
     pub fn interval(mut self, interval: Duration) -> Self {
+        let sessions = self.config.sessions.clone();
         self.config = ListenerConfig::new(self.config.client, interval);
+        self.config.sessions = sessions;
+        self
+    }
+
+    /// Also denies the sessions of `session.revoked` events, through
+    /// `verifier`'s [denylist](crate::jwt::SessionDenylist), until their
+    /// tokens expire.
+    #[cfg(feature = "jwt")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
+    pub fn sessions(mut self, verifier: &crate::jwt::JwtVerifier) -> Self {
+        self.config.sessions = super::sessions::Sessions::new(verifier);
         self
     }
 
@@ -486,7 +509,7 @@ async fn follow(
                 progress.polls.fetch_add(1, Ordering::Relaxed);
                 let mut passed_on = Ok(());
                 for event in &events {
-                    match effect::apply(cache, event).await {
+                    match effect::apply(cache, &config.sessions, event).await {
                         Ok(Effect::Nothing) => {}
                         Ok(_) => {
                             progress.events.fetch_add(1, Ordering::Relaxed);

@@ -5,6 +5,8 @@
 mod effect;
 #[cfg(feature = "client")]
 mod listener;
+#[cfg(any(feature = "client", feature = "webhooks"))]
+mod sessions;
 #[cfg(feature = "webhooks")]
 mod webhook;
 

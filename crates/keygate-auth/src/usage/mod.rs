@@ -212,12 +212,13 @@ impl PartialEq for UsageSlot {
 impl Eq for UsageSlot {}
 
 impl UsageMeter {
-    /// Counts one request of the key behind `principal`.
+    /// Counts one request of the key behind `principal` (none for other
+    /// credentials).
     pub(crate) fn count(&self, principal: &ApiKeyPrincipal) {
-        let slot = principal
-            .usage_slot()
-            .0
-            .get_or_init(|| self.tally(principal.id()));
+        let Some(id) = principal.key_id() else {
+            return;
+        };
+        let slot = principal.usage_slot().0.get_or_init(|| self.tally(id));
         match slot {
             Some(tally) => tally.count(),
             None => self.untracked_request(),

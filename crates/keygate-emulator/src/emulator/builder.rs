@@ -210,6 +210,7 @@ impl EmulatorBuilder {
             limiter,
             body_limit: self.body_limit,
             webhooks: Arc::new(Webhooks::new(self.webhook_retry)),
+            tokens: Default::default(),
         });
         let (outbox, events) = tokio::sync::mpsc::unbounded_channel();
         env.store.set_outbox(outbox);
@@ -224,6 +225,7 @@ impl EmulatorBuilder {
         }
         let server = Server::spawn(env.clone(), self.bind).await?;
         let base_url = format!("http://{}", server.local_addr);
+        env.tokens.set_base_url(&base_url);
         Ok(Emulator {
             env,
             server,

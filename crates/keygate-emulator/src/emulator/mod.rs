@@ -2,6 +2,7 @@
 
 mod builder;
 mod setup;
+mod tokens;
 mod webhooks;
 
 use std::net::SocketAddr;

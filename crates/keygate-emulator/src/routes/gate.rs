@@ -97,7 +97,7 @@ where
 
 /// Counts the request under its route, and takes the fault that matches
 /// it, if any.
-fn count_and_find_fault(env: &Environment, request: &Request) -> Option<Fault> {
+pub(super) fn count_and_find_fault(env: &Environment, request: &Request) -> Option<Fault> {
     let template = request.extensions().get::<MatchedPath>();
     let method = request.method().as_str();
     let path = request.uri().path();
@@ -134,7 +134,7 @@ fn too_many_requests(wait: u64) -> Response {
     response
 }
 
-fn fault_response(fault: Fault, status: u16) -> Response {
+pub(super) fn fault_response(fault: Fault, status: u16) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = match fault.body {
         None => reply::json(

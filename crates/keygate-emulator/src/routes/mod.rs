@@ -12,6 +12,7 @@ mod organizations;
 mod path;
 mod query;
 mod reply;
+mod tokens;
 mod users;
 mod webhooks;
 
@@ -83,7 +84,18 @@ pub(crate) fn router(
             "/user_management/organization_memberships/{id}/reactivate",
             put(memberships::reactivate),
         )
+        .route(
+            "/user_management/sessions/revoke",
+            post(tokens::revoke_session),
+        )
         .layer(gate::Gate(env.clone()));
+
+    // Served without an environment secret, as WorkOS serves them.
+    let public = Router::new()
+        .route("/oauth2/token", post(tokens::token))
+        .route("/oauth2/jwks", get(tokens::m2m_key_set))
+        .route("/sso/jwks/{client_id}", get(tokens::session_key_set))
+        .layer(from_fn_with_state(env.clone(), tokens::public_gate));
 
     let controls = Router::new()
         .route("/_emulator/reset", post(controls::reset))
@@ -111,11 +123,18 @@ pub(crate) fn router(
             "/_emulator/webhooks/{id}",
             axum::routing::delete(webhooks::delete),
         )
+        .route(
+            "/_emulator/m2m_applications",
+            post(tokens::create_application),
+        )
+        .route("/_emulator/sessions", post(tokens::create_session))
+        .route("/_emulator/signing_keys/rotate", post(tokens::rotate))
         .layer(from_fn_with_state(env.clone(), require_secret));
 
     let body_limit = env.body_limit;
     let routes = Router::new()
         .merge(api)
+        .merge(public)
         .merge(controls)
         .route("/health", get(controls::health))
         .fallback(not_found)

@@ -15,6 +15,7 @@ mod events;
 mod idempotency;
 mod keys;
 mod page;
+mod sessions;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod storage;

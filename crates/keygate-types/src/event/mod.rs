@@ -5,7 +5,8 @@ mod wire;
 use serde_json::{Map, Value};
 
 use crate::{
-    ApiKey, EventId, MembershipStatus, Order, OrganizationId, OrganizationMembership, Timestamp,
+    ApiKey, EventId, MembershipStatus, Order, OrganizationId, OrganizationMembership, Session,
+    Timestamp,
 };
 
 /// `api_key.created`: a key was created.
@@ -21,6 +22,9 @@ pub const ORGANIZATION_MEMBERSHIP_CREATED: &str = "organization_membership.creat
 pub const ORGANIZATION_MEMBERSHIP_UPDATED: &str = "organization_membership.updated";
 /// `organization_membership.deleted`: a membership was removed.
 pub const ORGANIZATION_MEMBERSHIP_DELETED: &str = "organization_membership.deleted";
+/// `session.revoked`: an AuthKit session was revoked; its access tokens
+/// (`sid` = the session's id) must stop working before they expire.
+pub const SESSION_REVOKED: &str = "session.revoked";
 
 /// One event: `{"object":"event","id","event","data","created_at","context"}`.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,6 +60,8 @@ pub enum EventPayload {
     MembershipUpdated(OrganizationMembership),
     /// `organization_membership.deleted`: the membership as it was.
     MembershipDeleted(OrganizationMembership),
+    /// `session.revoked`: the session as it is now.
+    SessionRevoked(Session),
     /// An event of a kind named above whose `data` does not have that kind's
     /// shape, kept as it came with the reason, so that one bad event does
     /// not make a whole page unreadable.
@@ -86,6 +92,7 @@ impl EventPayload {
             EventPayload::MembershipCreated(_) => ORGANIZATION_MEMBERSHIP_CREATED,
             EventPayload::MembershipUpdated(_) => ORGANIZATION_MEMBERSHIP_UPDATED,
             EventPayload::MembershipDeleted(_) => ORGANIZATION_MEMBERSHIP_DELETED,
+            EventPayload::SessionRevoked(_) => SESSION_REVOKED,
             EventPayload::Malformed { event, .. } | EventPayload::Other { event, .. } => event,
         }
     }
@@ -150,11 +157,22 @@ impl EventPayload {
         }
     }
 
+    /// The session a `session.revoked` event ends.
+    pub fn revoked_session(&self) -> Option<&Session> {
+        match self {
+            EventPayload::SessionRevoked(s) => Some(s),
+            _ => None,
+        }
+    }
+
     /// The organization the event concerns: a key's (its owner's
     /// organization) or a membership's.
     pub fn organization_id(&self) -> Option<&OrganizationId> {
         if let Some(key) = self.api_key() {
             return Some(key.owner.organization_id());
+        }
+        if let Some(session) = self.revoked_session() {
+            return session.organization_id.as_ref();
         }
         self.membership().map(|m| &m.organization_id)
     }

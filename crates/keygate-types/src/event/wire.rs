@@ -42,6 +42,7 @@ impl Serialize for Event {
             EventPayload::MembershipCreated(m)
             | EventPayload::MembershipUpdated(m)
             | EventPayload::MembershipDeleted(m) => serde_json::to_value(m),
+            EventPayload::SessionRevoked(s) => serde_json::to_value(s),
             EventPayload::Malformed { data, .. } | EventPayload::Other { data, .. } => {
                 Ok(data.clone())
             }
@@ -73,6 +74,7 @@ fn typed(event: &str, data: &Value) -> Option<Result<EventPayload, serde_json::E
         ORGANIZATION_MEMBERSHIP_CREATED => read(data).map(EventPayload::MembershipCreated),
         ORGANIZATION_MEMBERSHIP_UPDATED => read(data).map(EventPayload::MembershipUpdated),
         ORGANIZATION_MEMBERSHIP_DELETED => read(data).map(EventPayload::MembershipDeleted),
+        SESSION_REVOKED => read(data).map(EventPayload::SessionRevoked),
         _ => return None,
     })
 }

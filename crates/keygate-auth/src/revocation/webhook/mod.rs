@@ -18,6 +18,7 @@ use keygate_types::{Event, SecretString};
 pub use signature::webhook_signature;
 
 use super::effect::{self, Effect};
+use super::sessions::Sessions;
 use crate::VerdictCache;
 use replay::{Seeing, SeenDeliveries};
 use signature::SignatureHeader;
@@ -179,6 +180,7 @@ struct Inner {
     secret: SecretString,
     tolerance: Duration,
     cache: VerdictCache,
+    sessions: Sessions,
     seen: SeenDeliveries,
 }
 
@@ -207,6 +209,7 @@ impl WebhookReceiver {
                 secret: secret.into(),
                 tolerance: DEFAULT_TOLERANCE,
                 cache,
+                sessions: Sessions::default(),
                 seen: SeenDeliveries::default(),
             }),
         }
@@ -220,6 +223,25 @@ impl WebhookReceiver {
                 secret: inner.secret.clone(),
                 tolerance,
                 cache: inner.cache.clone(),
+                sessions: inner.sessions.clone(),
+                seen: SeenDeliveries::default(),
+            }),
+        }
+    }
+
+    /// Also denies the sessions of `session.revoked` deliveries, through
+    /// `verifier`'s [denylist](crate::jwt::SessionDenylist), until their
+    /// tokens expire.
+    #[cfg(feature = "jwt")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
+    pub fn sessions(self, verifier: &crate::jwt::JwtVerifier) -> Self {
+        let inner = &*self.inner;
+        Self {
+            inner: Arc::new(Inner {
+                secret: inner.secret.clone(),
+                tolerance: inner.tolerance,
+                cache: inner.cache.clone(),
+                sessions: Sessions::new(verifier),
                 seen: SeenDeliveries::default(),
             }),
         }
@@ -276,14 +298,14 @@ impl WebhookReceiver {
             Seeing::Duplicate => return Ok(Delivery::Duplicate(event)),
             Seeing::New => {}
         }
-        match effect::apply(&inner.cache, &event).await {
+        match effect::apply(&inner.cache, &inner.sessions, &event).await {
             Err(error) => {
                 inner.seen.forget_event(&event.id);
                 tracing::warn!(event_id = %event.id, %error, "webhook delivery acted on here only; answering 503 so it is retried");
                 Err(WebhookError::NotPassedOn)
             }
             Ok(Effect::Nothing) => Ok(Delivery::Ignored(event)),
-            Ok(Effect::Key | Effect::Membership(_) | Effect::Everything) => {
+            Ok(Effect::Key | Effect::Membership(_) | Effect::Everything | Effect::Session) => {
                 crate::metrics::invalidation(crate::metrics::Source::Webhook);
                 Ok(Delivery::Invalidated(event))
             }

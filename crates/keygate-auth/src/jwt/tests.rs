@@ -1,0 +1,1 @@
+//! The verifier against a key-set server of its own.
