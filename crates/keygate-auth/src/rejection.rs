@@ -49,7 +49,7 @@ pub enum AuthRejection {
     #[error(transparent)]
     InsufficientScope(#[from] InsufficientScope),
     /// The request called a gRPC method that declares no permissions, on a
-    /// [`GrpcGate`](crate::grpc::GrpcGate) that denies undeclared methods
+    /// `grpc::GrpcGate` (feature `tonic`) that denies undeclared methods
     /// (403; gRPC 7 `PERMISSION_DENIED`).
     #[error("this method declares no permissions, and undeclared methods are denied")]
     UndeclaredMethod,
