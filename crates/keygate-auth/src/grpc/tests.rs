@@ -305,3 +305,26 @@ fn the_principal_in_a_tonic_request() {
     );
     assert!(request.optional_principal().unwrap().is_none());
 }
+
+#[test]
+fn a_guarded_or_authenticated_service_keeps_its_grpc_name() {
+    use tonic::server::NamedService;
+
+    #[derive(Clone)]
+    struct Echo;
+    impl NamedService for Echo {
+        const NAME: &'static str = "keygate.echo.v1.Echo";
+    }
+    fn name_of<S: NamedService>(_: &S) -> &'static str {
+        S::NAME
+    }
+    let guarded = tower::Layer::layer(&RequirePermission("echo:say"), Echo);
+    assert_eq!(name_of(&guarded), "keygate.echo.v1.Echo");
+    let auth = ApiKeyAuth::builder(InMemoryValidator::new())
+        .on_rejection(GrpcRejection)
+        .build();
+    let authenticated = tower::Layer::layer(&auth, guarded);
+    assert_eq!(name_of(&authenticated), "keygate.echo.v1.Echo");
+    let gated = tower::Layer::layer(&GrpcGate::new(auth), Echo);
+    assert_eq!(name_of(&gated), "keygate.echo.v1.Echo");
+}
