@@ -148,6 +148,27 @@ mod tests {
     }
 
     #[test]
+    fn an_open_service_opens_only_its_own_methods() {
+        let mut rules = Rules::default();
+        rules.declare("grpc.health.v1.Health", Rule::Open);
+        rules.declare("/healthz", Rule::Open);
+        for path in [
+            "/grpc.health.v1.Health/../keygate.echo.v1.Echo/Say",
+            "/grpc.health.v1.Health%2F..%2Fkeygate.echo.v1.Echo/Say",
+            "//grpc.health.v1.Health/Check",
+            "/grpc.health.v1.HealthX/Check",
+            "/healthz/../posts",
+            "/healthz/",
+        ] {
+            assert!(rules.lookup(path).is_none(), "{path} is open");
+        }
+        assert!(matches!(
+            rules.lookup("/grpc.health.v1.Health/Check"),
+            Some(Rule::Open)
+        ));
+    }
+
+    #[test]
     fn names_are_checked_once_when_declared() {
         for bad in ["", "/", "a/b"] {
             let declared = std::panic::catch_unwind(|| {

@@ -9,6 +9,10 @@
 //! they answer 500 and log the misconfiguration once; behind the layer's
 //! optional mode, a request that sent no key gets 401.
 //!
+//! Their response body need only be `Default` (tonic's is): the refusal
+//! they leave has an empty body, rendered by the layer in front; without a
+//! layer, the 500 stands with its status and headers and no body.
+//!
 //! A guard's slugs are checked when it wraps a service (when the router is
 //! built): an invalid one panics there, since such a guard could never be met.
 
