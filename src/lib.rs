@@ -67,6 +67,12 @@ pub use keygate_auth::{
 #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
 pub use keygate_auth::jwt;
 
+/// gRPC through the same layer: refusals as gRPC statuses, each method's
+/// permissions, REST and gRPC on one port.
+#[cfg(feature = "tonic")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tonic")))]
+pub use keygate_auth::grpc;
+
 /// Requests per API key, counted by the layer for the key's holder to see.
 pub use keygate_auth::usage;
 
