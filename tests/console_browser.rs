@@ -289,3 +289,34 @@ async fn the_console_in_chromium_creates_rolls_and_revokes_keys_that_the_layer_o
         started.elapsed().as_secs_f64()
     );
 }
+
+/// Review item: after a create with JavaScript on, the list behind the
+/// dialog still said "No keys yet" until a reload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_javascript_the_list_behind_the_dialog_shows_the_new_key_at_once() {
+    let site = Site::start().await;
+    let browser = Chromium::start(true).await;
+    log_in(&browser, &site).await;
+    assert!(
+        browser
+            .client
+            .source()
+            .await
+            .unwrap()
+            .contains("No keys yet."),
+        "an empty list to begin with"
+    );
+    fill_create_form(&browser, "fresh list", None).await;
+    let value = dialog_value(&browser).await;
+    // The dialog is still open: the list behind it already has the key.
+    browser.wait_for("tr[data-key-name='fresh list']").await;
+    let page = browser.client.source().await.unwrap();
+    assert!(!page.contains("No keys yet."), "the empty note is gone");
+    let open = browser
+        .client
+        .find(Locator::Css("#created-dialog[open]"))
+        .await;
+    assert!(open.is_ok(), "the dialog stays open until Done");
+    assert_eq!(site.whoami(&value).await, StatusCode::OK);
+    browser.close().await;
+}

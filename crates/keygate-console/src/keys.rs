@@ -8,7 +8,10 @@
 //!    organization); any other id, well-formed or not, answers 404.
 //! 3. No key gets a permission outside the scope's grantable set, by
 //!    create or by roll.
-//! 4. A roll never leaves a new key behind without handing out its value:
+//! 4. Every new key, by create or by roll, passes the console's
+//!    [`KeyPolicy`]; a rolled key keeps the old key's lifetime, so a key
+//!    made to expire never becomes a permanent one by being rolled.
+//! 5. A roll never leaves a new key behind without handing out its value:
 //!    if the old key's expiry cannot be set, the new key is deleted.
 
 use std::time::Duration;
@@ -16,7 +19,7 @@ use std::time::Duration;
 use futures_util::TryStreamExt;
 use keygate_client::{Client, IdempotencyKey};
 use keygate_types::{
-    ApiKey, ApiKeyId, CreateOrganizationApiKey, CreateUserApiKey, CreatedApiKey, Expiry,
+    ApiKey, ApiKeyId, CreateOrganizationApiKey, CreateUserApiKey, CreatedApiKey, Expiry, KeyPolicy,
     ListParams, MAX_LIMIT, Owner, Timestamp,
 };
 
@@ -37,6 +40,7 @@ pub(crate) struct Rolled {
 pub(crate) struct ScopedKeys<'a> {
     pub(crate) client: &'a Client,
     pub(crate) scope: &'a Scope,
+    pub(crate) policy: &'a KeyPolicy,
 }
 
 impl ScopedKeys<'_> {
@@ -91,6 +95,22 @@ impl ScopedKeys<'_> {
     /// Creates a key in scope.
     pub(crate) async fn create(&self, new: NewKey) -> Result<CreatedApiKey, ConsoleError> {
         self.require(Action::Create, "create")?;
+        let now = Timestamp::now();
+        self.policy
+            .check_expiry(new.expires_at, now)
+            .map_err(ConsoleError::policy)?;
+        if self.policy.active_keys_cap().is_some() {
+            // Counted from the list: two creates at once may both pass.
+            let active = self
+                .list()
+                .await?
+                .iter()
+                .filter(|k| !k.is_expired_at(now))
+                .count();
+            self.policy
+                .check_active_keys(active)
+                .map_err(ConsoleError::policy)?;
+        }
         let created = self.create_owned(None, new).await?;
         tracing::info!(api_key_id = %created.id, organization_id = %self.scope.organization, "console created a key");
         Ok(created)
@@ -135,8 +155,8 @@ impl ScopedKeys<'_> {
         created.map_err(ConsoleError::from_client)
     }
 
-    /// A new key with the old one's name and permissions; the old one
-    /// expires after `grace` (at once for zero), never later than it
+    /// A new key with the old one's name, permissions and lifetime (see
+    /// [`KeyPolicy::rolled_expiry`]); the old one expires after `grace` (at once for zero), never later than it
     /// already would.
     pub(crate) async fn roll(&self, id: &str, grace: Duration) -> Result<Rolled, ConsoleError> {
         self.require(Action::Roll, "roll")?;
@@ -154,10 +174,15 @@ impl ScopedKeys<'_> {
         if old.is_expired_at(now) {
             return Err(ConsoleError::expired());
         }
+        // A roll replaces a key, so the owner's count of keys is unchanged:
+        // only the expiry is checked, kept from the old key.
         let new = NewKey {
             name: old.name.clone(),
             permissions: old.permissions.clone(),
-            expires_at: None,
+            expires_at: self
+                .policy
+                .rolled_expiry(&old, now)
+                .map_err(ConsoleError::policy)?,
         };
         let created = self.create_owned(Some(&old.owner), new).await?;
         let end =

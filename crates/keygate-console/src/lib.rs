@@ -30,7 +30,7 @@
 //! | `POST /api/keys/{id}/roll` | `{"grace_seconds"}`: 201 `{"key", "value", "previous"}` |
 //! | `DELETE /api/keys/{id}` | revoke: 204 |
 //! | `PUT /api/keys/{id}/expiry` | `{"expires_at": "…"}` schedules, `{"expires_at": null}` clears |
-//! | `GET /assets/console.js`, `/assets/console.css` | the page's own script and styles |
+//! | `GET /assets/console.js`, `/assets/console.css`, `/assets/favicon.svg` | the page's own script, styles and icon |
 //!
 //! # Security rules
 //! - **CSRF**: every state-changing request carries a double-submit token
@@ -104,7 +104,7 @@ use axum::Router;
 use axum::routing::{get, post, put};
 use http::request::Parts;
 use keygate_client::Client;
-use keygate_types::OrganizationId;
+use keygate_types::{KeyPolicy, OrganizationId};
 
 pub use error::{ConsoleError, FieldProblem};
 pub use headers::CONTENT_SECURITY_POLICY_VALUE;
@@ -121,6 +121,7 @@ pub(crate) struct Shared {
     pub(crate) resolver: Box<dyn ResolveScope>,
     pub(crate) cookies: CookiePolicy,
     pub(crate) reveals: Reveals,
+    pub(crate) policy: KeyPolicy,
 }
 
 impl Shared {
@@ -129,6 +130,7 @@ impl Shared {
         keys::ScopedKeys {
             client: &self.client,
             scope,
+            policy: &self.policy,
         }
     }
 }
@@ -157,8 +159,18 @@ impl Console {
                 resolver: Box::new(resolver),
                 cookies: CookiePolicy { secure: true },
                 reveals: Reveals::default(),
+                policy: KeyPolicy::default(),
             },
         }
+    }
+
+    /// The rules every key made here must follow, by create or by roll:
+    /// required expiry, maximum lifetime, maximum unexpired keys per owner.
+    /// Each refusal has its own code and sentence (see [`ConsoleError`]).
+    /// The default has no rule.
+    pub fn key_policy(mut self, policy: KeyPolicy) -> Self {
+        self.shared.policy = policy;
+        self
     }
 
     /// Whether cookies are `Secure` with the `__Host-` prefix (the
@@ -188,6 +200,7 @@ impl Console {
             .route("/api/keys/{id}/expiry", put(api::expiry))
             .route("/assets/console.js", get(assets::script))
             .route("/assets/console.css", get(assets::style))
+            .route("/assets/favicon.svg", get(assets::icon))
             .with_state(Arc::new(self.shared))
             .layer(axum::middleware::map_response(headers::secure))
     }

@@ -635,3 +635,75 @@ async fn the_page_has_no_inline_script_or_style() {
         "no asset from elsewhere"
     );
 }
+
+#[tokio::test]
+async fn a_rolled_key_keeps_the_old_keys_lifetime_even_for_a_caller_who_may_not_change_expiries() {
+    let h = Harness::start().await;
+    let org = h.emu.create_organization("Acme").unwrap();
+    // Create and roll, but not revoke: this caller cannot touch expiries.
+    let mut browser = Browser::new(&h, org.id.as_str(), "create,roll", GRANT);
+    let in_ten_days = keygate_types::Timestamp::now().saturating_add(time::Duration::days(10));
+    let (status, body) = browser
+        .json(
+            Method::POST,
+            "/keys",
+            Some(json!({"name": "CI", "expires_at": in_ten_days.to_string()})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let old_id = body["key"]["id"].as_str().unwrap().to_owned();
+
+    let (status, body) = browser
+        .json(
+            Method::POST,
+            &format!("/keys/{old_id}/roll"),
+            Some(json!({"grace_seconds": 60})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let expires: keygate_types::Timestamp = body["key"]["expires_at"]
+        .as_str()
+        .expect("the new key expires too")
+        .parse()
+        .unwrap();
+    let lifetime = expires.since(keygate_types::Timestamp::now());
+    assert!(
+        lifetime > time::Duration::days(10) - time::Duration::minutes(1)
+            && lifetime <= time::Duration::days(10),
+        "ten days from the roll, as the old key was given: {lifetime}"
+    );
+
+    // A key without an expiry rolls into one without an expiry.
+    let (status, body) = browser
+        .json(Method::POST, "/keys", Some(json!({"name": "forever"})))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, body) = browser
+        .json(
+            Method::POST,
+            &format!("/keys/{}/roll", body["key"]["id"].as_str().unwrap()),
+            Some(json!({"grace_seconds": 0})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["key"]["expires_at"], serde_json::Value::Null);
+}
+
+#[tokio::test]
+async fn the_page_names_its_own_icon_and_serves_it() {
+    let h = Harness::start().await;
+    let org = h.emu.create_organization("Acme").unwrap();
+    let mut browser = Browser::new(&h, org.id.as_str(), ALL, GRANT);
+    let (_, page) = browser.page().await;
+    assert!(
+        page.contains(
+            "<link rel=\"icon\" href=\"/console/assets/favicon.svg\" type=\"image/svg+xml\">"
+        ),
+        "the page names its icon, so browsers do not ask for /favicon.ico"
+    );
+    let request = browser.request(Method::GET, "/assets/favicon.svg");
+    let response = browser.send(request).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "image/svg+xml");
+    assert!(response.text().await.unwrap().starts_with("<svg"));
+}
