@@ -38,14 +38,21 @@ impl Client {
     /// # }
     /// ```
     pub async fn validate_api_key(&self, value: &str) -> Result<Option<ApiKey>, Error> {
+        Ok(self.validation(value).await?.api_key)
+    }
+
+    /// Validates a presented key value and answers the whole validation:
+    /// the key (as [`validate_api_key`](Self::validate_api_key) does) and,
+    /// for a key WorkOS issued to an AI agent, its `agent_registration_id`,
+    /// so a service can tell an agent's key from a customer's.
+    pub async fn validation(&self, value: &str) -> Result<ValidationResponse, Error> {
         let body = ValidateApiKey {
             value: SecretString::from(value),
         };
         let call = Call::post("/api_keys/validations", "/api_keys/validations".into())
             .idempotent()
             .json(&body);
-        let answer: ValidationResponse = self.execute(call).await?;
-        Ok(answer.api_key)
+        self.execute(call).await
     }
 
     /// Creates a key owned by an organization: `POST /organizations/{id}/api_keys`.

@@ -221,6 +221,7 @@ impl Seed {
                         permissions: k.permissions.clone(),
                         expires_at: k.expires_at,
                         value: k.value.clone(),
+                        agent_registration_id: None,
                     },
                     now,
                 )

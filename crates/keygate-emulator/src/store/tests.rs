@@ -109,6 +109,7 @@ fn key(store: &Store, owner: Owner, name: &str) -> keygate_types::CreatedApiKey 
                     permissions: vec!["posts:read".to_owned()],
                     expires_at: None,
                     value: None,
+                    agent_registration_id: None,
                 },
                 now(),
             )
@@ -117,7 +118,9 @@ fn key(store: &Store, owner: Owner, name: &str) -> keygate_types::CreatedApiKey 
 }
 
 fn validates(store: &Store, value: &keygate_types::SecretString) -> Option<ApiKey> {
-    store.validate(&digest(value.expose_secret()), now(), |k| k.cloned())
+    store.validate(&digest(value.expose_secret()), now(), |k| {
+        k.map(|r| r.api_key.clone())
+    })
 }
 
 fn all_events(store: &Store) -> Vec<Event> {
@@ -370,6 +373,7 @@ fn events_past_retention_are_gone_after_a_restart<F: Fixture>() {
                     permissions: vec![],
                     expires_at: None,
                     value: None,
+                    agent_registration_id: None,
                 },
                 old,
             )
