@@ -16,16 +16,34 @@
 
 use std::time::Duration;
 
-use futures_util::TryStreamExt;
+use std::collections::HashMap;
+
+use futures_util::{StreamExt, TryStreamExt};
 use keygate_client::{Client, IdempotencyKey};
 use keygate_types::{
     ApiKey, ApiKeyId, CreateOrganizationApiKey, CreateUserApiKey, CreatedApiKey, Expiry, KeyPolicy,
-    ListParams, MAX_LIMIT, Owner, Timestamp,
+    ListParams, MAX_LIMIT, Owner, Timestamp, UserId,
 };
 
 use crate::error::ConsoleError;
 use crate::input::NewKey;
 use crate::scope::{Action, Scope};
+
+/// How many members' key listings run at once in a members scope: enough
+/// to hide latency, few enough to stay far under the key service's rate
+/// limit (6,000 requests a minute per environment).
+pub(crate) const MEMBER_LISTINGS_AT_ONCE: usize = 4;
+
+/// Members' emails by user id.
+pub(crate) type Owners = HashMap<String, String>;
+
+/// Every item, in pages of the most the service gives at once.
+fn all() -> ListParams {
+    ListParams {
+        limit: Some(MAX_LIMIT),
+        ..ListParams::default()
+    }
+}
 
 /// A roll's outcome: the new key with its value, and the old key as it now
 /// is (expiring at the end of the grace).
@@ -54,12 +72,25 @@ impl ScopedKeys<'_> {
 
     fn in_scope(&self, key: &ApiKey) -> bool {
         key.owner.organization_id() == &self.scope.organization
-            && key.owner.user_id() == self.scope.user.as_ref()
+            && if self.scope.members {
+                key.owner.user_id().is_some()
+            } else {
+                key.owner.user_id() == self.scope.user.as_ref()
+            }
     }
 
     /// Every key in scope, newest first.
     pub(crate) async fn list(&self) -> Result<Vec<ApiKey>, ConsoleError> {
+        Ok(self.list_with_owners().await?.0)
+    }
+
+    /// Every key in scope, newest first, and for a members scope the
+    /// members' emails by user id (to show whose each key is).
+    pub(crate) async fn list_with_owners(&self) -> Result<(Vec<ApiKey>, Owners), ConsoleError> {
         self.require(Action::View, "view")?;
+        if self.scope.members {
+            return self.members_keys().await;
+        }
         let params = ListParams {
             limit: Some(MAX_LIMIT),
             ..ListParams::default()
@@ -77,7 +108,54 @@ impl ScopedKeys<'_> {
             .try_collect()
             .await
             .map_err(ConsoleError::from_client)?;
-        Ok(keys.into_iter().filter(|k| self.in_scope(k)).collect())
+        let keys = keys.into_iter().filter(|k| self.in_scope(k)).collect();
+        Ok((keys, Owners::new()))
+    }
+
+    /// The user keys of every member: the memberships (paged), then each
+    /// member's keys in the organization, [`MEMBER_LISTINGS_AT_ONCE`] at a
+    /// time, each paged; and the organization's users, for their emails.
+    async fn members_keys(&self) -> Result<(Vec<ApiKey>, Owners), ConsoleError> {
+        let org = &self.scope.organization;
+        let memberships: Vec<_> = self
+            .client
+            .stream_memberships(None, Some(org), all())
+            .try_collect()
+            .await
+            .map_err(ConsoleError::from_client)?;
+        let mut members: Vec<UserId> = memberships.into_iter().map(|m| m.user_id).collect();
+        members.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        members.dedup();
+        let listings = futures_util::stream::iter(members.into_iter().map(|user| {
+            let client = self.client.clone();
+            let org = org.clone();
+            async move {
+                client
+                    .stream_user_api_keys(&user, Some(&org), all())
+                    .try_collect::<Vec<ApiKey>>()
+                    .await
+            }
+        }))
+        .buffer_unordered(MEMBER_LISTINGS_AT_ONCE)
+        .try_collect::<Vec<Vec<ApiKey>>>();
+        let users = self
+            .client
+            .stream_users(Some(org), all())
+            .try_collect::<Vec<_>>();
+        let (listings, users) = futures_util::future::try_join(listings, users)
+            .await
+            .map_err(ConsoleError::from_client)?;
+        let mut keys: Vec<ApiKey> = listings
+            .into_iter()
+            .flatten()
+            .filter(|k| self.in_scope(k))
+            .collect();
+        keys.sort_by(|a, b| (b.created_at, b.id.as_str()).cmp(&(a.created_at, a.id.as_str())));
+        let owners = users
+            .into_iter()
+            .map(|u| (u.id.to_string(), u.email))
+            .collect();
+        Ok((keys, owners))
     }
 
     /// The key `id`, if the key service lists it in scope.

@@ -25,7 +25,8 @@
 //! | `GET`, `POST /keys/{id}/revoke` | confirm, then revoke (form) |
 //! | `POST /keys/{id}/expiry` | schedule (`change=schedule`, `expires_at`) or clear (`change=clear`) |
 //! | `POST /organization` | switch organization (form) |
-//! | `GET /api/keys` `?q=` | list, `{"data": [...]}` |
+//! | `GET /api/keys` `?q=` | list, `{"data": [...]}` (in a [`Scope::members`] scope each key has `owner_email`) |
+//! | `GET /api/permissions` | what the caller may grant: `{"data": [{"slug", "name", "description"}]}`, named from the key service's catalogue |
 //! | `POST /api/keys` | create `{"name", "permissions", "expires_at"}`: 201 `{"key", "value"}` |
 //! | `POST /api/keys/{id}/roll` | `{"grace_seconds"}`: 201 `{"key", "value", "previous"}` |
 //! | `DELETE /api/keys/{id}` | revoke: 204 |
@@ -42,6 +43,11 @@
 //!   before any action. An action the scope does not allow answers 403.
 //! - **Grants**: a key gets only permissions from the scope's grantable set,
 //!   by create or by roll (a key with other permissions cannot be rolled).
+//!   The catalogue (`GET /authorization/permissions`) only names them.
+//! - **Others' keys**: a [`Scope::members`] scope views, revokes and changes
+//!   the expiry of members' keys, and never creates or rolls one.
+//! - **Policy**: every new key passes the [`KeyPolicy`](keygate_types::KeyPolicy)
+//!   given to [`Console::key_policy`]; a roll keeps the old key's lifetime.
 //! - **The value**: shown once, in the create (or roll) answer or on the
 //!   single page view after a form post; never in a URL, a log line or a
 //!   cached response: every response has `Cache-Control: no-store`.
@@ -83,6 +89,7 @@
 mod api;
 mod assets;
 mod caller;
+mod catalogue;
 mod cookie;
 pub mod csrf;
 mod error;
@@ -195,6 +202,7 @@ impl Console {
             .route("/keys/{id}/expiry", post(page::expiry))
             .route("/organization", post(page::switch))
             .route("/api/keys", get(api::list).post(api::create))
+            .route("/api/permissions", get(api::permissions))
             .route("/api/keys/{id}", axum::routing::delete(api::revoke))
             .route("/api/keys/{id}/roll", post(api::roll))
             .route("/api/keys/{id}/expiry", put(api::expiry))
