@@ -229,11 +229,15 @@ async fn render(
 fn policy_note(policy: &keygate_types::KeyPolicy) -> String {
     let mut rules = Vec::new();
     if let Some(max) = policy.lifetime_cap() {
-        rules.push(format!(
-            "keys expire within {} day{}",
-            max.whole_days(),
-            if max.whole_days() == 1 { "" } else { "s" }
-        ));
+        let days = max.as_secs() / (24 * 60 * 60);
+        rules.push(if days >= 1 {
+            format!(
+                "keys expire within {days} day{}",
+                if days == 1 { "" } else { "s" }
+            )
+        } else {
+            format!("keys expire within {} seconds", max.as_secs())
+        });
     } else if policy.expiry_required() {
         rules.push("keys must have an expiry".to_owned());
     }

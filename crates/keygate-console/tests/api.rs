@@ -795,7 +795,7 @@ async fn an_admin_sees_and_revokes_every_members_keys_but_never_creates_or_rolls
 async fn a_key_policy_refuses_each_break_with_its_own_message_on_create_and_roll() {
     let policy = keygate_types::KeyPolicy::new()
         .require_expiry()
-        .max_lifetime(time::Duration::days(30))
+        .max_lifetime(std::time::Duration::from_secs(30 * 24 * 60 * 60))
         .max_active_keys(2);
     let h = Harness::with_policy(policy).await;
     let org = h.emu.create_organization("Acme").unwrap();

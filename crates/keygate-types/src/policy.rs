@@ -1,6 +1,7 @@
 //! [`KeyPolicy`]: the rules a service sets for the keys it lets people make.
 
 use std::fmt;
+use std::time::Duration;
 
 use crate::{ApiKey, Timestamp};
 
@@ -17,11 +18,13 @@ use crate::{ApiKey, Timestamp};
 /// never becomes a permanent one by being rolled.
 ///
 /// ```
+/// use std::time::Duration;
+///
 /// use keygate_types::{KeyPolicy, PolicyViolation, Timestamp};
 ///
 /// let policy = KeyPolicy::new()
 ///     .require_expiry()
-///     .max_lifetime(time::Duration::days(366))
+///     .max_lifetime(Duration::from_secs(366 * 24 * 60 * 60))
 ///     .max_active_keys(5);
 /// let now: Timestamp = "2030-01-01T00:00:00Z".parse()?;
 /// let in_a_year: Timestamp = "2030-12-31T00:00:00Z".parse()?;
@@ -42,7 +45,7 @@ use crate::{ApiKey, Timestamp};
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct KeyPolicy {
     require_expiry: bool,
-    max_lifetime: Option<time::Duration>,
+    max_lifetime: Option<Duration>,
     max_active_keys: Option<usize>,
 }
 
@@ -56,7 +59,7 @@ pub enum PolicyViolation {
     /// The key would live longer than the policy allows.
     LifetimeTooLong {
         /// The longest lifetime allowed.
-        max: time::Duration,
+        max: Duration,
     },
     /// The owner already holds as many unexpired keys as the policy allows.
     TooManyActiveKeys {
@@ -99,15 +102,24 @@ impl fmt::Display for PolicyViolation {
 impl std::error::Error for PolicyViolation {}
 
 /// `366 days`, `12 hours`, `90 seconds`: the largest whole unit.
-fn lifetime(d: time::Duration) -> String {
-    let plural = |n: i64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
-    if d.whole_days() > 0 && d == time::Duration::days(d.whole_days()) {
-        plural(d.whole_days(), "day")
-    } else if d.whole_hours() > 0 && d == time::Duration::hours(d.whole_hours()) {
-        plural(d.whole_hours(), "hour")
+fn lifetime(d: Duration) -> String {
+    let plural = |n: u64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
+    let seconds = d.as_secs();
+    if seconds >= DAY && seconds % DAY == 0 {
+        plural(seconds / DAY, "day")
+    } else if seconds >= HOUR && seconds % HOUR == 0 {
+        plural(seconds / HOUR, "hour")
     } else {
-        plural(d.whole_seconds(), "second")
+        plural(seconds, "second")
     }
+}
+
+const HOUR: u64 = 60 * 60;
+const DAY: u64 = 24 * HOUR;
+
+/// `d` for timestamp arithmetic; beyond `time`'s range, its largest value.
+fn span(d: Duration) -> time::Duration {
+    time::Duration::try_from(d).unwrap_or(time::Duration::MAX)
 }
 
 impl KeyPolicy {
@@ -123,10 +135,9 @@ impl KeyPolicy {
     }
 
     /// No key may expire later than `max` after it is made (GitHub's default
-    /// for tokens is 366 days). Zero or negative durations are taken as one
-    /// second.
-    pub fn max_lifetime(mut self, max: time::Duration) -> Self {
-        self.max_lifetime = Some(max.max(time::Duration::SECOND));
+    /// for tokens is 366 days). Less than a second is taken as one second.
+    pub fn max_lifetime(mut self, max: Duration) -> Self {
+        self.max_lifetime = Some(max.max(Duration::from_secs(1)));
         self
     }
 
@@ -143,7 +154,7 @@ impl KeyPolicy {
     }
 
     /// The longest lifetime allowed, if capped.
-    pub fn lifetime_cap(&self) -> Option<time::Duration> {
+    pub fn lifetime_cap(&self) -> Option<Duration> {
         self.max_lifetime
     }
 
@@ -154,7 +165,7 @@ impl KeyPolicy {
 
     /// The latest expiry a key made at `now` may have, if capped.
     pub fn latest_expiry(&self, now: Timestamp) -> Option<Timestamp> {
-        self.max_lifetime.map(|max| now.saturating_add(max))
+        self.max_lifetime.map(|max| now.saturating_add(span(max)))
     }
 
     /// Whether a key made at `now` may have `expires_at`.
@@ -168,7 +179,7 @@ impl KeyPolicy {
             // A cap on the lifetime is a requirement to expire.
             (None, Some(_)) => Err(PolicyViolation::ExpiryRequired),
             (Some(at), Some(latest)) if at > latest => Err(PolicyViolation::LifetimeTooLong {
-                max: self.max_lifetime.unwrap_or(time::Duration::ZERO),
+                max: self.max_lifetime.unwrap_or_default(),
             }),
             _ => Ok(()),
         }
@@ -267,7 +278,7 @@ mod tests {
 
     #[test]
     fn a_lifetime_cap_requires_an_expiry_within_it() {
-        let policy = KeyPolicy::new().max_lifetime(time::Duration::days(30));
+        let policy = KeyPolicy::new().max_lifetime(Duration::from_secs(30 * DAY));
         let now = at("2030-01-01T00:00:00Z");
         assert_eq!(
             policy.check_expiry(None, now),
@@ -297,7 +308,8 @@ mod tests {
             PolicyViolation::TooManyActiveKeys { max: 1 }.to_string(),
             "You already have 1 active key, the most allowed: revoke one first."
         );
-        assert_eq!(lifetime(time::Duration::hours(12)), "12 hours".to_owned());
+        assert_eq!(lifetime(Duration::from_secs(12 * HOUR)), "12 hours");
+        assert_eq!(lifetime(Duration::from_secs(90)), "90 seconds");
     }
 
     #[test]
@@ -308,7 +320,7 @@ mod tests {
             KeyPolicy::new().rolled_expiry(&ninety_days, now),
             Ok(Some(at("2030-05-30T00:00:00Z")))
         );
-        let capped = KeyPolicy::new().max_lifetime(time::Duration::days(30));
+        let capped = KeyPolicy::new().max_lifetime(Duration::from_secs(30 * DAY));
         assert_eq!(
             capped.rolled_expiry(&ninety_days, now),
             Ok(Some(at("2030-03-31T00:00:00Z")))
