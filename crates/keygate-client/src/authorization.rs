@@ -67,6 +67,30 @@ impl Client {
     /// to an organization when `body.organization_id` is set. The token is
     /// a credential: hand it to that user's browser only. Not retried: each
     /// call issues a new token.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use keygate_types::CreateWidgetToken;
+    ///
+    /// # let emu = keygate_emulator::Emulator::start().await?;
+    /// # let org = emu.create_organization("Acme")?;
+    /// # let ada = emu.create_user("ada@example.com")?;
+    /// # emu.create_membership(&ada.id, &org.id)?;
+    /// # let client = keygate_client::Client::builder()
+    /// #     .secret(emu.secret().clone()).base_url(emu.base_url()).build()?;
+    /// let widget = client
+    ///     .create_widget_token(CreateWidgetToken {
+    ///         organization_id: Some(org.id.clone()),
+    ///         user_id: Some(ada.id.clone()),
+    ///         scopes: vec!["widgets:api-keys:manage".into()],
+    ///     })
+    ///     .await?;
+    /// assert!(!widget.token.expose_secret().is_empty());
+    /// assert!(!format!("{widget:?}").contains(widget.token.expose_secret()));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn create_widget_token(&self, body: CreateWidgetToken) -> Result<WidgetToken, Error> {
         self.execute(Call::post("/widgets/token", "/widgets/token".into()).json(&body))
             .await

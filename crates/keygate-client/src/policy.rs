@@ -34,8 +34,13 @@ impl Client {
     ///     permissions: Vec::new(),
     ///     expires_at: None,
     /// };
-    /// let refused = client.create_organization_api_key_within(&policy, &org.id, body).await;
+    /// let refused = client.create_organization_api_key_within(&policy, &org.id, body.clone()).await;
     /// assert!(matches!(refused, Err(Error::Policy(PolicyViolation::ExpiryRequired))));
+    ///
+    /// let one_each = KeyPolicy::new().max_active_keys(1);
+    /// client.create_organization_api_key_within(&one_each, &org.id, body.clone()).await?;
+    /// let refused = client.create_organization_api_key_within(&one_each, &org.id, body).await;
+    /// assert!(matches!(refused, Err(Error::Policy(PolicyViolation::TooManyActiveKeys { max: 1 }))));
     /// # Ok(())
     /// # }
     /// ```

@@ -105,9 +105,9 @@ impl std::error::Error for PolicyViolation {}
 fn lifetime(d: Duration) -> String {
     let plural = |n: u64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
     let seconds = d.as_secs();
-    if seconds >= DAY && seconds % DAY == 0 {
+    if seconds >= DAY && seconds.is_multiple_of(DAY) {
         plural(seconds / DAY, "day")
-    } else if seconds >= HOUR && seconds % HOUR == 0 {
+    } else if seconds >= HOUR && seconds.is_multiple_of(HOUR) {
         plural(seconds / HOUR, "hour")
     } else {
         plural(seconds, "second")

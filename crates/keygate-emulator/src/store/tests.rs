@@ -3,7 +3,8 @@
 //! the same running store), so the two cannot drift apart.
 
 use keygate_types::{
-    CreateOrganization, CreateUser, EventPayload, Expiry, MembershipStatus, Owner, Timestamp,
+    ApiKey, CreateOrganization, CreateUser, EventPayload, Expiry, MembershipStatus, Owner,
+    Timestamp,
 };
 use serde_json::json;
 use time::Duration;
