@@ -74,7 +74,8 @@ pub enum Error {
     #[error("invalid keygate client configuration: {0}")]
     Config(String),
     /// A [`KeyPolicy`](keygate_types::KeyPolicy) refused the key before any
-    /// call was made (see [`Client::create_organization_api_key_within`]).
+    /// call was made (see
+    /// [`Client::create_organization_api_key_within`](crate::Client::create_organization_api_key_within)).
     #[error(transparent)]
     Policy(keygate_types::PolicyViolation),
 }

@@ -46,7 +46,7 @@
 //!   The catalogue (`GET /authorization/permissions`) only names them.
 //! - **Others' keys**: a [`Scope::members`] scope views, revokes and changes
 //!   the expiry of members' keys, and never creates or rolls one.
-//! - **Policy**: every new key passes the [`KeyPolicy`](keygate_types::KeyPolicy)
+//! - **Policy**: every new key passes the [`KeyPolicy`]
 //!   given to [`Console::key_policy`]; a roll keeps the old key's lifetime.
 //! - **The value**: shown once, in the create (or roll) answer or on the
 //!   single page view after a form post; never in a URL, a log line or a
