@@ -10,7 +10,9 @@
 //!    create or by roll.
 //! 4. Every new key, by create or by roll, passes the console's
 //!    [`KeyPolicy`]; a rolled key keeps the old key's lifetime, so a key
-//!    made to expire never becomes a permanent one by being rolled.
+//!    made to expire never becomes a permanent one by being rolled; an
+//!    expiry change keeps the policy too (no clearing a required expiry, no
+//!    life past the cap counted from the key's creation).
 //! 5. A roll never leaves a new key behind without handing out its value:
 //!    if the old key's expiry cannot be set, the new key is deleted.
 
@@ -312,6 +314,11 @@ impl ScopedKeys<'_> {
         if key.is_expired_at(Timestamp::now()) {
             return Err(ConsoleError::expired());
         }
+        // The policy holds here too: no clearing a required expiry, and a
+        // key's whole life, from its creation, within the cap.
+        self.policy
+            .check_expiry(at, key.created_at)
+            .map_err(ConsoleError::policy)?;
         let expiry = at.map_or(Expiry::Clear, Expiry::At);
         let key = self
             .client

@@ -874,6 +874,42 @@ async fn a_key_policy_refuses_each_break_with_its_own_message_on_create_and_roll
         body["key"]["expires_at"].as_str().unwrap().parse().unwrap();
     assert!(expires.since(keygate_types::Timestamp::now()) <= time::Duration::days(30));
 
+    // An expiry change keeps the policy: no clearing, no life past the cap.
+    let (_, list) = browser.json(Method::GET, "/keys?q=one", None).await;
+    let one = list["data"][0]["id"].as_str().unwrap().to_owned();
+    let (status, body) = browser
+        .json(
+            Method::PUT,
+            &format!("/keys/{one}/expiry"),
+            Some(json!({"expires_at": null})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("expiry_required")),
+        "{body}"
+    );
+    let (status, body) = browser
+        .json(
+            Method::PUT,
+            &format!("/keys/{one}/expiry"),
+            Some(json!({"expires_at": at(31)})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("lifetime_too_long")),
+        "{body}"
+    );
+    let (status, _) = browser
+        .json(
+            Method::PUT,
+            &format!("/keys/{one}/expiry"),
+            Some(json!({"expires_at": at(20)})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
     // The form shows the rules, and the same refusal by plain post.
     let (_, page) = browser.page().await;
     assert!(page.contains("Here, keys expire within 30 days; at most 2 active keys each."));
