@@ -177,3 +177,19 @@ async fn a_key_issued_to_an_agent_says_so_on_validation_and_others_do_not() {
         .await;
     assert!(!list.body.to_string().contains("agent_reg_"));
 }
+
+#[tokio::test]
+async fn a_seed_defines_the_catalogue() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/seed.example.json");
+    let emu = Emulator::builder()
+        .seed_file(example)
+        .start()
+        .await
+        .unwrap();
+    let list = Caller::new(&emu)
+        .get("/authorization/permissions?order=asc")
+        .await;
+    assert_eq!(slugs(&list.body), ["posts:read", "posts:write"]);
+    assert_eq!(list.body["data"][1]["name"], "Write posts");
+    assert_eq!(list.body["data"][1]["description"], "Publish new posts.");
+}
