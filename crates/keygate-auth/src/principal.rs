@@ -93,6 +93,8 @@ struct Caller {
     session_id: Option<String>,
     permissions: Vec<String>,
     expires_at: Option<Timestamp>,
+    /// When the API key was made (`None` for access tokens).
+    created_at: Option<Timestamp>,
     /// The key's request counter in the layer's usage meter, found on the
     /// first counted request (see [`crate::usage`]).
     usage: UsageSlot,
@@ -107,6 +109,7 @@ impl Principal {
             name,
             mut permissions,
             expires_at,
+            created_at,
             ..
         } = key;
         permissions.shrink_to_fit();
@@ -119,6 +122,7 @@ impl Principal {
             session_id: None,
             permissions,
             expires_at,
+            created_at: Some(created_at),
             usage: UsageSlot::default(),
         }))
     }
@@ -142,6 +146,7 @@ impl Principal {
             session_id: None,
             permissions,
             expires_at: Some(expires_at),
+            created_at: None,
             usage: UsageSlot::default(),
         }))
     }
@@ -169,6 +174,7 @@ impl Principal {
             session_id: Some(session_id),
             permissions,
             expires_at: Some(expires_at),
+            created_at: None,
             usage: UsageSlot::default(),
         }))
     }
@@ -229,6 +235,11 @@ impl Principal {
     /// without expiry). A token's `exp`.
     pub fn expires_at(&self) -> Option<Timestamp> {
         self.0.expires_at
+    }
+
+    /// When the API key was made; `None` for an access token.
+    pub fn created_at(&self) -> Option<Timestamp> {
+        self.0.created_at
     }
 
     /// Where the layer's usage meter keeps this key's counter.

@@ -75,6 +75,10 @@ pub enum InvalidToken {
     /// The key's `expires_at` has passed.
     #[error("the API key has expired")]
     Expired,
+    /// The key is older than the layer's key policy accepts
+    /// ([`KeyPolicy::max_key_age`](keygate_types::KeyPolicy::max_key_age)).
+    #[error("the API key is older than this service accepts; roll it for a new one")]
+    TooOld,
     /// The local pre-check refused the key before asking the key service.
     #[error("the API key is not in the expected format")]
     Precheck,

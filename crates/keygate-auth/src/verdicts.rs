@@ -28,12 +28,12 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use keygate_types::SecretString;
+use keygate_types::{KeyPolicy, SecretString};
 
 use crate::ApiKeyPrincipal;
 use crate::cache::{CacheOutcome, CachedVerdict, Call, Digest, VerdictCache};
 use crate::metrics::LayerMetrics;
-use crate::rejection::AuthRejection;
+use crate::rejection::{AuthRejection, InvalidToken};
 use crate::tier::{KeyDigest, KeyServiceCall, TierVerdict};
 use crate::upstream::Upstream;
 use crate::usage::UsageMeter;
@@ -49,6 +49,8 @@ pub(crate) struct Verdicts<V> {
     retry_after: Duration,
     /// Counts requests per key, when the user asked for it.
     usage: Option<UsageMeter>,
+    /// Refuses keys older than its `max_key_age`, if any.
+    policy: KeyPolicy,
 }
 
 /// What [`Verdicts::lookup`] found without waiting.
@@ -87,6 +89,7 @@ impl<V: KeyValidator> Verdicts<V> {
         metrics: LayerMetrics,
         retry_after: Duration,
         usage: Option<UsageMeter>,
+        policy: KeyPolicy,
     ) -> Self {
         Self {
             validator,
@@ -95,6 +98,7 @@ impl<V: KeyValidator> Verdicts<V> {
             metrics,
             retry_after,
             usage,
+            policy,
         }
     }
 
@@ -179,10 +183,20 @@ impl<V: KeyValidator> Verdicts<V> {
         Some(principal)
     }
 
-    /// The principal a request may proceed as, counted as authenticated
-    /// (and as a use of its key).
+    /// The principal a request may proceed as (a key past its `expires_at`
+    /// or older than the key policy allows may not), counted as
+    /// authenticated and as a use of its key.
     fn judge(&self, verdict: CachedVerdict) -> Result<ApiKeyPrincipal, AuthRejection> {
-        let judged = verdict.judge(self.cache.clock());
+        let mut judged = verdict.judge(self.cache.clock());
+        if let Ok(principal) = &judged
+            && let Some(created_at) = principal.created_at()
+            && self
+                .policy
+                .check_age(created_at, self.cache.clock().now())
+                .is_err()
+        {
+            judged = Err(InvalidToken::TooOld.into());
+        }
         if let Ok(principal) = &judged {
             self.metrics.authenticated(principal);
             if let Some(usage) = &self.usage {
@@ -222,6 +236,7 @@ mod tests {
             LayerMetrics::new(&MetricsConfig::default()),
             Duration::from_secs(7),
             None,
+            keygate_types::KeyPolicy::new(),
         ))
     }
 

@@ -47,6 +47,7 @@ pub struct KeyPolicy {
     require_expiry: bool,
     max_lifetime: Option<Duration>,
     max_active_keys: Option<usize>,
+    max_key_age: Option<Duration>,
 }
 
 /// Why a key may not be made as asked. Its `Display` is a sentence for the
@@ -66,15 +67,22 @@ pub enum PolicyViolation {
         /// The most unexpired keys one owner may hold.
         max: usize,
     },
+    /// The key was made longer ago than the policy accepts keys for.
+    KeyTooOld {
+        /// The oldest a key may be.
+        max: Duration,
+    },
 }
 
 impl PolicyViolation {
-    /// `expiry_required`, `lifetime_too_long` or `too_many_active_keys`.
+    /// `expiry_required`, `lifetime_too_long`, `too_many_active_keys` or
+    /// `key_too_old`.
     pub fn code(&self) -> &'static str {
         match self {
             PolicyViolation::ExpiryRequired => "expiry_required",
             PolicyViolation::LifetimeTooLong { .. } => "lifetime_too_long",
             PolicyViolation::TooManyActiveKeys { .. } => "too_many_active_keys",
+            PolicyViolation::KeyTooOld { .. } => "key_too_old",
         }
     }
 }
@@ -94,6 +102,11 @@ impl fmt::Display for PolicyViolation {
                 f,
                 "You already have {max} active key{}, the most allowed: revoke one first.",
                 if *max == 1 { "" } else { "s" }
+            ),
+            PolicyViolation::KeyTooOld { max } => write!(
+                f,
+                "Keys here are accepted for {} after they are made: roll the key.",
+                lifetime(*max)
             ),
         }
     }
@@ -146,6 +159,32 @@ impl KeyPolicy {
     pub fn max_active_keys(mut self, max: usize) -> Self {
         self.max_active_keys = Some(max);
         self
+    }
+
+    /// Keys made more than `max` ago are refused where they are used (the
+    /// layer's [`key_policy`], a 401), whatever their expiry: a rotation
+    /// rule for keys made before the policy, or without an expiry. Less than
+    /// a second is taken as one second.
+    ///
+    /// [`key_policy`]: https://docs.rs/keygate-auth/latest/keygate_auth/struct.ApiKeyAuthBuilder.html#method.key_policy
+    pub fn max_key_age(mut self, max: Duration) -> Self {
+        self.max_key_age = Some(max.max(Duration::from_secs(1)));
+        self
+    }
+
+    /// The oldest a key may be where it is used, if capped.
+    pub fn key_age_cap(&self) -> Option<Duration> {
+        self.max_key_age
+    }
+
+    /// Whether a key made at `created_at` may still be used at `now`.
+    pub fn check_age(&self, created_at: Timestamp, now: Timestamp) -> Result<(), PolicyViolation> {
+        match self.max_key_age {
+            Some(max) if created_at.saturating_add(span(max)) < now => {
+                Err(PolicyViolation::KeyTooOld { max })
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Whether every key must have an expiry.
@@ -295,6 +334,25 @@ mod tests {
         assert_eq!(
             refused.to_string(),
             "Keys here may live at most 30 days: choose an earlier expiry."
+        );
+    }
+
+    #[test]
+    fn a_key_age_cap_refuses_keys_made_longer_ago() {
+        let policy = KeyPolicy::new().max_key_age(Duration::from_secs(366 * DAY));
+        let made = at("2030-01-01T00:00:00Z");
+        assert_eq!(policy.check_age(made, at("2031-01-02T00:00:00Z")), Ok(()));
+        let refused = policy
+            .check_age(made, at("2031-01-02T00:00:01Z"))
+            .unwrap_err();
+        assert_eq!(refused.code(), "key_too_old");
+        assert_eq!(
+            refused.to_string(),
+            "Keys here are accepted for 366 days after they are made: roll the key."
+        );
+        assert_eq!(
+            KeyPolicy::new().check_age(made, at("2099-01-01T00:00:00Z")),
+            Ok(())
         );
     }
 

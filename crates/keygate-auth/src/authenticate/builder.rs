@@ -17,6 +17,7 @@ use crate::upstream::{CircuitBreaker, Upstream, UpstreamPolicy};
 use crate::usage::UsageMeter;
 use crate::verdicts::Verdicts;
 use crate::{Clock, KeyValidator, SystemClock};
+use keygate_types::KeyPolicy;
 
 /// Configures an [`ApiKeyAuth`]; from [`ApiKeyAuth::builder`].
 ///
@@ -48,6 +49,7 @@ pub struct ApiKeyAuthBuilder<V, R = DefaultRejection> {
     upstream: UpstreamPolicy,
     shared_tier: Option<Arc<dyn SharedTier>>,
     usage: Option<UsageMeter>,
+    key_policy: KeyPolicy,
     metrics: crate::metrics::MetricsConfig,
     #[cfg(feature = "client")]
     listener: Option<crate::revocation::ListenerConfig>,
@@ -84,6 +86,7 @@ impl<V: KeyValidator> ApiKeyAuthBuilder<V, DefaultRejection> {
             upstream: UpstreamPolicy::default(),
             shared_tier: None,
             usage: None,
+            key_policy: KeyPolicy::new(),
             metrics: crate::metrics::MetricsConfig::default(),
             #[cfg(feature = "client")]
             listener: None,
@@ -113,6 +116,7 @@ impl<V: KeyValidator> ApiKeyAuthBuilder<V, DefaultRejection> {
             upstream: self.upstream,
             shared_tier: self.shared_tier,
             usage: self.usage,
+            key_policy: self.key_policy,
             metrics: self.metrics,
             #[cfg(feature = "client")]
             listener: self.listener,
@@ -326,6 +330,29 @@ impl<V: KeyValidator, R> ApiKeyAuthBuilder<V, R> {
         self
     }
 
+    /// The key policy where keys are used: a key older than its
+    /// [`max_key_age`](KeyPolicy::max_key_age) is refused with 401
+    /// `invalid_token` ("older than this service accepts"), whatever its
+    /// expiry. The policy's other rules apply where keys are made (the
+    /// console, `keygate_client`'s `create_*_within`); here they change
+    /// nothing.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use keygate_auth::{ApiKeyAuth, InMemoryValidator};
+    /// use keygate_types::KeyPolicy;
+    ///
+    /// let year = Duration::from_secs(366 * 24 * 3600);
+    /// let auth = ApiKeyAuth::builder(InMemoryValidator::new())
+    ///     .key_policy(KeyPolicy::new().max_key_age(year))
+    ///     .build();
+    /// # let _ = auth;
+    /// ```
+    pub fn key_policy(mut self, policy: KeyPolicy) -> Self {
+        self.key_policy = policy;
+        self
+    }
+
     /// Counts requests per organization (`keygate_auth_organization_requests_total`)
     /// under at most `labels` distinct organization ids (default
     /// [`DEFAULT_ORGANIZATION_LABELS`](crate::DEFAULT_ORGANIZATION_LABELS), 100);
@@ -386,6 +413,7 @@ impl<V: KeyValidator, R> ApiKeyAuthBuilder<V, R> {
                     crate::metrics::LayerMetrics::new(&self.metrics),
                     self.retry_after,
                     self.usage,
+                    self.key_policy,
                 )),
                 refusals: Arc::new(Refusals::new(self.on_rejection)),
                 credentials: self.credentials,

@@ -272,3 +272,36 @@ async fn a_usage_meter_counts_each_request_a_key_lets_through() {
     call(&auth, get(Some(&bearer(&value)))).await;
     assert_eq!(meter.usage(&key.id).last_24_hours, 6);
 }
+
+#[tokio::test]
+async fn a_key_older_than_the_policy_allows_is_refused_and_says_why() {
+    let now = Timestamp::now();
+    let clock = ManualClock(Arc::new(Mutex::new(now)));
+    let validator = InMemoryValidator::new();
+    let (value, mut key) = validator.issue("old", org(), ["posts:read"]);
+    key.created_at = now.saturating_add(time::Duration::days(-400));
+    validator.insert(&value, key);
+    let (young, _) = validator.issue("young", org(), ["posts:read"]);
+    let year = Duration::from_secs(366 * 24 * 3600);
+    let auth = ApiKeyAuth::builder(validator.clone())
+        .clock(clock.clone())
+        .key_policy(keygate_types::KeyPolicy::new().max_key_age(year))
+        .build();
+    let (status, response, body) = call(&auth, get(Some(&bearer(&value)))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        response.extensions().get::<AuthRejection>(),
+        Some(&AuthRejection::InvalidToken(InvalidToken::TooOld))
+    );
+    assert!(body.contains("older than this service accepts"), "{body}");
+    assert_eq!(
+        call(&auth, get(Some(&bearer(&young)))).await.0,
+        StatusCode::OK
+    );
+    // On a hit too, once the clock passes the younger key's age.
+    *clock.0.lock().unwrap() = now.saturating_add(time::Duration::days(367));
+    assert_eq!(
+        call(&auth, get(Some(&bearer(&young)))).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}
