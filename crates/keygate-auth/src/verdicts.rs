@@ -199,8 +199,9 @@ impl<V: KeyValidator> Verdicts<V> {
         }
         if let Ok(principal) = &judged {
             self.metrics.authenticated(principal);
-            if let Some(usage) = &self.usage {
-                usage.count(principal);
+            // Access tokens have no key to count.
+            if let (Some(usage), Some(id)) = (&self.usage, principal.key_id()) {
+                usage.count(id, principal.usage_slot());
             }
         }
         judged

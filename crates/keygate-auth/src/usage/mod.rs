@@ -38,7 +38,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 
 use keygate_types::{ApiKeyId, Timestamp};
 
-use crate::{ApiKeyPrincipal, Clock, SystemClock};
+use crate::{Clock, SystemClock};
 use history::History;
 pub use history::{DAYS, KeyUsage};
 
@@ -212,14 +212,9 @@ impl PartialEq for UsageSlot {
 impl Eq for UsageSlot {}
 
 impl UsageMeter {
-    /// Counts one request of the key behind `principal` (none for other
-    /// credentials).
-    pub(crate) fn count(&self, principal: &ApiKeyPrincipal) {
-        let Some(id) = principal.key_id() else {
-            return;
-        };
-        let slot = principal.usage_slot().0.get_or_init(|| self.tally(id));
-        match slot {
+    /// Counts one request of key `id`, whose cached principal holds `slot`.
+    pub(crate) fn count(&self, id: &ApiKeyId, slot: &UsageSlot) {
+        match slot.0.get_or_init(|| self.tally(id)) {
             Some(tally) => tally.count(),
             None => self.untracked_request(),
         }
