@@ -64,10 +64,14 @@ pub(crate) async fn list(
 ) -> Result<Response, ConsoleError> {
     let (found, owners) = shared.keys(&caller.scope).list_with_owners().await?;
     let now = Timestamp::now();
-    let data: Vec<KeyJson<'_>> = found
+    let shown: Vec<_> = found
         .iter()
         .filter(|k| matches(&k.name, &search.q))
-        .map(|k| KeyJson::new(k, now).owned(&owners))
+        .collect();
+    let figures = crate::usage::figures(shared.usage.as_deref(), shown.iter().copied()).await;
+    let data: Vec<KeyJson<'_>> = shown
+        .into_iter()
+        .map(|k| KeyJson::new(k, now).owned(&owners).used(&figures))
         .collect();
     Ok(Json(serde_json::json!({ "data": data })).into_response())
 }

@@ -102,6 +102,7 @@ pub mod login;
 mod page;
 mod reveal;
 mod scope;
+mod usage;
 mod view;
 
 use std::fmt;
@@ -110,6 +111,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::{get, post, put};
 use http::request::Parts;
+use keygate_auth::usage::UsageSource;
 use keygate_client::Client;
 use keygate_types::{KeyPolicy, OrganizationId};
 
@@ -129,6 +131,8 @@ pub(crate) struct Shared {
     pub(crate) cookies: CookiePolicy,
     pub(crate) reveals: Reveals,
     pub(crate) policy: KeyPolicy,
+    /// Where each key's request counts are read, if the service counts them.
+    pub(crate) usage: Option<Arc<dyn UsageSource>>,
 }
 
 impl Shared {
@@ -167,8 +171,19 @@ impl Console {
                 cookies: CookiePolicy { secure: true },
                 reveals: Reveals::default(),
                 policy: KeyPolicy::default(),
+                usage: None,
             },
         }
+    }
+
+    /// Shows each key's requests (the last 24 hours, the last 30 days, and a
+    /// chart of each day) from `source`: the layer's
+    /// [`UsageMeter`](keygate_auth::usage::UsageMeter), or in a fleet
+    /// `keygate_redis::RedisUsage`. The JSON API returns the same figures
+    /// (`usage`). Without a source, neither shows them.
+    pub fn usage(mut self, source: impl UsageSource) -> Self {
+        self.shared.usage = Some(Arc::new(source));
+        self
     }
 
     /// The rules every key made here must follow, by create or by roll:

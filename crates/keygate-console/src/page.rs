@@ -82,6 +82,8 @@ struct PageTemplate {
     rows: Vec<KeyRow>,
     /// A members scope: each row shows its owner.
     show_owner: bool,
+    /// Whether the console shows each key's requests.
+    show_usage: bool,
     /// The key policy in a sentence, shown by the create form.
     policy_note: String,
     expiry_required: bool,
@@ -165,11 +167,22 @@ async fn render(
     )
     .await;
     let rows = match listed {
-        Ok((found, owners)) => found
-            .iter()
-            .filter(|k| matches(&k.name, &state.query))
-            .map(|k| KeyRow::new(k, now).described(k, &owners, &labels))
-            .collect(),
+        Ok((found, owners)) => {
+            let shown: Vec<_> = found
+                .iter()
+                .filter(|k| matches(&k.name, &state.query))
+                .collect();
+            let figures =
+                crate::usage::figures(shared.usage.as_deref(), shown.iter().copied()).await;
+            shown
+                .into_iter()
+                .map(|k| {
+                    KeyRow::new(k, now)
+                        .described(k, &owners, &labels)
+                        .used(&figures, now)
+                })
+                .collect()
+        }
         Err(error) => {
             if problem.is_none() {
                 status = error.status();
@@ -219,6 +232,7 @@ async fn render(
         create,
         rows,
         show_owner: scope.is_members(),
+        show_usage: shared.usage.is_some(),
         policy_note: policy_note(&shared.policy),
         expiry_required: shared.policy.expiry_required() || shared.policy.lifetime_cap().is_some(),
     };

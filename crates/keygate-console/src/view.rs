@@ -3,6 +3,8 @@
 
 use keygate_types::{ApiKey, Owner, Timestamp};
 use serde::Serialize;
+
+use crate::usage::{Figures, UsageJson, UsageView};
 use time::macros::format_description;
 
 /// How soon an expiry makes a key "expiring" rather than "active": 7 days.
@@ -56,6 +58,9 @@ pub(crate) struct KeyJson<'a> {
     /// In a members scope, the owner's email.
     #[serde(skip_serializing_if = "Option::is_none")]
     owner_email: Option<&'a str>,
+    /// Its requests, when the console has a usage source.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage: Option<UsageJson>,
 }
 
 impl<'a> KeyJson<'a> {
@@ -71,7 +76,14 @@ impl<'a> KeyJson<'a> {
             expires_at: key.expires_at,
             status: Status::of(key, now),
             owner_email: None,
+            usage: None,
         }
+    }
+
+    /// With its requests, when `figures` has them.
+    pub(crate) fn used(mut self, figures: &Figures) -> Self {
+        self.usage = figures.get(self.id).map(UsageJson::from);
+        self
     }
 
     /// With the owner's email, when `owners` knows it.
@@ -102,6 +114,8 @@ pub(crate) struct KeyRow {
     pub(crate) owner: String,
     /// Each permission's name and description, where the catalogue has one.
     pub(crate) labels: Vec<String>,
+    /// Its requests, when the console has a usage source.
+    pub(crate) usage: Option<UsageView>,
 }
 
 impl KeyRow {
@@ -119,7 +133,14 @@ impl KeyRow {
             live: status != Status::Expired,
             owner: String::new(),
             labels: Vec::new(),
+            usage: None,
         }
+    }
+
+    /// With its requests, when `figures` has them.
+    pub(crate) fn used(mut self, figures: &Figures, now: Timestamp) -> Self {
+        self.usage = figures.get(&self.id).map(|usage| UsageView::of(usage, now));
+        self
     }
 
     /// With its owner's email (or id) and its permissions' labels.

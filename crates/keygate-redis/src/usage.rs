@@ -13,7 +13,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures_util::stream::{self, StreamExt};
-use keygate_auth::usage::{Drained, KeyUsage, UsageMeter};
+use keygate_auth::usage::{
+    Drained, KeyUsage, UsageFuture, UsageMeter, UsageSource, UsageUnavailable,
+};
 use keygate_types::{ApiKeyId, Timestamp};
 use redis::aio::ConnectionLike;
 
@@ -174,6 +176,16 @@ impl RedisUsage {
             }
         }
         Ok(KeyUsage::from_buckets(Timestamp::now(), hours, days, last))
+    }
+}
+
+impl UsageSource for RedisUsage {
+    fn usage<'a>(&'a self, id: &'a ApiKeyId) -> UsageFuture<'a> {
+        Box::pin(async move {
+            RedisUsage::usage(self, id)
+                .await
+                .map_err(|error| UsageUnavailable(Box::new(error)))
+        })
     }
 }
 

@@ -33,6 +33,8 @@ mod history;
 
 use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 
@@ -218,6 +220,29 @@ impl UsageMeter {
             Some(tally) => tally.count(),
             None => self.untracked_request(),
         }
+    }
+}
+
+/// Where a key's figures are read: a [`UsageMeter`] (this process's
+/// requests) or, in a fleet, `keygate_redis::RedisUsage` (every replica's).
+/// The key console shows them beside each key.
+pub trait UsageSource: Send + Sync + 'static {
+    /// Key `id`'s requests.
+    fn usage<'a>(&'a self, id: &'a ApiKeyId) -> UsageFuture<'a>;
+}
+
+/// What [`UsageSource::usage`] returns.
+pub type UsageFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<KeyUsage, UsageUnavailable>> + Send + 'a>>;
+
+/// The figures could not be read (the shared store failed).
+#[derive(Debug, thiserror::Error)]
+#[error("request counts unavailable: {0}")]
+pub struct UsageUnavailable(#[source] pub Box<dyn std::error::Error + Send + Sync>);
+
+impl UsageSource for UsageMeter {
+    fn usage<'a>(&'a self, id: &'a ApiKeyId) -> UsageFuture<'a> {
+        Box::pin(std::future::ready(Ok(UsageMeter::usage(self, id))))
     }
 }
 

@@ -9,8 +9,11 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::response::IntoResponse;
+use axum::routing::get;
 use http::StatusCode;
 use http::request::Parts;
+use keygate_auth::ApiKeyAuth;
+use keygate_auth::usage::UsageMeter;
 use keygate_client::Client;
 use keygate_console::{Action, Console, Scope};
 use keygate_emulator::Emulator;
@@ -53,6 +56,9 @@ pub struct Harness {
     pub client: Client,
     /// `http://127.0.0.1:PORT/console`.
     pub console: String,
+    /// `http://127.0.0.1:PORT/service`: a route behind `ApiKeyAuth`, counting
+    /// into the console's usage meter (with [`Harness::with_usage`]).
+    pub service: String,
 }
 
 impl Harness {
@@ -62,6 +68,16 @@ impl Harness {
 
     /// The console with a key policy.
     pub async fn with_policy(policy: keygate_types::KeyPolicy) -> Harness {
+        Self::build(policy, None).await
+    }
+
+    /// The console showing each key's requests, counted by `ApiKeyAuth` in
+    /// front of [`Harness::service`].
+    pub async fn with_usage() -> Harness {
+        Self::build(keygate_types::KeyPolicy::default(), Some(UsageMeter::new())).await
+    }
+
+    async fn build(policy: keygate_types::KeyPolicy, usage: Option<UsageMeter>) -> Harness {
         let emu = Emulator::builder()
             .organization_permissions(["posts:read", "posts:write", "admin"])
             .user_permissions(["posts:read", "posts:write"])
@@ -85,7 +101,20 @@ impl Harness {
         })
         .secure_cookies(false)
         .key_policy(policy);
-        let app = Router::new().nest("/console", console.router());
+        let mut auth = ApiKeyAuth::builder(client.clone());
+        let console = match usage {
+            Some(meter) => {
+                auth = auth.usage(meter.clone());
+                console.usage(meter)
+            }
+            None => console,
+        };
+        let service = Router::new()
+            .route("/service", get(|| async { "ok" }))
+            .route_layer(auth.build());
+        let app = Router::new()
+            .nest("/console", console.router())
+            .merge(service);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("a port");
@@ -95,6 +124,7 @@ impl Harness {
             emu,
             client,
             console: format!("http://{addr}/console"),
+            service: format!("http://{addr}/service"),
         }
     }
 
