@@ -28,7 +28,7 @@ const POSITIVE_TTL: Duration = Duration::from_secs(1);
 struct Site {
     server: Server,
     http: reqwest::Client,
-    _emulator: keygate::emulator::Emulator,
+    emulator: keygate::emulator::Emulator,
     secret: String,
 }
 
@@ -38,19 +38,22 @@ impl Site {
         emulator.create_organization("Acme").expect("Acme");
         emulator.create_organization("Globex").expect("Globex");
         let client = app::client(emulator.base_url(), emulator.secret());
+        let meter = keygate::usage::UsageMeter::new();
         let auth = ApiKeyAuth::builder(client.clone())
             .positive_ttl(POSITIVE_TTL)
             .negative_ttl(Duration::from_millis(200))
+            .usage(meter.clone())
             .build();
         let router = LocalConsole::new(client, emulator.secret().clone())
             .grantable(["posts:read", "posts:write"])
+            .usage(meter)
             .router()
             .merge(app::whoami_router(auth));
         Site {
             server: Server::start(router).await,
             http: reqwest::Client::new(),
             secret: emulator.secret().expose_secret().to_owned(),
-            _emulator: emulator,
+            emulator,
         }
     }
 
@@ -74,6 +77,49 @@ impl Site {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         None
+    }
+}
+
+#[tokio::test]
+async fn in_chromium_each_key_shows_its_requests_with_javascript_on_and_off() {
+    let site = Site::start().await;
+    // First by name, so the console opens on it.
+    let acme = site
+        .emulator
+        .create_organization("Aardvark Usage")
+        .expect("org");
+    for javascript in [true, false] {
+        let name = format!("metered {javascript}");
+        let created = site
+            .emulator
+            .create_organization_key(&acme.id, &name, &["posts:read"])
+            .expect("a key");
+        let value = trace_capture::secret(created.value.expose_secret());
+        for _ in 0..4 {
+            assert_eq!(site.whoami(&value).await, StatusCode::OK);
+        }
+        let browser = Chromium::start(javascript).await;
+        log_in(&browser, &site).await;
+        let row = row_of(&browser, &name).await;
+        let usage = row
+            .find(Locator::Css("td.usage"))
+            .await
+            .expect("a requests cell");
+        let text = usage.text().await.expect("its text");
+        assert!(text.contains("4 in 24 h"), "{text}");
+        let bars = usage
+            .find_all(Locator::Css("svg.usage-chart rect"))
+            .await
+            .expect("the chart's bars");
+        assert_eq!(bars.len(), 30, "one bar a day");
+        let today = bars
+            .last()
+            .expect("today")
+            .attr("height")
+            .await
+            .expect("a height");
+        assert_ne!(today.as_deref(), Some("0"), "today's bar shows");
+        browser.close().await;
     }
 }
 

@@ -2,6 +2,8 @@
 //! organization of the key service, with a switcher, behind a
 //! [`SecretLogin`] with the environment secret.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::Router;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -9,6 +11,8 @@ use futures_util::TryStreamExt;
 use http::StatusCode;
 use http::header::ACCEPT;
 use http::request::Parts;
+
+use keygate_auth::usage::UsageSource;
 use keygate_client::Client;
 use keygate_types::{ListParams, MAX_LIMIT, Organization, SecretString};
 
@@ -30,11 +34,22 @@ use crate::{Console, OrganizationChoice, Scope, selected_organization};
 ///     .router(); // the console at `/`, the login at `/login`
 /// # let _ = app; Ok(()) }
 /// ```
-#[derive(Debug)]
 pub struct LocalConsole {
     client: Client,
     login: SecretLogin,
     grantable: Vec<String>,
+    usage: Option<Arc<dyn UsageSource>>,
+}
+
+impl std::fmt::Debug for LocalConsole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalConsole")
+            .field("client", &self.client)
+            .field("login", &self.login)
+            .field("grantable", &self.grantable)
+            .field("usage", &self.usage.is_some())
+            .finish()
+    }
 }
 
 impl LocalConsole {
@@ -44,7 +59,14 @@ impl LocalConsole {
             client,
             login: SecretLogin::new(secret).secure_cookies(false),
             grantable: Vec::new(),
+            usage: None,
         }
+    }
+
+    /// Shows each key's requests from `source`; see [`Console::usage`].
+    pub fn usage(mut self, source: impl UsageSource) -> Self {
+        self.usage = Some(Arc::new(source));
+        self
     }
 
     /// The permissions the create form offers. Without any, it offers the
@@ -86,7 +108,10 @@ impl LocalConsole {
                 scope(&client, selected, grantable).await
             }
         };
-        let console = Console::new(self.client, resolver).secure_cookies(false);
+        let mut console = Console::new(self.client, resolver).secure_cookies(false);
+        if let Some(usage) = self.usage {
+            console = console.usage(usage);
+        }
         console.router().merge(self.login.router())
     }
 }

@@ -240,6 +240,12 @@ pub type UsageFuture<'a> =
 #[error("request counts unavailable: {0}")]
 pub struct UsageUnavailable(#[source] pub Box<dyn std::error::Error + Send + Sync>);
 
+impl<T: UsageSource + ?Sized> UsageSource for Arc<T> {
+    fn usage<'a>(&'a self, id: &'a ApiKeyId) -> UsageFuture<'a> {
+        (**self).usage(id)
+    }
+}
+
 impl UsageSource for UsageMeter {
     fn usage<'a>(&'a self, id: &'a ApiKeyId) -> UsageFuture<'a> {
         Box::pin(std::future::ready(Ok(UsageMeter::usage(self, id))))
