@@ -16,7 +16,8 @@ use axum::Router;
 use axum::routing::get;
 use keygate::emulator::Emulator;
 use keygate::redis::RedisTier;
-use keygate::{ApiKeyAuth, ApiKeyPrincipal, Client, WebhookReceiver};
+use keygate::revocation::WebhookReceiver;
+use keygate::{ApiKeyAuth, ApiKeyPrincipal, Client};
 use keygate_test_support::redis_server::RedisServer;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -18,6 +18,9 @@
 //! The console is mounted the way your app would mount it: behind your own
 //! login, with a resolver that says whose keys the signed-in person
 //! manages (Acme's) and what they may grant (`posts:read`, `posts:write`).
+//! The permissions carry names and descriptions from the key service's
+//! catalogue, and keys follow a policy: each expires within 366 days
+//! (GitHub's default for tokens), and Acme holds at most 10 active keys.
 //! Cookies are not `Secure` because this runs on plain HTTP on localhost;
 //! keep the default in production.
 
@@ -33,7 +36,7 @@ use axum::{Json, Router};
 use keygate::console::login::SecretLogin;
 use keygate::console::{Console, Scope};
 use keygate::emulator::Emulator;
-use keygate::types::OrganizationId;
+use keygate::types::{KeyPolicy, OrganizationId};
 use keygate::{ApiKeyAuth, ApiKeyPrincipal, Client, RequirePermission};
 use serde::{Deserialize, Serialize};
 
@@ -89,6 +92,12 @@ impl Demo {
     async fn start() -> Result<Self, BoxError> {
         let emulator = Emulator::builder()
             .organization_permissions(PERMISSIONS)
+            .permission(
+                "posts:read",
+                "Read posts",
+                Some("List the organization's posts."),
+            )
+            .permission("posts:write", "Write posts", Some("Publish new posts."))
             .start()
             .await?;
         let acme = emulator.create_organization("Acme")?;
@@ -123,6 +132,11 @@ fn app(client: Client, acme: OrganizationId, password: &str) -> Router {
         });
         async move { scope.ok_or_else(|| Redirect::to("/login").into_response()) }
     })
+    .key_policy(
+        KeyPolicy::new()
+            .max_lifetime(std::time::Duration::from_secs(366 * 24 * 60 * 60))
+            .max_active_keys(10),
+    )
     .secure_cookies(false);
 
     let posts = Router::new()
@@ -227,7 +241,11 @@ mod tests {
             .post(format!("{base}/console/api/keys"))
             .header("cookie", &cookies)
             .header("x-csrf-token", &csrf)
-            .json(&serde_json::json!({"name": "curl", "permissions": PERMISSIONS}))
+            .json(&serde_json::json!({
+                "name": "curl",
+                "permissions": PERMISSIONS,
+                "expires_at": in_thirty_days(),
+            }))
             .send()
             .await?;
         assert_eq!(created.status(), StatusCode::CREATED);
@@ -262,6 +280,14 @@ mod tests {
             .find_map(|v| v.strip_prefix(&format!("{name}=")))
             .and_then(|v| v.split(';').next())
             .map(str::to_owned)
+            .unwrap_or_default()
+    }
+
+    /// An expiry within the demo's policy.
+    fn in_thirty_days() -> String {
+        let now = keygate::types::Timestamp::now().unix_timestamp();
+        keygate::types::Timestamp::from_unix_timestamp(now + 30 * 24 * 60 * 60)
+            .map(|t| t.to_string())
             .unwrap_or_default()
     }
 }

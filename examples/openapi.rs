@@ -33,8 +33,8 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use keygate::emulator::Emulator;
-use keygate::openapi::{ApiKeySecurity, GuardedRoutes};
 use keygate::types::{OrganizationId, SecretString};
+use keygate::utoipa::{ApiKeySecurity, GuardedRoutes};
 use keygate::{
     ApiKeyAuth, ApiKeyPrincipal, Client, RequireAllPermissions, RequireAnyPermission,
     RequirePermission,
@@ -57,7 +57,7 @@ const DEFAULT_ADDR: &str = "127.0.0.1:3000";
 struct ApiDoc;
 
 /// The API behind `auth`, with its document served at `/openapi.json`.
-fn app<V: keygate::KeyValidator>(auth: ApiKeyAuth<V>) -> Router {
+fn app<V: keygate::validator::KeyValidator>(auth: ApiKeyAuth<V>) -> Router {
     let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(me).authenticated())
         .routes(routes!(list_posts).require(RequirePermission("posts:read")))

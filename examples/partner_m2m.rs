@@ -10,7 +10,7 @@
 //! answers `POST /oauth2/token`, and serves the key set. In production, point
 //! `M2mTokens` at your AuthKit domain and your environment's client id.
 //!
-//! How each credential's permissions are read (see `keygate_auth::Principal`):
+//! How each credential's permissions are read (see `keygate::Principal`):
 //! an API key's `permissions`; an M2M token's `scope`, split on spaces; a
 //! session token's `permissions`.
 
@@ -18,10 +18,11 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::{get, post};
+use keygate::Principal;
 use keygate::emulator::Emulator;
-use keygate::{ApiKeyAuth, Client, KeyValidator, RequirePermission};
-use keygate_auth::Principal;
-use keygate_auth::jwt::{JwtVerifier, M2mTokens, SessionTokens};
+use keygate::jwt::{JwtVerifier, M2mTokens, SessionTokens};
+use keygate::validator::KeyValidator;
+use keygate::{ApiKeyAuth, Client, RequirePermission};
 use serde_json::Value;
 
 // ----- your application --------------------------------------------------

@@ -157,7 +157,7 @@ struct Posts {
 type Db = Arc<Mutex<Posts>>;
 
 /// The API, with authentication on every route and a permission on some.
-fn app<V: keygate::KeyValidator>(auth: ApiKeyAuth<V>) -> Router {
+fn app<V: keygate::validator::KeyValidator>(auth: ApiKeyAuth<V>) -> Router {
     Router::new()
         .route("/me", get(me))
         .route(

@@ -21,7 +21,8 @@
 
 use axum::Router;
 use axum::routing::{get, post};
-use keygate::{ApiKeyAuth, ApiKeyPrincipal, KeyValidator, RequirePermission};
+use keygate::validator::KeyValidator;
+use keygate::{ApiKeyAuth, ApiKeyPrincipal, RequirePermission};
 
 // ----- your application --------------------------------------------------
 

@@ -289,3 +289,279 @@ async fn the_console_in_chromium_creates_rolls_and_revokes_keys_that_the_layer_o
         started.elapsed().as_secs_f64()
     );
 }
+
+/// Review item: after a create with JavaScript on, the list behind the
+/// dialog still said "No keys yet" until a reload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_javascript_the_list_behind_the_dialog_shows_the_new_key_at_once() {
+    let site = Site::start().await;
+    let browser = Chromium::start(true).await;
+    log_in(&browser, &site).await;
+    assert!(
+        browser
+            .client
+            .source()
+            .await
+            .unwrap()
+            .contains("No keys yet."),
+        "an empty list to begin with"
+    );
+    fill_create_form(&browser, "fresh list", None).await;
+    let value = dialog_value(&browser).await;
+    // The dialog is still open: the list behind it already has the key.
+    browser.wait_for("tr[data-key-name='fresh list']").await;
+    let page = browser.client.source().await.unwrap();
+    assert!(!page.contains("No keys yet."), "the empty note is gone");
+    let open = browser
+        .client
+        .find(Locator::Css("#created-dialog[open]"))
+        .await;
+    assert!(open.is_ok(), "the dialog stays open until Done");
+    assert_eq!(site.whoami(&value).await, StatusCode::OK);
+    browser.close().await;
+}
+
+/// Consoles behind fixed stand-in logins, one per path: an organization
+/// admin (every member's keys), Ada managing her own keys, and two key
+/// policies.
+struct Consoles {
+    server: Server,
+    emulator: keygate::emulator::Emulator,
+    client: keygate::Client,
+    acme: keygate::types::OrganizationId,
+}
+
+impl Consoles {
+    async fn start() -> (Consoles, keygate::types::UserId, keygate::types::UserId) {
+        use keygate::console::{Console, Scope};
+        use keygate::types::KeyPolicy;
+
+        let emulator = keygate::emulator::Emulator::builder()
+            .user_permissions(["posts:read", "posts:write"])
+            .permission("posts:read", "Read posts", Some("See every post."))
+            .permission("posts:write", "Write posts", Some("Create and edit posts."))
+            .start()
+            .await
+            .expect("the emulator starts");
+        let acme = emulator.create_organization("Acme").expect("Acme").id;
+        let ada = emulator.create_user("ada@example.com").expect("Ada").id;
+        let bob = emulator.create_user("bob@example.com").expect("Bob").id;
+        for user in [&ada, &bob] {
+            emulator.create_membership(user, &acme).expect("a member");
+        }
+        let client = app::client(emulator.base_url(), emulator.secret());
+        let mount = |scope: Scope, policy: KeyPolicy| {
+            Console::new(client.clone(), move |_: &http::request::Parts| {
+                let scope = scope.clone();
+                async move { Ok::<_, axum::response::Response>(scope) }
+            })
+            .secure_cookies(false)
+            .key_policy(policy)
+            .router()
+        };
+        let grant = ["posts:read", "posts:write"];
+        let org = || {
+            Scope::organization(acme.clone())
+                .allow_all()
+                .grantable(grant)
+        };
+        let router = axum::Router::new()
+            .nest("/admin", mount(org().members(), KeyPolicy::new()))
+            .nest("/ada", mount(org().user(ada.clone()), KeyPolicy::new()))
+            .nest(
+                "/policy",
+                mount(
+                    org(),
+                    KeyPolicy::new()
+                        .require_expiry()
+                        .max_lifetime(std::time::Duration::from_secs(30 * 24 * 60 * 60)),
+                ),
+            )
+            .nest("/capped", mount(org(), KeyPolicy::new().max_active_keys(1)));
+        let consoles = Consoles {
+            server: Server::start(router).await,
+            emulator,
+            client,
+            acme,
+        };
+        (consoles, ada, bob)
+    }
+
+    async fn valid(&self, value: &str) -> bool {
+        self.client
+            .validate_api_key(value)
+            .await
+            .expect("the emulator answers")
+            .is_some()
+    }
+}
+
+/// The text of the element `css` finds, shown or not (a closed
+/// `<details>` hides its content from WebDriver's visible text).
+async fn text_of(browser: &Chromium, css: &str) -> String {
+    let element = browser.wait_for(css).await;
+    let text = element.prop("textContent").await.expect("its text");
+    text.unwrap_or_default().trim().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_chromium_an_admin_revokes_a_members_key_members_see_only_their_own_and_policies_refuse_clearly()
+ {
+    let (site, ada, bob) = Consoles::start().await;
+    let emu = &site.emulator;
+    for javascript in [true, false] {
+        let round = if javascript { "js" } else { "plain" };
+        let adas = emu
+            .create_user_key(
+                &ada,
+                &site.acme,
+                &format!("ada laptop {round}"),
+                &["posts:read"],
+            )
+            .expect("Ada's key");
+        let bobs = emu
+            .create_user_key(&bob, &site.acme, &format!("bob CI {round}"), &[])
+            .expect("Bob's key");
+        let browser = Chromium::start(javascript).await;
+        let c = &browser.client;
+
+        // The admin sees every member's keys with their owners, and no way
+        // to make one for them.
+        c.goto(&site.server.url("/admin"))
+            .await
+            .expect("the admin page");
+        let bob_row = format!("tr[data-key-name='bob CI {round}']");
+        let owner = text_of(&browser, &format!("{bob_row} td.owner")).await;
+        assert_eq!(owner, "bob@example.com", "{round}");
+        assert_eq!(
+            text_of(
+                &browser,
+                &format!("tr[data-key-name='ada laptop {round}'] td.owner")
+            )
+            .await,
+            "ada@example.com"
+        );
+        let page = c.source().await.expect("the page");
+        assert!(
+            !page.contains("id=\"create-form\"") && !page.contains("roll-form"),
+            "{round}"
+        );
+
+        // The admin revokes Bob's key: with script in the dialog, without
+        // on the confirmation page.
+        browser.click(&format!("{bob_row} a.revoke")).await;
+        if javascript {
+            browser.wait_for("#revoke-dialog[open]").await;
+            browser.click("#revoke-confirm").await;
+        } else {
+            browser.wait_for("section.confirm form").await;
+            browser.click("section.confirm button[type=submit]").await;
+        }
+        browser.wait_for("table.keys").await;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while site.valid(bobs.value.expose_secret()).await {
+            assert!(
+                Instant::now() < deadline,
+                "{round}: Bob's key was not revoked"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(
+            site.valid(adas.value.expose_secret()).await,
+            "{round}: Ada's key stays"
+        );
+
+        // Ada, managing her own keys, sees hers and nobody else's; her
+        // checklist names each permission.
+        let others = emu
+            .create_user_key(&bob, &site.acme, &format!("bob other {round}"), &[])
+            .expect("another of Bob's keys");
+        c.goto(&site.server.url("/ada")).await.expect("Ada's page");
+        browser
+            .wait_for(&format!("tr[data-key-name='ada laptop {round}']"))
+            .await;
+        let page = c.source().await.expect("the page");
+        assert!(
+            !page.contains("bob other") && !page.contains("bob@example.com"),
+            "{round}"
+        );
+        assert!(
+            page.contains("<span class=\"perm-name\">Read posts</span> <code>posts:read</code> <span class=\"perm-description muted\">See every post.</span>"),
+            "{round}: labels"
+        );
+        assert!(
+            page.contains("title=\"Read posts: See every post.\""),
+            "{round}"
+        );
+        emu.delete_api_key(others.id.as_str()).expect("cleanup");
+
+        // Policies: each refusal with its own message, beside the form.
+        c.goto(&site.server.url("/policy"))
+            .await
+            .expect("the policy page");
+        assert_eq!(
+            text_of(&browser, "#policy-note").await,
+            "Here, keys expire within 30 days."
+        );
+        fill_create_form(&browser, &format!("no expiry {round}"), None).await;
+        let refusal = "Keys here must expire: give the key an expiry.";
+        browser.wait_for("#create-problem:not([hidden])").await;
+        assert_eq!(
+            text_of(&browser, "#create-problem").await,
+            refusal,
+            "{round}"
+        );
+        assert_eq!(
+            text_of(&browser, "[data-problem-for=expires_at]").await,
+            refusal,
+            "{round}"
+        );
+        if javascript {
+            // A datetime-local field is typed per locale; set it directly.
+            let now = keygate::types::Timestamp::now().unix_timestamp();
+            let late = keygate::types::Timestamp::from_unix_timestamp(now + 40 * 24 * 60 * 60)
+                .expect("a time")
+                .to_string();
+            c.execute(
+                "document.getElementById('expires_at').value = arguments[0].slice(0, 16);",
+                vec![serde_json::json!(late)],
+            )
+            .await
+            .expect("set the expiry");
+            browser.click("#create-form button[type=submit]").await;
+            let deadline = Instant::now() + Duration::from_secs(5);
+            loop {
+                let text = text_of(&browser, "#create-problem").await;
+                if text.contains("30 days") {
+                    assert_eq!(
+                        text,
+                        "Keys here may live at most 30 days: choose an earlier expiry."
+                    );
+                    break;
+                }
+                assert!(Instant::now() < deadline, "no lifetime refusal: {text}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+
+        c.goto(&site.server.url("/capped"))
+            .await
+            .expect("the capped page");
+        let existing = emu
+            .create_organization_key(&site.acme, &format!("only one {round}"), &[])
+            .expect("a key");
+        c.refresh().await.expect("reload");
+        browser.wait_for("table.keys").await;
+        fill_create_form(&browser, &format!("one too many {round}"), None).await;
+        browser.wait_for("#create-problem:not([hidden])").await;
+        assert_eq!(
+            text_of(&browser, "#create-problem").await,
+            "You already have 1 active key, the most allowed: revoke one first.",
+            "{round}"
+        );
+        emu.delete_api_key(existing.id.as_str()).expect("cleanup");
+        let shot = browser.screenshot(&format!("policy-refusal-{round}")).await;
+        println!("screenshot: {}", shot.display());
+        browser.close().await;
+    }
+}

@@ -12,9 +12,10 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::routing::get;
 use keygate::emulator::Emulator;
+use keygate::jwt::{JwtVerifier, M2mTokens, SessionTokens};
 use keygate::redis::RedisTier;
-use keygate::{ApiKeyAuth, ApiKeyPrincipal, Client, WebhookReceiver};
-use keygate_auth::jwt::{JwtVerifier, M2mTokens, SessionTokens};
+use keygate::revocation::WebhookReceiver;
+use keygate::{ApiKeyAuth, ApiKeyPrincipal, Client};
 use keygate_test_support::redis_server::RedisServer;
 use reqwest::StatusCode;
 

@@ -31,9 +31,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use keygate::ApiKeyAuth;
 use keygate::emulator::{Emulator, Fault};
 use keygate::types::{ApiKeyId, Expiry, OrganizationId};
-use keygate::{ApiKeyAuth, KeyValidator, Verdict};
+use keygate::validator::{KeyValidator, Verdict};
 use support::app::{self, Server};
 use support::trace_capture;
 
@@ -174,7 +175,7 @@ struct Report {
     revoked: u64,
     /// (share of the run done, RSS in KiB)
     rss: Vec<(u64, u64)>,
-    stats: keygate::CacheStats,
+    stats: keygate::cache::CacheStats,
     p50: Duration,
     p99: Duration,
 }

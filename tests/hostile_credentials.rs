@@ -14,8 +14,9 @@ mod support;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use keygate::ApiKeyAuth;
 use keygate::types::SecretString;
-use keygate::{ApiKeyAuth, validator_fn};
+use keygate::validator::validator_fn;
 use proptest::prelude::*;
 use support::app::{self, Server};
 use support::raw_http::{RawRequest, RawResponse};

@@ -27,7 +27,8 @@ use keygate::types::{
     CreateOrganizationApiKey, Expiry, ListParams, OrganizationId, Owner, SecretString,
     ValidateApiKey,
 };
-use keygate::{ApiKeyAuth, InMemoryValidator, KeyValidator, RequirePermission};
+use keygate::validator::{InMemoryValidator, KeyValidator};
+use keygate::{ApiKeyAuth, RequirePermission};
 use support::app::{self, Server};
 use support::raw_http::RawRequest;
 use support::trace_capture::{self, LeakCheck};

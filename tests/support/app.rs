@@ -59,7 +59,7 @@ async fn whoami(principal: ApiKeyPrincipal) -> String {
 }
 
 /// `GET /whoami` (the key's id) behind `auth`.
-pub fn whoami_router<V: keygate::KeyValidator>(auth: ApiKeyAuth<V>) -> Router {
+pub fn whoami_router<V: keygate::validator::KeyValidator>(auth: ApiKeyAuth<V>) -> Router {
     Router::new().route("/whoami", get(whoami)).layer(auth)
 }
 

@@ -15,6 +15,9 @@ mod cache;
 mod clock;
 mod credential;
 mod extract;
+#[cfg(feature = "tonic")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tonic")))]
+pub mod grpc;
 mod guard;
 #[cfg(feature = "jwt")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
@@ -25,6 +28,7 @@ mod rejection;
 mod revocation;
 pub mod tier;
 mod upstream;
+pub mod usage;
 mod validator;
 mod verdicts;
 

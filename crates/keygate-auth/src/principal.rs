@@ -4,6 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::usage::UsageSlot;
 use keygate_types::{ApiKey, ApiKeyId, OrganizationId, Owner, Timestamp, UserId};
 
 /// The caller behind a valid credential, placed in the request's extensions
@@ -92,6 +93,9 @@ struct Caller {
     session_id: Option<String>,
     permissions: Vec<String>,
     expires_at: Option<Timestamp>,
+    /// The key's request counter in the layer's usage meter, found on the
+    /// first counted request (see [`crate::usage`]).
+    usage: UsageSlot,
 }
 
 impl Principal {
@@ -115,6 +119,7 @@ impl Principal {
             session_id: None,
             permissions,
             expires_at,
+            usage: UsageSlot::default(),
         }))
     }
 
@@ -137,6 +142,7 @@ impl Principal {
             session_id: None,
             permissions,
             expires_at: Some(expires_at),
+            usage: UsageSlot::default(),
         }))
     }
 
@@ -163,6 +169,7 @@ impl Principal {
             session_id: Some(session_id),
             permissions,
             expires_at: Some(expires_at),
+            usage: UsageSlot::default(),
         }))
     }
 
@@ -222,6 +229,11 @@ impl Principal {
     /// without expiry). A token's `exp`.
     pub fn expires_at(&self) -> Option<Timestamp> {
         self.0.expires_at
+    }
+
+    /// Where the layer's usage meter keeps this key's counter.
+    pub(crate) fn usage_slot(&self) -> &UsageSlot {
+        &self.0.usage
     }
 }
 

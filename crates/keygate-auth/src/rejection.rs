@@ -6,6 +6,7 @@
 //! | malformed credential, several `Authorization` headers, key in several places | 400 | `Bearer realm="…", error="invalid_request", error_description="…"` |
 //! | unknown, revoked or expired key; refused by the [pre-check](crate::Precheck) | 401 | `Bearer realm="…", error="invalid_token", error_description="…"` |
 //! | permission missing | 403 | `Bearer error="insufficient_scope", error_description="…", scope="…"` |
+//! | gRPC method with no permissions declared, where undeclared methods are denied | 403 | `Bearer realm="…"` |
 //! | key service unavailable | 503 with `Retry-After` | none; never 401 |
 //! | guard or extractor used without the layer | 500 | none; logged once as a misconfiguration |
 //!
@@ -47,6 +48,11 @@ pub enum AuthRejection {
     /// The key lacks a permission (403 `insufficient_scope`).
     #[error(transparent)]
     InsufficientScope(#[from] InsufficientScope),
+    /// The request called a gRPC method that declares no permissions, on a
+    /// `grpc::GrpcGate` (feature `tonic`) that denies undeclared methods
+    /// (403; gRPC 7 `PERMISSION_DENIED`).
+    #[error("this method declares no permissions, and undeclared methods are denied")]
+    UndeclaredMethod,
     /// The key service could not be asked (503 with `Retry-After`). Never a 401.
     #[error("the key service is unavailable; retry in {} s", retry_after_secs(*.retry_after))]
     Unavailable {
@@ -167,7 +173,7 @@ impl AuthRejection {
             | Self::Credential(CredentialError::UnsupportedScheme)
             | Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             Self::Credential(_) => StatusCode::BAD_REQUEST,
-            Self::InsufficientScope(_) => StatusCode::FORBIDDEN,
+            Self::InsufficientScope(_) | Self::UndeclaredMethod => StatusCode::FORBIDDEN,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Misconfigured(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -180,7 +186,7 @@ impl AuthRejection {
             Self::Credential(_) => Some("invalid_request"),
             Self::InvalidToken(_) => Some("invalid_token"),
             Self::InsufficientScope(_) => Some("insufficient_scope"),
-            Self::Unavailable { .. } | Self::Misconfigured(_) => None,
+            Self::UndeclaredMethod | Self::Unavailable { .. } | Self::Misconfigured(_) => None,
         }
     }
 
@@ -189,6 +195,7 @@ impl AuthRejection {
         match self {
             Self::Unavailable { .. } => "temporarily_unavailable",
             Self::Misconfigured(_) => "server_error",
+            Self::UndeclaredMethod => "access_denied",
             _ => self.error_code().unwrap_or("unauthorized"),
         }
     }
@@ -223,7 +230,12 @@ impl AuthRejection {
             "error": self.body_error(),
             "error_description": self.to_string(),
         });
-        let mut response = Response::new(B::from(Bytes::from(body.to_string())));
+        self.response_with(realm, B::from(Bytes::from(body.to_string())))
+    }
+
+    /// The default response's status and headers around `body`.
+    fn response_with<B>(&self, realm: Option<&str>, body: B) -> Response<B> {
+        let mut response = Response::new(body);
         *response.status_mut() = self.status();
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -273,6 +285,16 @@ impl AuthRejection {
     /// The default response without a realm, marked [`Unrendered`].
     pub(crate) fn unrendered<B: From<Bytes>>(self) -> Response<B> {
         let mut response = self.to_response(None);
+        response.extensions_mut().insert(Unrendered);
+        response
+    }
+
+    /// The default response's status and headers without a realm, around
+    /// an empty body, marked [`Unrendered`]: for the services whose body
+    /// cannot be built from bytes (such as tonic's), which the layer in
+    /// front renders anyway.
+    pub(crate) fn unrendered_empty<B: Default>(self) -> Response<B> {
+        let mut response = self.response_with(None, B::default());
         response.extensions_mut().insert(Unrendered);
         response
     }

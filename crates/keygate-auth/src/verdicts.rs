@@ -20,8 +20,9 @@
 //!   5. the verdict judged against the clock (a key past `expires_at` is
 //!      refused however it was found).
 //!
-//! Metrics for cache outcomes and authenticated callers are recorded here,
-//! once, for hits and misses alike.
+//! Metrics for cache outcomes and authenticated callers, and the requests
+//! per key of a [usage meter](crate::usage), are recorded here, once, for
+//! hits and misses alike.
 
 use std::fmt;
 use std::sync::Arc;
@@ -35,6 +36,7 @@ use crate::metrics::LayerMetrics;
 use crate::rejection::AuthRejection;
 use crate::tier::{KeyDigest, KeyServiceCall, TierVerdict};
 use crate::upstream::Upstream;
+use crate::usage::UsageMeter;
 use crate::validator::{KeyValidator, ValidatorError};
 
 /// The cache, the upstream guard and the validator of one layer.
@@ -45,6 +47,8 @@ pub(crate) struct Verdicts<V> {
     metrics: LayerMetrics,
     /// `Retry-After` of a 503 when the failure gives no hint.
     retry_after: Duration,
+    /// Counts requests per key, when the user asked for it.
+    usage: Option<UsageMeter>,
 }
 
 /// What [`Verdicts::lookup`] found without waiting.
@@ -82,6 +86,7 @@ impl<V: KeyValidator> Verdicts<V> {
         upstream: Upstream,
         metrics: LayerMetrics,
         retry_after: Duration,
+        usage: Option<UsageMeter>,
     ) -> Self {
         Self {
             validator,
@@ -89,6 +94,7 @@ impl<V: KeyValidator> Verdicts<V> {
             upstream,
             metrics,
             retry_after,
+            usage,
         }
     }
 
@@ -173,11 +179,15 @@ impl<V: KeyValidator> Verdicts<V> {
         Some(principal)
     }
 
-    /// The principal a request may proceed as, counted as authenticated.
+    /// The principal a request may proceed as, counted as authenticated
+    /// (and as a use of its key).
     fn judge(&self, verdict: CachedVerdict) -> Result<ApiKeyPrincipal, AuthRejection> {
         let judged = verdict.judge(self.cache.clock());
         if let Ok(principal) = &judged {
             self.metrics.authenticated(principal);
+            if let Some(usage) = &self.usage {
+                usage.count(principal);
+            }
         }
         judged
     }
@@ -211,6 +221,7 @@ mod tests {
             Upstream::new(UpstreamPolicy::default()),
             LayerMetrics::new(&MetricsConfig::default()),
             Duration::from_secs(7),
+            None,
         ))
     }
 

@@ -8,7 +8,7 @@ use futures_util::TryStreamExt;
 use keygate_client::{Client, IdempotencyKey};
 use keygate_types::{
     ApiKey, ApiKeyId, CreateOrganizationApiKey, CreateUserApiKey, Expiry, ListParams,
-    OrganizationId, SecretString, Timestamp, UserId, ValidationResponse,
+    OrganizationId, SecretString, Timestamp, UserId,
 };
 use serde_json::json;
 
@@ -194,9 +194,7 @@ async fn validate(client: &Client, a: ValidateArgs, json: bool) -> Result<(), Co
     } else {
         a.value
     };
-    let answer = ValidationResponse {
-        api_key: client.validate_api_key(value.expose_secret()).await?,
-    };
+    let answer = client.validation(value.expose_secret()).await?;
     let valid = answer.api_key.is_some();
     print(|out| match &answer.api_key {
         _ if json => write_json(out, &answer),

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use keygate_emulator::{Emulator, RateLimit};
+use keygate_emulator::{Emulator, SecretRateLimit};
 use keygate_types::SecretString;
 use tracing_subscriber::EnvFilter;
 
@@ -193,7 +193,7 @@ async fn serve(args: ServeArgs) -> Result<(), ServeError> {
         builder = builder.user_permissions(args.user_permissions);
     }
     if let Some(requests) = args.rate_limit {
-        builder = builder.rate_limit(RateLimit {
+        builder = builder.rate_limit(SecretRateLimit {
             requests,
             per: Duration::from_secs(60),
         });

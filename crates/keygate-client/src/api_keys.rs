@@ -38,14 +38,36 @@ impl Client {
     /// # }
     /// ```
     pub async fn validate_api_key(&self, value: &str) -> Result<Option<ApiKey>, Error> {
+        Ok(self.validation(value).await?.api_key)
+    }
+
+    /// Validates a presented key value and answers the whole validation:
+    /// the key (as [`validate_api_key`](Self::validate_api_key) does) and,
+    /// for a key WorkOS issued to an AI agent, its `agent_registration_id`,
+    /// so a service can tell an agent's key from a customer's.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let emu = keygate_emulator::Emulator::start().await?;
+    /// # let org = emu.create_organization("Acme")?;
+    /// # let client = keygate_client::Client::builder()
+    /// #     .secret(emu.secret().clone()).base_url(emu.base_url()).build()?;
+    /// let agent = emu.create_agent_key(&org.id, "agent", &[], "agent_reg_01EHZNVPK3SFK441A1RGBFSHRT")?;
+    /// let answer = client.validation(agent.value.expose_secret()).await?;
+    /// assert_eq!(answer.api_key.map(|k| k.id), Some(agent.id.clone()));
+    /// assert_eq!(answer.agent_registration_id.as_deref(), Some("agent_reg_01EHZNVPK3SFK441A1RGBFSHRT"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn validation(&self, value: &str) -> Result<ValidationResponse, Error> {
         let body = ValidateApiKey {
             value: SecretString::from(value),
         };
         let call = Call::post("/api_keys/validations", "/api_keys/validations".into())
             .idempotent()
             .json(&body);
-        let answer: ValidationResponse = self.execute(call).await?;
-        Ok(answer.api_key)
+        self.execute(call).await
     }
 
     /// Creates a key owned by an organization: `POST /organizations/{id}/api_keys`.

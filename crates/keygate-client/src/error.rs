@@ -73,6 +73,11 @@ pub enum Error {
     /// The client's configuration is wrong: a missing secret, a bad base URL.
     #[error("invalid keygate client configuration: {0}")]
     Config(String),
+    /// A [`KeyPolicy`](keygate_types::KeyPolicy) refused the key before any
+    /// call was made (see
+    /// [`Client::create_organization_api_key_within`](crate::Client::create_organization_api_key_within)).
+    #[error(transparent)]
+    Policy(keygate_types::PolicyViolation),
 }
 
 impl Error {
@@ -84,7 +89,7 @@ impl Error {
             Error::Timeout { .. } => true,
             // A request that could not even be built will not build next time.
             Error::Transport { source, .. } => !source.is_builder(),
-            Error::Decode { .. } | Error::Config(_) => false,
+            Error::Decode { .. } | Error::Config(_) | Error::Policy(_) => false,
         }
     }
 
@@ -149,7 +154,7 @@ impl Error {
             Error::Timeout { endpoint, .. }
             | Error::Transport { endpoint, .. }
             | Error::Decode { endpoint, .. } => Some(endpoint),
-            Error::Config(_) => None,
+            Error::Config(_) | Error::Policy(_) => None,
         }
     }
 }

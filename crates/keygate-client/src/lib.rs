@@ -79,6 +79,7 @@
 
 mod answer;
 mod api_keys;
+mod authorization;
 mod call;
 mod client;
 mod config;
@@ -88,6 +89,7 @@ mod events;
 mod memberships;
 mod organizations;
 mod page;
+mod policy;
 mod retry;
 mod tls;
 mod users;

@@ -37,6 +37,28 @@
     window.location.assign(base === "" ? "/" : base);
   }
 
+  // The list behind an open dialog, brought up to date without leaving the
+  // page: the same page fetched again (it never holds a value), and only its
+  // list put in place of ours.
+  async function refreshList() {
+    const here = document.getElementById("key-list");
+    if (!here) return;
+    try {
+      const response = await fetch(window.location.href, {
+        credentials: "same-origin",
+        cache: "no-store",
+        headers: { "Accept": "text/html" },
+      });
+      if (!response.ok) return;
+      const fresh = new DOMParser()
+        .parseFromString(await response.text(), "text/html")
+        .getElementById("key-list");
+      if (fresh) here.replaceWith(document.importNode(fresh, true));
+    } catch (_) {
+      // The list stays as it was; Done reloads the page anyway.
+    }
+  }
+
   // Copy buttons: the server renders them hidden; they work only with script.
   function wireCopy(button) {
     button.hidden = false;
@@ -96,6 +118,7 @@
       if (result.ok) {
         showValue("Your new key “" + result.json.key.name + "”",
           "Send it in the Authorization header: Bearer <key>.", result.json.value);
+        refreshList();
         return;
       }
       top.textContent = problemText(result);
@@ -108,35 +131,37 @@
     });
   }
 
-  // Roll: answered with the new value in the dialog.
-  document.querySelectorAll("form.roll-form").forEach(function (form) {
-    form.addEventListener("submit", async function (event) {
-      event.preventDefault();
-      const grace = Number(new FormData(form).get("grace_seconds"));
-      const result = await call("POST", "/api/keys/" + encodeURIComponent(form.dataset.keyId) + "/roll",
-        { grace_seconds: Number.isFinite(grace) ? grace : -1 });
-      if (result.ok) {
-        const until = result.json.previous && result.json.previous.expires_at;
-        showValue("Your new key “" + result.json.key.name + "”",
-          "Rolled: the old key works until " + (until || "now") + ".", result.json.value);
-      } else {
-        window.alert(problemText(result));
-      }
-    });
+  // Roll: answered with the new value in the dialog. Listened for on the
+  // document, so rows put in by refreshList work too.
+  document.addEventListener("submit", async function (event) {
+    const form = event.target;
+    if (!(form instanceof HTMLFormElement) || !form.classList.contains("roll-form")) return;
+    event.preventDefault();
+    const grace = Number(new FormData(form).get("grace_seconds"));
+    const result = await call("POST", "/api/keys/" + encodeURIComponent(form.dataset.keyId) + "/roll",
+      { grace_seconds: Number.isFinite(grace) ? grace : -1 });
+    if (result.ok) {
+      const until = result.json.previous && result.json.previous.expires_at;
+      showValue("Your new key “" + result.json.key.name + "”",
+        "Rolled: the old key works until " + (until || "now") + ".", result.json.value);
+      refreshList();
+    } else {
+      window.alert(problemText(result));
+    }
   });
 
   // Revoke: confirmed in a dialog instead of on a page of its own.
   const revoke = document.getElementById("revoke-dialog");
   let revoking = null;
-  document.querySelectorAll("a.revoke").forEach(function (link) {
-    link.addEventListener("click", function (event) {
-      event.preventDefault();
-      revoking = link.dataset.keyId;
-      const row = link.closest("tr");
-      document.getElementById("revoke-name").textContent = row ? row.dataset.keyName : "";
-      document.getElementById("revoke-problem").hidden = true;
-      revoke.showModal();
-    });
+  document.addEventListener("click", function (event) {
+    const link = event.target instanceof Element ? event.target.closest("a.revoke") : null;
+    if (!link) return;
+    event.preventDefault();
+    revoking = link.dataset.keyId;
+    const row = link.closest("tr");
+    document.getElementById("revoke-name").textContent = row ? row.dataset.keyName : "";
+    document.getElementById("revoke-problem").hidden = true;
+    revoke.showModal();
   });
   document.getElementById("revoke-cancel").addEventListener("click", function () {
     revoking = null;

@@ -62,12 +62,44 @@ pub(crate) async fn list(
     caller: Caller,
     Query(search): Query<Search>,
 ) -> Result<Response, ConsoleError> {
-    let found = shared.keys(&caller.scope).list().await?;
+    let (found, owners) = shared.keys(&caller.scope).list_with_owners().await?;
     let now = Timestamp::now();
     let data: Vec<KeyJson<'_>> = found
         .iter()
         .filter(|k| matches(&k.name, &search.q))
-        .map(|k| KeyJson::new(k, now))
+        .map(|k| KeyJson::new(k, now).owned(&owners))
+        .collect();
+    Ok(Json(serde_json::json!({ "data": data })).into_response())
+}
+
+/// A permission the caller may grant, with its label.
+#[derive(Serialize)]
+struct Grantable<'a> {
+    slug: &'a str,
+    name: &'a str,
+    description: &'a str,
+}
+
+/// `GET /api/permissions`: the permissions the caller may grant, each with
+/// the catalogue's name and description (the slug when it has none).
+pub(crate) async fn permissions(
+    State(shared): State<Arc<Shared>>,
+    caller: Caller,
+) -> Result<Response, ConsoleError> {
+    shared.keys(&caller.scope).require(Action::View, "view")?;
+    let labels = crate::catalogue::labels(&shared.client).await;
+    let data: Vec<Grantable<'_>> = caller
+        .scope
+        .grantable
+        .iter()
+        .map(|slug| {
+            let label = labels.get(slug);
+            Grantable {
+                slug,
+                name: label.map_or(slug, |l| l.name.as_str()),
+                description: label.map_or("", |l| l.description.as_str()),
+            }
+        })
         .collect();
     Ok(Json(serde_json::json!({ "data": data })).into_response())
 }

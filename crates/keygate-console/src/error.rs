@@ -20,7 +20,9 @@ use serde::Serialize;
 /// | 403 | `permission_not_grantable` | a permission outside the scope's grantable set |
 /// | 404 | `not_found` | no such key in scope: absent, or another organization's |
 /// | 409 | `api_key_already_expired` | rolling, or changing the expiry of, an expired key |
+/// | 409 | `too_many_active_keys` | the owner holds as many unexpired keys as the [`KeyPolicy`](keygate_types::KeyPolicy) allows |
 /// | 422 | `validation_failed` | empty name, malformed permission, expiry in the past, grace out of range |
+/// | 422 | `expiry_required`, `lifetime_too_long` | the [`KeyPolicy`](keygate_types::KeyPolicy) refuses the expiry (the field problem names `expires_at`) |
 /// | 502 | `key_service_unavailable` | the key service failed or could not be reached |
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ConsoleError {
@@ -121,6 +123,25 @@ impl ConsoleError {
             "api_key_already_expired",
             "This key has already expired.",
         )
+    }
+
+    /// The key policy's refusal: a 409 for too many keys, else a 422 on
+    /// `expires_at`, each with the policy's own sentence.
+    pub(crate) fn policy(violation: keygate_types::PolicyViolation) -> Self {
+        let message = violation.to_string();
+        match violation {
+            keygate_types::PolicyViolation::TooManyActiveKeys { .. } => {
+                Self::new(StatusCode::CONFLICT, violation.code(), message)
+            }
+            _ => Self {
+                errors: vec![FieldProblem::new(
+                    "expires_at",
+                    violation.code(),
+                    message.clone(),
+                )],
+                ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, violation.code(), message)
+            },
+        }
     }
 
     pub(crate) fn invalid(errors: Vec<FieldProblem>) -> Self {

@@ -8,21 +8,44 @@
 //!    organization); any other id, well-formed or not, answers 404.
 //! 3. No key gets a permission outside the scope's grantable set, by
 //!    create or by roll.
-//! 4. A roll never leaves a new key behind without handing out its value:
+//! 4. Every new key, by create or by roll, passes the console's
+//!    [`KeyPolicy`]; a rolled key keeps the old key's lifetime, so a key
+//!    made to expire never becomes a permanent one by being rolled; an
+//!    expiry change keeps the policy too (no clearing a required expiry, no
+//!    life past the cap counted from the key's creation).
+//! 5. A roll never leaves a new key behind without handing out its value:
 //!    if the old key's expiry cannot be set, the new key is deleted.
 
 use std::time::Duration;
 
-use futures_util::TryStreamExt;
+use std::collections::HashMap;
+
+use futures_util::{StreamExt, TryStreamExt};
 use keygate_client::{Client, IdempotencyKey};
 use keygate_types::{
-    ApiKey, ApiKeyId, CreateOrganizationApiKey, CreateUserApiKey, CreatedApiKey, Expiry,
-    ListParams, MAX_LIMIT, Owner, Timestamp,
+    ApiKey, ApiKeyId, CreateOrganizationApiKey, CreateUserApiKey, CreatedApiKey, Expiry, KeyPolicy,
+    ListParams, MAX_LIMIT, Owner, Timestamp, UserId,
 };
 
 use crate::error::ConsoleError;
 use crate::input::NewKey;
 use crate::scope::{Action, Scope};
+
+/// How many members' key listings run at once in a members scope: enough
+/// to hide latency, few enough to stay far under the key service's rate
+/// limit (6,000 requests a minute per environment).
+pub(crate) const MEMBER_LISTINGS_AT_ONCE: usize = 4;
+
+/// Members' emails by user id.
+pub(crate) type Owners = HashMap<String, String>;
+
+/// Every item, in pages of the most the service gives at once.
+fn all() -> ListParams {
+    ListParams {
+        limit: Some(MAX_LIMIT),
+        ..ListParams::default()
+    }
+}
 
 /// A roll's outcome: the new key with its value, and the old key as it now
 /// is (expiring at the end of the grace).
@@ -37,6 +60,7 @@ pub(crate) struct Rolled {
 pub(crate) struct ScopedKeys<'a> {
     pub(crate) client: &'a Client,
     pub(crate) scope: &'a Scope,
+    pub(crate) policy: &'a KeyPolicy,
 }
 
 impl ScopedKeys<'_> {
@@ -50,12 +74,25 @@ impl ScopedKeys<'_> {
 
     fn in_scope(&self, key: &ApiKey) -> bool {
         key.owner.organization_id() == &self.scope.organization
-            && key.owner.user_id() == self.scope.user.as_ref()
+            && if self.scope.members {
+                key.owner.user_id().is_some()
+            } else {
+                key.owner.user_id() == self.scope.user.as_ref()
+            }
     }
 
     /// Every key in scope, newest first.
     pub(crate) async fn list(&self) -> Result<Vec<ApiKey>, ConsoleError> {
+        Ok(self.list_with_owners().await?.0)
+    }
+
+    /// Every key in scope, newest first, and for a members scope the
+    /// members' emails by user id (to show whose each key is).
+    pub(crate) async fn list_with_owners(&self) -> Result<(Vec<ApiKey>, Owners), ConsoleError> {
         self.require(Action::View, "view")?;
+        if self.scope.members {
+            return self.members_keys().await;
+        }
         let params = ListParams {
             limit: Some(MAX_LIMIT),
             ..ListParams::default()
@@ -73,7 +110,54 @@ impl ScopedKeys<'_> {
             .try_collect()
             .await
             .map_err(ConsoleError::from_client)?;
-        Ok(keys.into_iter().filter(|k| self.in_scope(k)).collect())
+        let keys = keys.into_iter().filter(|k| self.in_scope(k)).collect();
+        Ok((keys, Owners::new()))
+    }
+
+    /// The user keys of every member: the memberships (paged), then each
+    /// member's keys in the organization, [`MEMBER_LISTINGS_AT_ONCE`] at a
+    /// time, each paged; and the organization's users, for their emails.
+    async fn members_keys(&self) -> Result<(Vec<ApiKey>, Owners), ConsoleError> {
+        let org = &self.scope.organization;
+        let memberships: Vec<_> = self
+            .client
+            .stream_memberships(None, Some(org), all())
+            .try_collect()
+            .await
+            .map_err(ConsoleError::from_client)?;
+        let mut members: Vec<UserId> = memberships.into_iter().map(|m| m.user_id).collect();
+        members.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        members.dedup();
+        let listings = futures_util::stream::iter(members.into_iter().map(|user| {
+            let client = self.client.clone();
+            let org = org.clone();
+            async move {
+                client
+                    .stream_user_api_keys(&user, Some(&org), all())
+                    .try_collect::<Vec<ApiKey>>()
+                    .await
+            }
+        }))
+        .buffer_unordered(MEMBER_LISTINGS_AT_ONCE)
+        .try_collect::<Vec<Vec<ApiKey>>>();
+        let users = self
+            .client
+            .stream_users(Some(org), all())
+            .try_collect::<Vec<_>>();
+        let (listings, users) = futures_util::future::try_join(listings, users)
+            .await
+            .map_err(ConsoleError::from_client)?;
+        let mut keys: Vec<ApiKey> = listings
+            .into_iter()
+            .flatten()
+            .filter(|k| self.in_scope(k))
+            .collect();
+        keys.sort_by(|a, b| (b.created_at, b.id.as_str()).cmp(&(a.created_at, a.id.as_str())));
+        let owners = users
+            .into_iter()
+            .map(|u| (u.id.to_string(), u.email))
+            .collect();
+        Ok((keys, owners))
     }
 
     /// The key `id`, if the key service lists it in scope.
@@ -91,6 +175,22 @@ impl ScopedKeys<'_> {
     /// Creates a key in scope.
     pub(crate) async fn create(&self, new: NewKey) -> Result<CreatedApiKey, ConsoleError> {
         self.require(Action::Create, "create")?;
+        let now = Timestamp::now();
+        self.policy
+            .check_expiry(new.expires_at, now)
+            .map_err(ConsoleError::policy)?;
+        if self.policy.active_keys_cap().is_some() {
+            // Counted from the list: two creates at once may both pass.
+            let active = self
+                .list()
+                .await?
+                .iter()
+                .filter(|k| !k.is_expired_at(now))
+                .count();
+            self.policy
+                .check_active_keys(active)
+                .map_err(ConsoleError::policy)?;
+        }
         let created = self.create_owned(None, new).await?;
         tracing::info!(api_key_id = %created.id, organization_id = %self.scope.organization, "console created a key");
         Ok(created)
@@ -135,8 +235,8 @@ impl ScopedKeys<'_> {
         created.map_err(ConsoleError::from_client)
     }
 
-    /// A new key with the old one's name and permissions; the old one
-    /// expires after `grace` (at once for zero), never later than it
+    /// A new key with the old one's name, permissions and lifetime (see
+    /// [`KeyPolicy::rolled_expiry`]); the old one expires after `grace` (at once for zero), never later than it
     /// already would.
     pub(crate) async fn roll(&self, id: &str, grace: Duration) -> Result<Rolled, ConsoleError> {
         self.require(Action::Roll, "roll")?;
@@ -154,10 +254,15 @@ impl ScopedKeys<'_> {
         if old.is_expired_at(now) {
             return Err(ConsoleError::expired());
         }
+        // A roll replaces a key, so the owner's count of keys is unchanged:
+        // only the expiry is checked, kept from the old key.
         let new = NewKey {
             name: old.name.clone(),
             permissions: old.permissions.clone(),
-            expires_at: None,
+            expires_at: self
+                .policy
+                .rolled_expiry(&old, now)
+                .map_err(ConsoleError::policy)?,
         };
         let created = self.create_owned(Some(&old.owner), new).await?;
         let end =
@@ -209,6 +314,11 @@ impl ScopedKeys<'_> {
         if key.is_expired_at(Timestamp::now()) {
             return Err(ConsoleError::expired());
         }
+        // The policy holds here too: no clearing a required expiry, and a
+        // key's whole life, from its creation, within the cap.
+        self.policy
+            .check_expiry(at, key.created_at)
+            .map_err(ConsoleError::policy)?;
         let expiry = at.map_or(Expiry::Clear, Expiry::At);
         let key = self
             .client

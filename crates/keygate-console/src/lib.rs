@@ -25,12 +25,13 @@
 //! | `GET`, `POST /keys/{id}/revoke` | confirm, then revoke (form) |
 //! | `POST /keys/{id}/expiry` | schedule (`change=schedule`, `expires_at`) or clear (`change=clear`) |
 //! | `POST /organization` | switch organization (form) |
-//! | `GET /api/keys` `?q=` | list, `{"data": [...]}` |
+//! | `GET /api/keys` `?q=` | list, `{"data": [...]}` (in a [`Scope::members`] scope each key has `owner_email`) |
+//! | `GET /api/permissions` | what the caller may grant: `{"data": [{"slug", "name", "description"}]}`, named from the key service's catalogue |
 //! | `POST /api/keys` | create `{"name", "permissions", "expires_at"}`: 201 `{"key", "value"}` |
 //! | `POST /api/keys/{id}/roll` | `{"grace_seconds"}`: 201 `{"key", "value", "previous"}` |
 //! | `DELETE /api/keys/{id}` | revoke: 204 |
 //! | `PUT /api/keys/{id}/expiry` | `{"expires_at": "…"}` schedules, `{"expires_at": null}` clears |
-//! | `GET /assets/console.js`, `/assets/console.css` | the page's own script and styles |
+//! | `GET /assets/console.js`, `/assets/console.css`, `/assets/favicon.svg` | the page's own script, styles and icon |
 //!
 //! # Security rules
 //! - **CSRF**: every state-changing request carries a double-submit token
@@ -42,6 +43,11 @@
 //!   before any action. An action the scope does not allow answers 403.
 //! - **Grants**: a key gets only permissions from the scope's grantable set,
 //!   by create or by roll (a key with other permissions cannot be rolled).
+//!   The catalogue (`GET /authorization/permissions`) only names them.
+//! - **Others' keys**: a [`Scope::members`] scope views, revokes and changes
+//!   the expiry of members' keys, and never creates or rolls one.
+//! - **Policy**: every new key passes the [`KeyPolicy`]
+//!   given to [`Console::key_policy`]; a roll keeps the old key's lifetime.
 //! - **The value**: shown once, in the create (or roll) answer or on the
 //!   single page view after a form post; never in a URL, a log line or a
 //!   cached response: every response has `Cache-Control: no-store`.
@@ -83,6 +89,7 @@
 mod api;
 mod assets;
 mod caller;
+mod catalogue;
 mod cookie;
 pub mod csrf;
 mod error;
@@ -104,7 +111,7 @@ use axum::Router;
 use axum::routing::{get, post, put};
 use http::request::Parts;
 use keygate_client::Client;
-use keygate_types::OrganizationId;
+use keygate_types::{KeyPolicy, OrganizationId};
 
 pub use error::{ConsoleError, FieldProblem};
 pub use headers::CONTENT_SECURITY_POLICY_VALUE;
@@ -121,6 +128,7 @@ pub(crate) struct Shared {
     pub(crate) resolver: Box<dyn ResolveScope>,
     pub(crate) cookies: CookiePolicy,
     pub(crate) reveals: Reveals,
+    pub(crate) policy: KeyPolicy,
 }
 
 impl Shared {
@@ -129,6 +137,7 @@ impl Shared {
         keys::ScopedKeys {
             client: &self.client,
             scope,
+            policy: &self.policy,
         }
     }
 }
@@ -157,8 +166,18 @@ impl Console {
                 resolver: Box::new(resolver),
                 cookies: CookiePolicy { secure: true },
                 reveals: Reveals::default(),
+                policy: KeyPolicy::default(),
             },
         }
+    }
+
+    /// The rules every key made here must follow, by create or by roll:
+    /// required expiry, maximum lifetime, maximum unexpired keys per owner.
+    /// Each refusal has its own code and sentence (see [`ConsoleError`]).
+    /// The default has no rule.
+    pub fn key_policy(mut self, policy: KeyPolicy) -> Self {
+        self.shared.policy = policy;
+        self
     }
 
     /// Whether cookies are `Secure` with the `__Host-` prefix (the
@@ -183,11 +202,13 @@ impl Console {
             .route("/keys/{id}/expiry", post(page::expiry))
             .route("/organization", post(page::switch))
             .route("/api/keys", get(api::list).post(api::create))
+            .route("/api/permissions", get(api::permissions))
             .route("/api/keys/{id}", axum::routing::delete(api::revoke))
             .route("/api/keys/{id}/roll", post(api::roll))
             .route("/api/keys/{id}/expiry", put(api::expiry))
             .route("/assets/console.js", get(assets::script))
             .route("/assets/console.css", get(assets::style))
+            .route("/assets/favicon.svg", get(assets::icon))
             .with_state(Arc::new(self.shared))
             .layer(axum::middleware::map_response(headers::secure))
     }

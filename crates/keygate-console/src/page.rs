@@ -37,6 +37,9 @@ struct SwitchChoice {
 #[derive(Debug)]
 struct PermissionChoice {
     slug: String,
+    /// The catalogue's name, or the slug when it has none.
+    name: String,
+    description: String,
     checked: bool,
 }
 
@@ -77,6 +80,11 @@ struct PageTemplate {
     can_revoke: bool,
     create: CreateForm,
     rows: Vec<KeyRow>,
+    /// A members scope: each row shows its owner.
+    show_owner: bool,
+    /// The key policy in a sentence, shown by the create form.
+    policy_note: String,
+    expiry_required: bool,
 }
 
 #[derive(Template)]
@@ -151,11 +159,16 @@ async fn render(
     });
 
     let now = Timestamp::now();
-    let rows = match shared.keys(scope).list().await {
-        Ok(found) => found
+    let (listed, labels) = futures_util::future::join(
+        shared.keys(scope).list_with_owners(),
+        crate::catalogue::labels(&shared.client),
+    )
+    .await;
+    let rows = match listed {
+        Ok((found, owners)) => found
             .iter()
             .filter(|k| matches(&k.name, &state.query))
-            .map(|k| KeyRow::new(k, now))
+            .map(|k| KeyRow::new(k, now).described(k, &owners, &labels))
             .collect(),
         Err(error) => {
             if problem.is_none() {
@@ -170,9 +183,14 @@ async fn render(
     create.permissions = scope
         .grantable
         .iter()
-        .map(|slug| PermissionChoice {
-            slug: slug.clone(),
-            checked: create.checked.contains(slug),
+        .map(|slug| {
+            let label = labels.get(slug);
+            PermissionChoice {
+                slug: slug.clone(),
+                name: label.map_or_else(|| slug.clone(), |l| l.name.clone()),
+                description: label.map(|l| l.description.clone()).unwrap_or_default(),
+                checked: create.checked.contains(slug),
+            }
         })
         .collect();
     let page = PageTemplate {
@@ -200,8 +218,37 @@ async fn render(
         can_revoke: scope.may(Action::Revoke),
         create,
         rows,
+        show_owner: scope.is_members(),
+        policy_note: policy_note(&shared.policy),
+        expiry_required: shared.policy.expiry_required() || shared.policy.lifetime_cap().is_some(),
     };
     html(status, &page, cookies)
+}
+
+/// The key policy as the create form states it; empty without rules.
+fn policy_note(policy: &keygate_types::KeyPolicy) -> String {
+    let mut rules = Vec::new();
+    if let Some(max) = policy.lifetime_cap() {
+        let days = max.as_secs() / (24 * 60 * 60);
+        rules.push(if days >= 1 {
+            format!(
+                "keys expire within {days} day{}",
+                if days == 1 { "" } else { "s" }
+            )
+        } else {
+            format!("keys expire within {} seconds", max.as_secs())
+        });
+    } else if policy.expiry_required() {
+        rules.push("keys must have an expiry".to_owned());
+    }
+    if let Some(max) = policy.active_keys_cap() {
+        rules.push(format!("at most {max} active keys each"));
+    }
+    if rules.is_empty() {
+        String::new()
+    } else {
+        format!("Here, {}.", rules.join("; "))
+    }
 }
 
 /// A page that only says what went wrong, with a way back.

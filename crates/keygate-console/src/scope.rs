@@ -45,8 +45,11 @@ pub struct OrganizationChoice {
 
 /// The keys a request may see and what it may do with them.
 ///
-/// The organization's own keys, or, with [`user`](Self::user), that user's
-/// keys acting in the organization. Everything is checked on the server for
+/// The organization's own keys; or, with [`user`](Self::user), that user's
+/// keys acting in the organization; or, with [`members`](Self::members),
+/// the user keys of every member of the organization (an organization
+/// admin's view, as WorkOS's widget gives with
+/// `widgets:user-api-keys:manage-all`). Everything is checked on the server for
 /// each request: a key outside the scope answers 404, an action not allowed
 /// 403, a permission not grantable 403.
 ///
@@ -69,6 +72,7 @@ pub struct Scope {
     pub(crate) organization: OrganizationId,
     pub(crate) organization_name: Option<String>,
     pub(crate) user: Option<UserId>,
+    pub(crate) members: bool,
     actions: u8,
     pub(crate) grantable: Vec<String>,
     pub(crate) switcher: Vec<OrganizationChoice>,
@@ -81,6 +85,7 @@ impl Scope {
             organization: id,
             organization_name: None,
             user: None,
+            members: false,
             actions: Action::View.bit(),
             grantable: Vec::new(),
             switcher: Vec::new(),
@@ -90,6 +95,28 @@ impl Scope {
     /// Only this user's keys acting in the organization (keys the user owns).
     pub fn user(mut self, user: UserId) -> Self {
         self.user = Some(user);
+        self.members = false;
+        self
+    }
+
+    /// The user keys of every member of the organization, each shown with
+    /// its owner: to view, revoke, and schedule or clear expiries. Create
+    /// and roll are never allowed here, whatever [`allow`](Self::allow)
+    /// says: the console never makes a key for someone else (a roll hands
+    /// out a new value). The organization's own keys are not in this view.
+    ///
+    /// ```
+    /// use keygate_console::{Action, Scope};
+    /// use keygate_types::OrganizationId;
+    ///
+    /// let org = OrganizationId::new_unchecked("org_01HZX4V2C5QW8M0R6T9B3N7K1P");
+    /// let admin = Scope::organization(org).members().allow_all();
+    /// assert!(admin.may(Action::Revoke));
+    /// assert!(!admin.may(Action::Create) && !admin.may(Action::Roll));
+    /// ```
+    pub fn members(mut self) -> Self {
+        self.members = true;
+        self.user = None;
         self
     }
 
@@ -140,6 +167,9 @@ impl Scope {
 
     /// Whether the caller may do `action`.
     pub fn may(&self, action: Action) -> bool {
+        if self.members && matches!(action, Action::Create | Action::Roll) {
+            return false;
+        }
         self.actions & action.bit() != 0
     }
 
@@ -156,6 +186,11 @@ impl Scope {
     /// The user whose keys are in scope, when the scope is one user's.
     pub fn user_id(&self) -> Option<&UserId> {
         self.user.as_ref()
+    }
+
+    /// Whether the scope is every member's keys ([`members`](Self::members)).
+    pub fn is_members(&self) -> bool {
+        self.members
     }
 }
 

@@ -53,6 +53,9 @@ pub(crate) struct KeyJson<'a> {
     last_used_at: Option<Timestamp>,
     expires_at: Option<Timestamp>,
     status: Status,
+    /// In a members scope, the owner's email.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    owner_email: Option<&'a str>,
 }
 
 impl<'a> KeyJson<'a> {
@@ -67,7 +70,18 @@ impl<'a> KeyJson<'a> {
             last_used_at: key.last_used_at,
             expires_at: key.expires_at,
             status: Status::of(key, now),
+            owner_email: None,
         }
+    }
+
+    /// With the owner's email, when `owners` knows it.
+    pub(crate) fn owned(mut self, owners: &'a crate::keys::Owners) -> Self {
+        self.owner_email = self
+            .owner
+            .user_id()
+            .and_then(|u| owners.get(u.as_str()))
+            .map(String::as_str);
+        self
     }
 }
 
@@ -84,6 +98,10 @@ pub(crate) struct KeyRow {
     pub(crate) status: &'static str,
     /// Whether roll and expiry changes make sense (not expired).
     pub(crate) live: bool,
+    /// Whose key it is, in a members scope: the member's email (or id).
+    pub(crate) owner: String,
+    /// Each permission's name and description, where the catalogue has one.
+    pub(crate) labels: Vec<String>,
 }
 
 impl KeyRow {
@@ -99,7 +117,34 @@ impl KeyRow {
             expires: When::at(key.expires_at),
             status: status.as_str(),
             live: status != Status::Expired,
+            owner: String::new(),
+            labels: Vec::new(),
         }
+    }
+
+    /// With its owner's email (or id) and its permissions' labels.
+    pub(crate) fn described(
+        mut self,
+        key: &ApiKey,
+        owners: &crate::keys::Owners,
+        labels: &crate::catalogue::Labels,
+    ) -> Self {
+        if let Some(user) = key.owner.user_id() {
+            self.owner = owners
+                .get(user.as_str())
+                .cloned()
+                .unwrap_or_else(|| user.to_string());
+        }
+        self.labels = self
+            .permissions
+            .iter()
+            .map(|slug| match labels.get(slug) {
+                Some(l) if l.description.is_empty() => l.name.clone(),
+                Some(l) => format!("{}: {}", l.name, l.description),
+                None => slug.clone(),
+            })
+            .collect();
+        self
     }
 }
 

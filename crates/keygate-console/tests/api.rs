@@ -635,3 +635,312 @@ async fn the_page_has_no_inline_script_or_style() {
         "no asset from elsewhere"
     );
 }
+
+#[tokio::test]
+async fn a_rolled_key_keeps_the_old_keys_lifetime_even_for_a_caller_who_may_not_change_expiries() {
+    let h = Harness::start().await;
+    let org = h.emu.create_organization("Acme").unwrap();
+    // Create and roll, but not revoke: this caller cannot touch expiries.
+    let mut browser = Browser::new(&h, org.id.as_str(), "create,roll", GRANT);
+    let in_ten_days = keygate_types::Timestamp::now().saturating_add(time::Duration::days(10));
+    let (status, body) = browser
+        .json(
+            Method::POST,
+            "/keys",
+            Some(json!({"name": "CI", "expires_at": in_ten_days.to_string()})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let old_id = body["key"]["id"].as_str().unwrap().to_owned();
+
+    let (status, body) = browser
+        .json(
+            Method::POST,
+            &format!("/keys/{old_id}/roll"),
+            Some(json!({"grace_seconds": 60})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let expires: keygate_types::Timestamp = body["key"]["expires_at"]
+        .as_str()
+        .expect("the new key expires too")
+        .parse()
+        .unwrap();
+    let lifetime = expires.since(keygate_types::Timestamp::now());
+    assert!(
+        lifetime > time::Duration::days(10) - time::Duration::minutes(1)
+            && lifetime <= time::Duration::days(10),
+        "ten days from the roll, as the old key was given: {lifetime}"
+    );
+
+    // A key without an expiry rolls into one without an expiry.
+    let (status, body) = browser
+        .json(Method::POST, "/keys", Some(json!({"name": "forever"})))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, body) = browser
+        .json(
+            Method::POST,
+            &format!("/keys/{}/roll", body["key"]["id"].as_str().unwrap()),
+            Some(json!({"grace_seconds": 0})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["key"]["expires_at"], serde_json::Value::Null);
+}
+
+#[tokio::test]
+async fn the_page_names_its_own_icon_and_serves_it() {
+    let h = Harness::start().await;
+    let org = h.emu.create_organization("Acme").unwrap();
+    let mut browser = Browser::new(&h, org.id.as_str(), ALL, GRANT);
+    let (_, page) = browser.page().await;
+    assert!(
+        page.contains(
+            "<link rel=\"icon\" href=\"/console/assets/favicon.svg\" type=\"image/svg+xml\">"
+        ),
+        "the page names its icon, so browsers do not ask for /favicon.ico"
+    );
+    let request = browser.request(Method::GET, "/assets/favicon.svg");
+    let response = browser.send(request).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "image/svg+xml");
+    assert!(response.text().await.unwrap().starts_with("<svg"));
+}
+
+#[tokio::test]
+async fn an_admin_sees_and_revokes_every_members_keys_but_never_creates_or_rolls_for_them() {
+    let h = Harness::start().await;
+    let org = h.emu.create_organization("Acme").unwrap();
+    let other = h.emu.create_organization("Globex").unwrap();
+    let ada = h.emu.create_user("ada@example.com").unwrap();
+    let bob = h.emu.create_user("bob@example.com").unwrap();
+    for user in [&ada, &bob] {
+        h.emu.create_membership(&user.id, &org.id).unwrap();
+        h.emu.create_membership(&user.id, &other.id).unwrap();
+    }
+    let adas = h
+        .emu
+        .create_user_key(&ada.id, &org.id, "ada laptop", &["posts:read"])
+        .unwrap();
+    let bobs = h
+        .emu
+        .create_user_key(&bob.id, &org.id, "bob CI", &[])
+        .unwrap();
+    h.emu
+        .create_user_key(&bob.id, &other.id, "bob at Globex", &[])
+        .unwrap();
+    h.emu
+        .create_organization_key(&org.id, "the organization's own", &[])
+        .unwrap();
+
+    let mut admin = Browser::new(&h, org.id.as_str(), ALL, GRANT).for_members();
+    let (status, list) = admin.json(Method::GET, "/keys", None).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let seen: Vec<(&str, &str)> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            (
+                k["name"].as_str().unwrap(),
+                k["owner_email"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("bob CI", "bob@example.com"),
+            ("ada laptop", "ada@example.com")
+        ],
+        "members' keys in this organization only, newest first, with their owners"
+    );
+    let (_, page) = admin.page().await;
+    assert!(page.contains("<td class=\"owner\">ada@example.com</td>"));
+
+    // Never creates or rolls for someone else, whatever the scope allows.
+    let (status, body) = admin
+        .json(Method::POST, "/keys", Some(json!({"name": "for Ada"})))
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("action_not_allowed"))
+    );
+    let (status, _) = admin
+        .json(
+            Method::POST,
+            &format!("/keys/{}/roll", adas.id),
+            Some(json!({"grace_seconds": 0})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(!page.contains("id=\"create-form\""), "no create form");
+
+    let (status, _) = admin
+        .json(Method::DELETE, &format!("/keys/{}", bobs.id), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(!h.valid(bobs.value.expose_secret()).await);
+    assert!(h.valid(adas.value.expose_secret()).await);
+
+    // A member managing their own keys sees none of anyone else's.
+    let mut ada_browser = Browser::new(&h, org.id.as_str(), ALL, GRANT).for_user(ada.id.as_str());
+    let (_, list) = ada_browser.json(Method::GET, "/keys", None).await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 1);
+    assert_eq!(list["data"][0]["name"], "ada laptop");
+}
+
+#[tokio::test]
+async fn a_key_policy_refuses_each_break_with_its_own_message_on_create_and_roll() {
+    let policy = keygate_types::KeyPolicy::new()
+        .require_expiry()
+        .max_lifetime(std::time::Duration::from_secs(30 * 24 * 60 * 60))
+        .max_active_keys(2);
+    let h = Harness::with_policy(policy).await;
+    let org = h.emu.create_organization("Acme").unwrap();
+    let mut browser = Browser::new(&h, org.id.as_str(), ALL, GRANT);
+    let at = |days| {
+        keygate_types::Timestamp::now()
+            .saturating_add(time::Duration::days(days))
+            .to_string()
+    };
+
+    let (status, body) = browser
+        .json(Method::POST, "/keys", Some(json!({"name": "forever"})))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["code"], "expiry_required");
+    assert_eq!(
+        body["message"],
+        "Keys here must expire: give the key an expiry."
+    );
+    assert_eq!(body["errors"][0]["field"], "expires_at");
+
+    let (status, body) = browser
+        .json(
+            Method::POST,
+            "/keys",
+            Some(json!({"name": "long", "expires_at": at(31)})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["code"], "lifetime_too_long");
+    assert_eq!(
+        body["message"],
+        "Keys here may live at most 30 days: choose an earlier expiry."
+    );
+
+    for name in ["one", "two"] {
+        let (status, body) = browser
+            .json(
+                Method::POST,
+                "/keys",
+                Some(json!({"name": name, "expires_at": at(10)})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let (status, body) = browser
+        .json(
+            Method::POST,
+            "/keys",
+            Some(json!({"name": "three", "expires_at": at(10)})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["code"], "too_many_active_keys");
+    assert_eq!(
+        body["message"],
+        "You already have 2 active keys, the most allowed: revoke one first."
+    );
+
+    // A roll replaces a key (the count holds) and its lifetime is capped: a
+    // key from before the policy, without an expiry, rolls into one that
+    // expires within 30 days.
+    let legacy = h
+        .emu
+        .create_organization_key(&org.id, "legacy", &[])
+        .unwrap();
+    let (status, body) = browser
+        .json(
+            Method::POST,
+            &format!("/keys/{}/roll", legacy.id),
+            Some(json!({"grace_seconds": 0})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let expires: keygate_types::Timestamp =
+        body["key"]["expires_at"].as_str().unwrap().parse().unwrap();
+    assert!(expires.since(keygate_types::Timestamp::now()) <= time::Duration::days(30));
+
+    // An expiry change keeps the policy: no clearing, no life past the cap.
+    let (_, list) = browser.json(Method::GET, "/keys?q=one", None).await;
+    let one = list["data"][0]["id"].as_str().unwrap().to_owned();
+    let (status, body) = browser
+        .json(
+            Method::PUT,
+            &format!("/keys/{one}/expiry"),
+            Some(json!({"expires_at": null})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("expiry_required")),
+        "{body}"
+    );
+    let (status, body) = browser
+        .json(
+            Method::PUT,
+            &format!("/keys/{one}/expiry"),
+            Some(json!({"expires_at": at(31)})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("lifetime_too_long")),
+        "{body}"
+    );
+    let (status, _) = browser
+        .json(
+            Method::PUT,
+            &format!("/keys/{one}/expiry"),
+            Some(json!({"expires_at": at(20)})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // The form shows the rules, and the same refusal by plain post.
+    let (_, page) = browser.page().await;
+    assert!(page.contains("Here, keys expire within 30 days; at most 2 active keys each."));
+    assert!(page.contains("Expires (UTC, required)"));
+}
+
+#[tokio::test]
+async fn permissions_are_offered_with_the_catalogues_names_and_descriptions() {
+    let h = Harness::start().await;
+    let org = h.emu.create_organization("Acme").unwrap();
+    h.emu
+        .create_organization_key(&org.id, "CI", &["posts:read"])
+        .unwrap();
+    // posts:write is named; admin is not in the catalogue; the scope, not
+    // the catalogue, decides what may be granted.
+    let mut browser = Browser::new(&h, org.id.as_str(), ALL, "posts:read,admin");
+    let (status, body) = browser.json(Method::GET, "/permissions", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body["data"],
+        json!([
+            {"slug": "posts:read", "name": "Read posts", "description": "See every post."},
+            {"slug": "admin", "name": "admin", "description": ""},
+        ])
+    );
+    let (_, page) = browser.page().await;
+    assert!(page.contains("<span class=\"perm-name\">Read posts</span> <code>posts:read</code> <span class=\"perm-description muted\">See every post.</span>"));
+    assert!(!page.contains("Write posts"), "not grantable, not offered");
+    assert!(
+        page.contains(
+            "<code class=\"perm\" title=\"Read posts: See every post.\">posts:read</code>"
+        )
+    );
+}

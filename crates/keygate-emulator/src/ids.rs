@@ -72,6 +72,11 @@ impl IdGenerator {
         EventId::new_unchecked(format!("{}{}", EventId::PREFIX, self.next(now)))
     }
 
+    /// `perm_` + ULID: a permission of the catalogue.
+    pub(crate) fn permission(&mut self, now: Timestamp) -> String {
+        format!("perm_{}", self.next(now))
+    }
+
     pub(crate) fn webhook_endpoint(&mut self, now: Timestamp) -> WebhookEndpointId {
         WebhookEndpointId::new_unchecked(format!("{}{}", WebhookEndpointId::PREFIX, self.next(now)))
     }

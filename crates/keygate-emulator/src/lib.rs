@@ -76,7 +76,7 @@ mod webhooks;
 pub use emulator::{DEFAULT_BODY_LIMIT, Emulator, EmulatorBuilder, STATE_DIR_ENV};
 pub use error::Error;
 pub use faults::{Fault, FaultBody};
-pub use rate_limit::RateLimit;
+pub use rate_limit::SecretRateLimit;
 pub use seed::{Seed, SeedApiKey, SeedMembership, SeedOrganization, SeedUser};
 pub use store::WebhookEndpoint;
 pub use tokens::{

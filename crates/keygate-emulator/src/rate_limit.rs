@@ -9,16 +9,16 @@ use std::time::{Duration, Instant};
 
 /// How many requests each environment secret may make per window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateLimit {
+pub struct SecretRateLimit {
     /// Requests allowed per window.
     pub requests: u32,
     /// The window's length.
     pub per: Duration,
 }
 
-impl RateLimit {
+impl SecretRateLimit {
     /// WorkOS's documented limit: 6,000 requests per 60 seconds.
-    pub const WORKOS: RateLimit = RateLimit {
+    pub const WORKOS: SecretRateLimit = SecretRateLimit {
         requests: 6_000,
         per: Duration::from_secs(60),
     };
@@ -27,12 +27,12 @@ impl RateLimit {
 /// The windows in force, one per secret.
 #[derive(Debug)]
 pub(crate) struct Limiter {
-    limit: RateLimit,
+    limit: SecretRateLimit,
     windows: Mutex<Vec<(Instant, u32)>>,
 }
 
 impl Limiter {
-    pub(crate) fn new(limit: RateLimit, secrets: usize) -> Self {
+    pub(crate) fn new(limit: SecretRateLimit, secrets: usize) -> Self {
         Self {
             limit,
             windows: Mutex::new(vec![(Instant::now(), 0); secrets]),
@@ -76,7 +76,7 @@ mod tests {
     #[test]
     fn admits_up_to_the_limit_per_secret_then_says_how_long_to_wait() {
         let limiter = Limiter::new(
-            RateLimit {
+            SecretRateLimit {
                 requests: 2,
                 per: Duration::from_secs(30),
             },

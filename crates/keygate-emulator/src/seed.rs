@@ -42,6 +42,10 @@ pub struct Seed {
     /// The allow-list for user keys; any well-formed slug when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_permissions: Option<Vec<String>>,
+    /// The permission catalogue: each slug's name and description, as
+    /// `POST /authorization/permissions` takes them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub permissions: Vec<keygate_types::CreateAuthorizationPermission>,
     /// Organizations to create, in order.
     #[serde(default)]
     pub organizations: Vec<SeedOrganization>,
@@ -143,6 +147,15 @@ impl Seed {
     /// Creates everything in the seed, checking the same rules as the API.
     pub(crate) fn apply(&self, state: &mut State, now: Timestamp) -> Result<(), Error> {
         let fail = |what: String, e: Error| Error::Seed(format!("{what}: {e}"));
+        for (i, p) in self.permissions.iter().enumerate() {
+            let defined = state.policy.catalogue.permissions.iter();
+            if defined.clone().any(|d| d.slug == p.slug) {
+                continue;
+            }
+            state
+                .create_permission(p.clone(), now)
+                .map_err(|e| fail(format!("permissions[{i}]"), e))?;
+        }
         let mut orgs = Vec::new();
         for (i, o) in self.organizations.iter().enumerate() {
             let org = state
@@ -221,6 +234,7 @@ impl Seed {
                         permissions: k.permissions.clone(),
                         expires_at: k.expires_at,
                         value: k.value.clone(),
+                        agent_registration_id: None,
                     },
                     now,
                 )

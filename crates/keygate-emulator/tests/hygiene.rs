@@ -178,7 +178,7 @@ async fn an_optional_rate_limit_per_secret_answers_429_with_retry_after() {
     let emu = Emulator::builder()
         .secret("sk_test_a")
         .secret("sk_test_b")
-        .rate_limit(keygate_emulator::RateLimit {
+        .rate_limit(keygate_emulator::SecretRateLimit {
             requests: 3,
             per: std::time::Duration::from_secs(60),
         })

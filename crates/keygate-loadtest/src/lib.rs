@@ -8,6 +8,8 @@
 //!   percentiles ([`Latencies`]).
 //! - [`compare`]: several loads run in rotation over several rounds, same
 //!   connections and duration, as a Markdown table.
+//! - `grpc` (feature `tonic`): a tonic unary call through keygate against
+//!   the same call without auth, side by side.
 //! - [`memory`]: resident memory per cached principal; [`cpu`]: the server
 //!   process's CPU time, so that a run on a busy machine still tells what a
 //!   request costs the server.
@@ -44,6 +46,8 @@
 pub mod compare;
 pub mod cpu;
 pub mod drive;
+#[cfg(feature = "tonic")]
+pub mod grpc;
 mod latency;
 pub mod memory;
 pub mod servers;

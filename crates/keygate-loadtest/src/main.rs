@@ -76,6 +76,29 @@ enum Commands {
         #[arg(long, value_enum, default_value_t = Store::Keygate)]
         store: Store,
     },
+    /// A tonic unary call through keygate against the same call without
+    /// auth, in one process, the order alternating each round.
+    #[cfg(feature = "tonic")]
+    Grpc {
+        /// Rounds (each side once per round).
+        #[arg(long, default_value_t = 4)]
+        rounds: usize,
+        /// Measured seconds per run.
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
+        /// Unmeasured warm-up seconds before each run.
+        #[arg(long, default_value_t = 0.5)]
+        warmup_seconds: f64,
+        /// Calls in flight at once.
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// HTTP/2 connections they share.
+        #[arg(long, default_value_t = 4)]
+        connections: usize,
+        /// Worker threads of the runtime (servers and driver share it).
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+    },
     /// Run the servers under test (the child of `http`): prints their
     /// addresses on one line, serves until stdin closes.
     #[command(hide = true)]
@@ -107,6 +130,24 @@ fn main() -> ExitCode {
         ),
         Commands::Memory { keys, store } => memory_probe(keys, store),
         Commands::Serve { threads } => serve(threads),
+        #[cfg(feature = "tonic")]
+        Commands::Grpc {
+            rounds,
+            seconds,
+            warmup_seconds,
+            concurrency,
+            connections,
+            threads,
+        } => grpc(
+            rounds,
+            keygate_loadtest::grpc::GrpcLoad {
+                concurrency,
+                connections,
+                warmup: Duration::from_secs_f64(warmup_seconds),
+                duration: Duration::from_secs_f64(seconds),
+            },
+            threads,
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -118,6 +159,45 @@ fn main() -> ExitCode {
 }
 
 type Failure = Box<dyn std::error::Error>;
+
+/// `keygate-loadtest grpc`: both sides in one run, a table and the cost.
+#[cfg(feature = "tonic")]
+fn grpc(
+    rounds: usize,
+    load: keygate_loadtest::grpc::GrpcLoad,
+    threads: usize,
+) -> Result<(), Failure> {
+    use keygate_loadtest::grpc::{GrpcServers, METHOD, compare};
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads.max(1))
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let servers = GrpcServers::start().await.map_err(|e| e.to_string())?;
+        println!(
+            "{METHOD}: {} calls in flight over {} HTTP/2 connections, {} rounds of {:?} \
+             (warm-up {:?}), {} runtime threads shared by servers and driver",
+            load.concurrency, load.connections, rounds, load.duration, load.warmup, threads
+        );
+        let [bare, keygate] = compare(&servers, load, rounds.max(1))
+            .await
+            .map_err(|e| e.to_string())?;
+        println!();
+        print!("{}", table(&[&bare, &keygate]));
+        let (throughput, p99) = ratios(&keygate, &bare);
+        let per_call = 1e6 / keygate.requests_per_second() - 1e6 / bare.requests_per_second();
+        println!();
+        println!(
+            "keygate: {:.1}% of the bare throughput, p99 x{p99:.2}; \
+             {per_call:.1} µs more wall time per call at this concurrency \
+             ({:.0} vs {:.0} calls/s)",
+            throughput * 100.0,
+            keygate.requests_per_second(),
+            bare.requests_per_second()
+        );
+        Ok::<_, Failure>(())
+    })
+}
 
 fn serve(threads: usize) -> Result<(), Failure> {
     let credentials =

@@ -3,28 +3,31 @@
 
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use bytes::Bytes;
 use http::{HeaderValue, Request, Response};
 use pin_project_lite::pin_project;
 use tower::Service;
 
 use crate::headers::{RATELIMIT, RATELIMIT_POLICY};
 use crate::limiter::Verdict;
+use crate::refusal::{HttpRefusals, Refusals};
 
 /// A shared-budget decision under way.
 pub(crate) type Check = Pin<Box<dyn Future<Output = Verdict> + Send>>;
 
 pin_project! {
     /// Response future of [`RateLimitService`](crate::RateLimitService).
-    pub struct ResponseFuture<S, ReqB>
+    pub struct ResponseFuture<S, ReqB, T = HttpRefusals>
     where
         S: Service<Request<ReqB>>,
     {
         #[pin]
         state: State<S, ReqB>,
+        // How a refusal decided by the shared budget is said.
+        refusals: PhantomData<fn() -> T>,
     }
 }
 
@@ -49,13 +52,14 @@ pin_project! {
     }
 }
 
-impl<S, ReqB> ResponseFuture<S, ReqB>
+impl<S, ReqB, T> ResponseFuture<S, ReqB, T>
 where
     S: Service<Request<ReqB>>,
 {
     pub(crate) fn inner(future: S::Future, headers: Option<(HeaderValue, HeaderValue)>) -> Self {
         Self {
             state: State::Inner { future, headers },
+            refusals: PhantomData,
         }
     }
 
@@ -64,6 +68,7 @@ where
             state: State::Ready {
                 response: Some(response),
             },
+            refusals: PhantomData,
         }
     }
 
@@ -73,6 +78,7 @@ where
                 check,
                 pending: Some(Box::new((request, inner))),
             },
+            refusals: PhantomData,
         }
     }
 }
@@ -87,10 +93,10 @@ fn add_headers<B>(response: &mut Response<B>, headers: Option<(HeaderValue, Head
     }
 }
 
-impl<S, ReqB, ResB> Future for ResponseFuture<S, ReqB>
+impl<S, ReqB, ResB, T> Future for ResponseFuture<S, ReqB, T>
 where
     S: Service<Request<ReqB>, Response = Response<ResB>>,
-    ResB: From<Bytes>,
+    T: Refusals<ResB>,
 {
     type Output = Result<Response<ResB>, S::Error>;
 
@@ -121,7 +127,7 @@ where
                         }
                         Verdict::Limited(refusal) => {
                             this.state.set(State::Ready {
-                                response: Some(refusal.into_response()),
+                                response: Some(refusal.into_response::<ResB, T>()),
                             });
                         }
                     }
@@ -131,7 +137,7 @@ where
     }
 }
 
-impl<S, ReqB> fmt::Debug for ResponseFuture<S, ReqB>
+impl<S, ReqB, T> fmt::Debug for ResponseFuture<S, ReqB, T>
 where
     S: Service<Request<ReqB>>,
 {

@@ -135,6 +135,54 @@ impl<S> Layer<S> for RateLimit {
     }
 }
 
+#[cfg(feature = "tonic")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tonic")))]
+impl RateLimit {
+    /// This rate limit (its budgets shared) in front of tonic services alone:
+    /// it refuses with trailers-only 8 `RESOURCE_EXHAUSTED` responses
+    /// ([`RateLimited::grpc_status`](crate::RateLimited::grpc_status)), whose
+    /// body need only be `Default`, as tonic's is.
+    ///
+    /// On a server that answers REST and gRPC alike (an axum router), keep
+    /// the rate limit itself behind a `keygate_auth::grpc::GrpcGate`: its
+    /// 429 carries the same status, and the gate answers gRPC calls with it.
+    ///
+    /// ```
+    /// use keygate_ratelimit::{Quota, RateLimit};
+    ///
+    /// let limit = RateLimit::per_key(Quota::per_second(10));
+    /// // Server::builder().layer(gate).layer(limit.grpc()).add_service(…)
+    /// let grpc = limit.grpc();
+    /// # let _ = grpc;
+    /// ```
+    pub fn grpc(&self) -> GrpcRateLimit {
+        GrpcRateLimit(self.clone())
+    }
+}
+
+/// A [`RateLimit`] that refuses in gRPC; from [`RateLimit::grpc`].
+#[cfg(feature = "tonic")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tonic")))]
+#[derive(Clone, Debug)]
+pub struct GrpcRateLimit(RateLimit);
+
+#[cfg(feature = "tonic")]
+impl GrpcRateLimit {
+    /// The rate limit, its budgets and stats.
+    pub fn rate_limit(&self) -> &RateLimit {
+        &self.0
+    }
+}
+
+#[cfg(feature = "tonic")]
+impl<S> Layer<S> for GrpcRateLimit {
+    type Service = RateLimitService<S, crate::GrpcRefusals>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RateLimitService::new(inner, Arc::clone(&self.0.limits))
+    }
+}
+
 /// Builds a [`RateLimit`]; from [`RateLimit::builder`].
 ///
 /// ```

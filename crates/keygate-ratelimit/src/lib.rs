@@ -87,6 +87,16 @@
 //! [`headers_on_success(false)`](RateLimitBuilder::headers_on_success)
 //! turns them off.
 //!
+//! # gRPC (feature `tonic`)
+//!
+//! In front of tonic services alone, `RateLimit::grpc` refuses with a
+//! trailers-only 8 `RESOURCE_EXHAUSTED` (`RateLimited::grpc_status`: when
+//! to retry as `google.rpc.RetryInfo` and `grpc-retry-pushback-ms`, the
+//! `RateLimit` fields as metadata); its body need only be `Default`. On a
+//! server that answers REST and gRPC alike, keep the `RateLimit` itself
+//! behind keygate-auth's `grpc::GrpcGate`: each 429 carries the same status
+//! in its extensions, and the gate answers gRPC calls with it.
+//!
 //! # Cost
 //!
 //! In process, on a shared 2-core VM (`benches/limiter_cost`, 31 paired
@@ -150,8 +160,14 @@ mod service;
 pub use budget::{BudgetFuture, BudgetStats, BudgetUnavailable, Decision, SharedBudget};
 pub use future::ResponseFuture;
 pub use headers::{RATELIMIT, RATELIMIT_POLICY};
+#[cfg(feature = "tonic")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tonic")))]
+pub use layer::GrpcRateLimit;
 pub use layer::{DEFAULT_PRUNE_INTERVAL, RateLimit, RateLimitBuilder};
 pub use partition::Partition;
 pub use quota::Quota;
-pub use refusal::RateLimited;
+#[cfg(feature = "tonic")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tonic")))]
+pub use refusal::GrpcRefusals;
+pub use refusal::{HttpRefusals, RateLimited, Refusals};
 pub use service::RateLimitService;

@@ -1,27 +1,34 @@
 //! [`RateLimitService`], the service [`RateLimit`](crate::RateLimit) wraps around yours.
 
 use std::fmt;
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
 use http::{Request, Response};
 use tower::Service;
 
 use crate::future::ResponseFuture;
 use crate::limiter::{Limits, Target, Verdict};
-use crate::refusal::misconfigured;
+use crate::refusal::{HttpRefusals, Refusals};
 
 /// The service built by [`RateLimit`](crate::RateLimit): spends one request
-/// of the caller's budget, then calls the inner service `S` or answers 429.
-pub struct RateLimitService<S> {
+/// of the caller's budget, then calls the inner service `S` or answers 429
+/// (or, built by `RateLimit::grpc` with the feature `tonic`, 8
+/// `RESOURCE_EXHAUSTED`: `T` says how it refuses).
+pub struct RateLimitService<S, T = HttpRefusals> {
     inner: S,
     limits: Arc<Limits>,
+    refusals: PhantomData<fn() -> T>,
 }
 
-impl<S> RateLimitService<S> {
+impl<S, T> RateLimitService<S, T> {
     pub(crate) fn new(inner: S, limits: Arc<Limits>) -> Self {
-        Self { inner, limits }
+        Self {
+            inner,
+            limits,
+            refusals: PhantomData,
+        }
     }
 
     /// The wrapped service.
@@ -40,16 +47,17 @@ impl<S> RateLimitService<S> {
     }
 }
 
-impl<S: Clone> Clone for RateLimitService<S> {
+impl<S: Clone, T> Clone for RateLimitService<S, T> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
             limits: Arc::clone(&self.limits),
+            refusals: PhantomData,
         }
     }
 }
 
-impl<S: fmt::Debug> fmt::Debug for RateLimitService<S> {
+impl<S: fmt::Debug, T> fmt::Debug for RateLimitService<S, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RateLimitService")
             .field("inner", &self.inner)
@@ -58,15 +66,15 @@ impl<S: fmt::Debug> fmt::Debug for RateLimitService<S> {
     }
 }
 
-impl<S, ReqB, ResB> Service<Request<ReqB>> for RateLimitService<S>
+impl<S, T, ReqB, ResB> Service<Request<ReqB>> for RateLimitService<S, T>
 where
     S: Service<Request<ReqB>, Response = Response<ResB>> + Clone + Send + 'static,
     ReqB: Send + 'static,
-    ResB: From<Bytes>,
+    T: Refusals<ResB>,
 {
     type Response = Response<ResB>;
     type Error = S::Error;
-    type Future = ResponseFuture<S, ReqB>;
+    type Future = ResponseFuture<S, ReqB, T>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -81,7 +89,7 @@ where
                 quota,
             } => (partition, id, quota),
             Target::Unlimited => return ResponseFuture::inner(self.inner.call(request), None),
-            Target::Misconfigured => return ResponseFuture::ready(misconfigured()),
+            Target::Misconfigured => return ResponseFuture::ready(T::misconfigured()),
         };
         if let Some(budget) = &limits.shared {
             let check =
@@ -94,7 +102,14 @@ where
         }
         match limits.check_local(partition, &id, quota) {
             Verdict::Accepted(headers) => ResponseFuture::inner(self.inner.call(request), headers),
-            Verdict::Limited(refusal) => ResponseFuture::ready(refusal.into_response()),
+            Verdict::Limited(refusal) => ResponseFuture::ready(refusal.into_response::<ResB, T>()),
         }
     }
+}
+
+/// A rate limit around one tonic service keeps its name: `add_service`
+/// accepts it.
+#[cfg(feature = "tonic")]
+impl<S: tonic::server::NamedService, T> tonic::server::NamedService for RateLimitService<S, T> {
+    const NAME: &'static str = S::NAME;
 }

@@ -15,6 +15,7 @@ mod stats;
 mod stored;
 mod tier;
 mod tls;
+mod usage;
 
 mod budget;
 pub use budget::{
@@ -37,6 +38,7 @@ use connection::Connection;
 
 pub use stats::FleetStats;
 pub use tls::{TlsError, TlsOptions};
+pub use usage::{DEFAULT_USAGE_INTERVAL, RedisUsage, UsageFlusher};
 
 use health::Health;
 use names::Names;
@@ -181,6 +183,13 @@ impl RedisTier {
     /// same Redis, TLS, credentials and prefix, names of its own.
     pub fn budget(&self) -> RedisBudget {
         RedisBudget::on(self.core.conn.clone(), &self.core.prefix)
+    }
+
+    /// The fleet's request counts per key, on this tier's connection: flush
+    /// each replica's [`UsageMeter`](keygate_auth::usage::UsageMeter) into
+    /// it, read any key's figures from any replica.
+    pub fn usage(&self) -> RedisUsage {
+        RedisUsage::on(self.core.conn.clone(), &self.core.prefix)
     }
 
     /// A handle on the same counters, to keep after the tier is given to

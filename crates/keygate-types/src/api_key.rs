@@ -229,6 +229,11 @@ pub struct ValidationResponse {
     /// explicit `null` means "invalid", so a body without it is an error.
     #[serde(deserialize_with = "required_nullable")]
     pub api_key: Option<ApiKey>,
+    /// The agent registration the key was issued for (`agent_reg_…`), when
+    /// WorkOS issued it to an AI agent rather than to a customer; absent
+    /// otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_registration_id: Option<String>,
 }
 
 /// Reads an `Option` that must be present (as a value or `null`).
@@ -308,5 +313,24 @@ mod tests {
         let r: ValidationResponse = serde_json::from_str(r#"{"api_key":null}"#).unwrap();
         assert_eq!(r.api_key, None);
         assert!(serde_json::from_str::<ValidationResponse>("{}").is_err());
+    }
+
+    #[test]
+    fn validation_response_carries_an_agent_registration_when_there_is_one() {
+        let mut body = json!({"api_key": sample()});
+        let r: ValidationResponse = serde_json::from_value(body.clone()).unwrap();
+        assert_eq!(r.agent_registration_id, None);
+        assert_eq!(
+            serde_json::to_value(&r).unwrap(),
+            body,
+            "absent stays absent"
+        );
+        body["agent_registration_id"] = json!("agent_reg_01EHZNVPK3SFK441A1RGBFSHRT");
+        let r: ValidationResponse = serde_json::from_value(body.clone()).unwrap();
+        assert_eq!(
+            r.agent_registration_id.as_deref(),
+            Some("agent_reg_01EHZNVPK3SFK441A1RGBFSHRT")
+        );
+        assert_eq!(serde_json::to_value(&r).unwrap(), body);
     }
 }

@@ -35,6 +35,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod api_key;
+mod authorization;
 mod error;
 mod event;
 mod id;
@@ -42,6 +43,7 @@ mod list;
 mod membership;
 mod organization;
 mod permission;
+mod policy;
 mod secret;
 mod session;
 mod timestamp;
@@ -53,6 +55,10 @@ pub mod webhook_signature;
 pub use api_key::{
     ApiKey, CreateOrganizationApiKey, CreateUserApiKey, CreatedApiKey, ExpireApiKey, Expiry, Owner,
     ValidateApiKey, ValidationResponse,
+};
+pub use authorization::{
+    AuthorizationPermission, CreateAuthorizationPermission, CreateWidgetToken, WIDGET_SCOPES,
+    WidgetToken,
 };
 pub use error::{ErrorBody, FieldError, codes};
 pub use event::{
@@ -69,6 +75,7 @@ pub use organization::{CreateOrganization, Organization};
 pub use permission::{
     MAX_PERMISSION_LEN, Permission, PermissionError, is_valid_permission, validate_permission,
 };
+pub use policy::{KeyPolicy, PolicyViolation};
 pub use secret::{SecretString, constant_time_eq};
 pub use session::Session;
 pub use timestamp::{Timestamp, TimestampError};

@@ -2,7 +2,7 @@
 //! the bearer security scheme, and each route's required permissions taken
 //! from the same guards that enforce them.
 //!
-//! (Through the `keygate` facade, with its feature `utoipa`: `keygate::openapi`.)
+//! (Through the `keygate` facade, with its feature `utoipa`: `keygate::utoipa`.)
 //!
 //! With utoipa-axum's router, one call both guards a route and documents it:
 //!

@@ -31,7 +31,7 @@ use axum::body::Body;
 use criterion::{BenchmarkId, Criterion};
 use http::header::AUTHORIZATION;
 use http::{HeaderValue, Request, Response, StatusCode};
-use keygate_auth::{ApiKeyAuth, InMemoryValidator, RequirePermission};
+use keygate_auth::{ApiKeyAuth, ApiKeyAuthBuilder, InMemoryValidator, RequirePermission};
 use keygate_types::{OrganizationId, Owner};
 use tokio::runtime::Runtime;
 use tower::{Service, ServiceBuilder, ServiceExt};
@@ -155,12 +155,23 @@ fn keygate_layer(
     ApiKeyAuth<InMemoryValidator>,
     Vec<HeaderValue>,
 ) {
+    keygate_layer_with(count, |builder| builder)
+}
+
+/// [`keygate_layer`], with more settings.
+fn keygate_layer_with(
+    count: usize,
+    more: impl FnOnce(ApiKeyAuthBuilder<InMemoryValidator>) -> ApiKeyAuthBuilder<InMemoryValidator>,
+) -> (
+    InMemoryValidator,
+    ApiKeyAuth<InMemoryValidator>,
+    Vec<HeaderValue>,
+) {
     let (validator, _, headers) = issue_keys(count);
-    let auth = ApiKeyAuth::builder(validator.clone())
+    let builder = ApiKeyAuth::builder(validator.clone())
         .max_capacity(2 * count as u64)
-        .positive_ttl(Duration::from_secs(3_600))
-        .build();
-    (validator, auth, headers)
+        .positive_ttl(Duration::from_secs(3_600));
+    (validator, more(builder).build(), headers)
 }
 
 /// Sends each key once (a miss each), then runs moka's housekeeping.
@@ -376,6 +387,32 @@ fn invalidation(c: &mut Criterion, runtime: &Runtime) {
     group.finish();
 }
 
+/// (h) (b) at 1,000 keys with a usage meter: what counting each request per
+/// key adds to a hit (compare with `b_keygate_hit_guarded/1000`).
+fn usage(c: &mut Criterion, runtime: &Runtime, registry: &Registry) {
+    let mut setup = None;
+    c.bench_function("h_keygate_hit_guarded_usage/1000", |b| {
+        let (_, service, headers) = setup.get_or_insert_with(|| {
+            let (validator, auth, headers) = keygate_layer_with(1_000, |builder| {
+                builder.usage(keygate_auth::usage::UsageMeter::new())
+            });
+            let service = ServiceBuilder::new()
+                .layer(auth.clone())
+                .layer(RequirePermission("posts:read"))
+                .service_fn(ok);
+            warm(runtime, &auth, &service, &headers);
+            (validator, service, headers)
+        });
+        b.iter_custom(|iters| {
+            registry.record(
+                "h_keygate_hit_guarded_usage/1000",
+                measure(runtime, service, headers, iters),
+                iters,
+            )
+        })
+    });
+}
+
 fn main() {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -390,6 +427,7 @@ fn main() {
     jwt(&mut criterion, &runtime, &registry);
     static_bearer(&mut criterion, &runtime, &registry);
     invalidation(&mut criterion, &runtime);
+    usage(&mut criterion, &runtime, &registry);
 
     criterion.final_summary();
     summary::print(&registry);

@@ -55,6 +55,7 @@ fn label(id: &str) -> String {
         "d_jwt/HS256" => "(d) JWT HS256 (jsonwebtoken)",
         "d_jwt/RS256" => "(d) JWT RS256 (jsonwebtoken)",
         "e_tower_http_bearer" => "(e) tower-http static bearer",
+        "h_keygate_hit_guarded_usage/1000" => "(h) keygate hit + guard + usage meter, 1000 keys",
         _ => "",
     };
     if !described.is_empty() {
@@ -107,6 +108,16 @@ pub fn print(registry: &Registry) {
                 verdict(ratio <= bound)
             );
         }
+    }
+    if let (Some(counted), Some(plain)) = (
+        estimates.get("h_keygate_hit_guarded_usage/1000"),
+        estimates.get("b_keygate_hit_guarded/1000"),
+    ) {
+        let cost = counted - plain;
+        println!(
+            "    1000 keys: a usage meter adds {cost:.0} ns to a hit (target <= 50 ns) {}",
+            verdict(cost <= 50.0)
+        );
     }
     for keys in ["1", "1000", "100000"] {
         let Some(keygate) = added(&format!("b_keygate_hit_guarded/{keys}")) else {

@@ -14,6 +14,7 @@ use crate::credential::{CredentialConfig, Precheck};
 use crate::rejection::{DefaultRejection, Refusals};
 use crate::tier::SharedTier;
 use crate::upstream::{CircuitBreaker, Upstream, UpstreamPolicy};
+use crate::usage::UsageMeter;
 use crate::verdicts::Verdicts;
 use crate::{Clock, KeyValidator, SystemClock};
 
@@ -46,6 +47,7 @@ pub struct ApiKeyAuthBuilder<V, R = DefaultRejection> {
     clock: Arc<dyn Clock>,
     upstream: UpstreamPolicy,
     shared_tier: Option<Arc<dyn SharedTier>>,
+    usage: Option<UsageMeter>,
     metrics: crate::metrics::MetricsConfig,
     #[cfg(feature = "client")]
     listener: Option<crate::revocation::ListenerConfig>,
@@ -81,6 +83,7 @@ impl<V: KeyValidator> ApiKeyAuthBuilder<V, DefaultRejection> {
             clock: Arc::new(SystemClock),
             upstream: UpstreamPolicy::default(),
             shared_tier: None,
+            usage: None,
             metrics: crate::metrics::MetricsConfig::default(),
             #[cfg(feature = "client")]
             listener: None,
@@ -109,6 +112,7 @@ impl<V: KeyValidator> ApiKeyAuthBuilder<V, DefaultRejection> {
             clock: self.clock,
             upstream: self.upstream,
             shared_tier: self.shared_tier,
+            usage: self.usage,
             metrics: self.metrics,
             #[cfg(feature = "client")]
             listener: self.listener,
@@ -314,6 +318,14 @@ impl<V: KeyValidator, R> ApiKeyAuthBuilder<V, R> {
         self
     }
 
+    /// Counts the requests of each API key in `meter`, for its holder to see
+    /// (read it with [`UsageMeter::usage`]; in a fleet, flush it into
+    /// `keygate_redis::RedisUsage`). See [`crate::usage`].
+    pub fn usage(mut self, meter: UsageMeter) -> Self {
+        self.usage = Some(meter);
+        self
+    }
+
     /// Counts requests per organization (`keygate_auth_organization_requests_total`)
     /// under at most `labels` distinct organization ids (default
     /// [`DEFAULT_ORGANIZATION_LABELS`](crate::DEFAULT_ORGANIZATION_LABELS), 100);
@@ -373,6 +385,7 @@ impl<V: KeyValidator, R> ApiKeyAuthBuilder<V, R> {
                     Upstream::new(self.upstream),
                     crate::metrics::LayerMetrics::new(&self.metrics),
                     self.retry_after,
+                    self.usage,
                 )),
                 refusals: Arc::new(Refusals::new(self.on_rejection)),
                 credentials: self.credentials,

@@ -236,3 +236,39 @@ async fn works_for_a_plain_tower_service() {
     let response = service.oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_usage_meter_counts_each_request_a_key_lets_through() {
+    let validator = InMemoryValidator::new();
+    let (value, key) = validator.issue("ci", org(), ["posts:read"]);
+    let (other, other_key) = validator.issue("other", org(), ["posts:read"]);
+    let meter = crate::usage::UsageMeter::new();
+    let auth = ApiKeyAuth::builder(validator.clone())
+        .usage(meter.clone())
+        .build();
+    // A miss, then hits.
+    for _ in 0..5 {
+        assert_eq!(
+            call(&auth, get(Some(&bearer(&value)))).await.0,
+            StatusCode::OK
+        );
+    }
+    assert_eq!(
+        call(&auth, get(Some(&bearer(&other)))).await.0,
+        StatusCode::OK
+    );
+    // Refusals are not uses of any key.
+    assert_eq!(
+        call(&auth, get(Some("Bearer sk_unknown"))).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(call(&auth, get(None)).await.0, StatusCode::UNAUTHORIZED);
+
+    let usage = meter.usage(&key.id);
+    assert_eq!((usage.last_24_hours, usage.last_30_days), (5, 5));
+    assert!(usage.last_used_at.is_some());
+    assert_eq!(meter.usage(&other_key.id).last_24_hours, 1);
+    // Counted again after a read, on the same cached principal.
+    call(&auth, get(Some(&bearer(&value)))).await;
+    assert_eq!(meter.usage(&key.id).last_24_hours, 6);
+}

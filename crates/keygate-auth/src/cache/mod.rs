@@ -285,8 +285,9 @@ impl VerdictCache {
             // Without a grace window moka keeps an entry exactly while it is
             // fresh; with one, an entry past `fresh_until` is only a fallback.
             // Only fleet mode and the grace window need the time.
+            // moka hands out a clone of the entry: its principal moves on.
             if inner.lifetimes.grace.is_none() && inner.fleet.is_none() {
-                return Some(CachedVerdict::Valid(entry.principal.clone()));
+                return Some(CachedVerdict::Valid(entry.principal));
             }
             let now = Instant::now();
             let fresh = inner.lifetimes.grace.is_none() || now < entry.fresh_until;
@@ -294,7 +295,7 @@ impl VerdictCache {
                 .fleet
                 .as_ref()
                 .is_none_or(|fleet| fleet.vouches(entry.fetched, now));
-            return (fresh && vouched).then(|| CachedVerdict::Valid(entry.principal.clone()));
+            return (fresh && vouched).then_some(CachedVerdict::Valid(entry.principal));
         }
         inner
             .refusals
@@ -355,7 +356,7 @@ impl VerdictCache {
             return None;
         }
         Counters::bump(&self.inner.counters.stale);
-        Some(entry.principal.clone())
+        Some(entry.principal)
     }
 
     /// Forgets the verdict for the key `key`, so its next use asks the key

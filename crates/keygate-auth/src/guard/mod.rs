@@ -9,6 +9,10 @@
 //! they answer 500 and log the misconfiguration once; behind the layer's
 //! optional mode, a request that sent no key gets 401.
 //!
+//! Their response body need only be `Default` (tonic's is): the refusal
+//! they leave has an empty body, rendered by the layer in front; without a
+//! layer, the 500 stands with its status and headers and no body.
+//!
 //! A guard's slugs are checked when it wraps a service (when the router is
 //! built): an invalid one panics there, since such a guard could never be met.
 
@@ -20,7 +24,9 @@ use tower::Layer;
 pub use future::GuardFuture;
 pub use service::GuardService;
 
-use crate::ApiKeyPrincipal;
+use crate::extract::principal_or_rejection;
+use crate::rejection::InsufficientScope;
+use crate::{ApiKeyPrincipal, AuthRejection};
 use keygate_types::is_valid_permission;
 
 /// What a guard asks of a principal.
@@ -59,6 +65,30 @@ impl Requirement {
             Permissions::One(permission) => std::slice::from_ref(permission),
             Permissions::Many(permissions) => permissions,
         }
+    }
+
+    /// Lets the request behind `extensions` through, or says why not: 403
+    /// for a missing permission, or what [`principal_or_rejection`] says
+    /// when there is no principal. `user` names the guard in the
+    /// misconfiguration log.
+    pub(crate) fn judge(
+        &self,
+        extensions: &http::Extensions,
+        user: &'static str,
+    ) -> Result<(), AuthRejection> {
+        let principal = principal_or_rejection(extensions, user)?;
+        if self.is_met_by(principal) {
+            return Ok(());
+        }
+        tracing::debug!(
+            key_id = %principal.id(),
+            required = ?self.permissions(),
+            "permission missing"
+        );
+        Err(AuthRejection::InsufficientScope(InsufficientScope::new(
+            self.permissions(),
+            self.any,
+        )))
     }
 
     pub(crate) fn is_met_by(&self, principal: &ApiKeyPrincipal) -> bool {
@@ -124,11 +154,31 @@ pub struct RequireAllPermissions(pub &'static [&'static str]);
 #[derive(Debug, Clone, Copy)]
 pub struct RequireAnyPermission(pub &'static [&'static str]);
 
+/// What each guard asks, checked: for the guards' own services and for
+/// rules that name a guard, such as gRPC methods' (feature `tonic`).
+impl From<RequirePermission> for Requirement {
+    fn from(guard: RequirePermission) -> Self {
+        Self::checked(Permissions::One(guard.0), false)
+    }
+}
+
+impl From<RequireAllPermissions> for Requirement {
+    fn from(guard: RequireAllPermissions) -> Self {
+        Self::checked(Permissions::Many(guard.0), false)
+    }
+}
+
+impl From<RequireAnyPermission> for Requirement {
+    fn from(guard: RequireAnyPermission) -> Self {
+        Self::checked(Permissions::Many(guard.0), true)
+    }
+}
+
 impl<S> Layer<S> for RequirePermission {
     type Service = GuardService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        GuardService::new(inner, Requirement::checked(Permissions::One(self.0), false))
+        GuardService::new(inner, Requirement::from(*self))
     }
 }
 
@@ -136,10 +186,7 @@ impl<S> Layer<S> for RequireAllPermissions {
     type Service = GuardService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        GuardService::new(
-            inner,
-            Requirement::checked(Permissions::Many(self.0), false),
-        )
+        GuardService::new(inner, Requirement::from(*self))
     }
 }
 
@@ -147,7 +194,7 @@ impl<S> Layer<S> for RequireAnyPermission {
     type Service = GuardService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        GuardService::new(inner, Requirement::checked(Permissions::Many(self.0), true))
+        GuardService::new(inner, Requirement::from(*self))
     }
 }
 

@@ -3,15 +3,11 @@
 use std::fmt;
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
 use http::{Request, Response};
 use tower::Service;
 
 use super::Requirement;
 use super::future::GuardFuture;
-use crate::AuthRejection;
-use crate::extract::principal_or_rejection;
-use crate::rejection::InsufficientScope;
 
 /// The service of [`RequirePermission`](crate::RequirePermission),
 /// [`RequireAllPermissions`](crate::RequireAllPermissions) and
@@ -55,7 +51,7 @@ impl<S: fmt::Debug> fmt::Debug for GuardService<S> {
 impl<S, ReqB, ResB> Service<Request<ReqB>> for GuardService<S>
 where
     S: Service<Request<ReqB>, Response = Response<ResB>>,
-    ResB: From<Bytes>,
+    ResB: Default,
 {
     type Response = Response<ResB>;
     type Error = S::Error;
@@ -66,23 +62,12 @@ where
     }
 
     fn call(&mut self, request: Request<ReqB>) -> Self::Future {
-        let rejection = match principal_or_rejection(request.extensions(), "a permission guard") {
-            Ok(principal) if self.requirement.is_met_by(principal) => {
-                return GuardFuture::inner(self.inner.call(request));
-            }
-            Ok(principal) => {
-                tracing::debug!(
-                    key_id = %principal.id(),
-                    required = ?self.requirement.permissions(),
-                    "permission missing"
-                );
-                AuthRejection::InsufficientScope(InsufficientScope::new(
-                    self.requirement.permissions(),
-                    self.requirement.any,
-                ))
-            }
-            Err(rejection) => rejection,
-        };
-        GuardFuture::refused(rejection.unrendered())
+        match self
+            .requirement
+            .judge(request.extensions(), "a permission guard")
+        {
+            Ok(()) => GuardFuture::inner(self.inner.call(request)),
+            Err(rejection) => GuardFuture::refused(rejection.unrendered_empty()),
+        }
     }
 }

@@ -32,6 +32,9 @@ fn resolve(parts: &Parts) -> Option<Scope> {
     if let Some(user) = header("x-user") {
         scope = scope.user(UserId::new_unchecked(user));
     }
+    if header("x-members").is_some() {
+        scope = scope.members();
+    }
     for action in header("x-actions").unwrap_or_default().split(',') {
         scope = match action.trim() {
             "create" => scope.allow(Action::Create),
@@ -54,9 +57,16 @@ pub struct Harness {
 
 impl Harness {
     pub async fn start() -> Harness {
+        Self::with_policy(keygate_types::KeyPolicy::default()).await
+    }
+
+    /// The console with a key policy.
+    pub async fn with_policy(policy: keygate_types::KeyPolicy) -> Harness {
         let emu = Emulator::builder()
             .organization_permissions(["posts:read", "posts:write", "admin"])
             .user_permissions(["posts:read", "posts:write"])
+            .permission("posts:read", "Read posts", Some("See every post."))
+            .permission("posts:write", "Write posts", None)
             .start()
             .await
             .expect("the emulator starts");
@@ -73,7 +83,8 @@ impl Harness {
                 scope.ok_or_else(|| (StatusCode::UNAUTHORIZED, "sign in first").into_response())
             }
         })
-        .secure_cookies(false);
+        .secure_cookies(false)
+        .key_policy(policy);
         let app = Router::new().nest("/console", console.router());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -121,6 +132,12 @@ impl Browser {
             ],
             cookies: BTreeMap::new(),
         }
+    }
+
+    /// An organization admin's view of every member's keys.
+    pub fn for_members(mut self) -> Browser {
+        self.identity.push(("x-members", "1".to_owned()));
+        self
     }
 
     pub fn for_user(mut self, user: &str) -> Browser {

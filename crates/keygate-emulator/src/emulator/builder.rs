@@ -13,7 +13,7 @@ use crate::clock::Clock;
 use crate::counters::Counters;
 use crate::environment::Environment;
 use crate::faults::FaultSet;
-use crate::rate_limit::{Limiter, RateLimit};
+use crate::rate_limit::{Limiter, SecretRateLimit};
 use crate::server::Server;
 #[cfg(feature = "sqlite")]
 use crate::store::SqliteStorage;
@@ -28,12 +28,13 @@ pub struct EmulatorBuilder {
     secrets: Vec<SecretString>,
     organization_permissions: Option<Vec<String>>,
     user_permissions: Option<Vec<String>>,
+    catalogue: Vec<keygate_types::CreateAuthorizationPermission>,
     seed: Option<Seed>,
     seed_file: Option<PathBuf>,
     bind: SocketAddr,
     body_limit: usize,
     webhook_retry: WebhookRetry,
-    rate_limit: Option<RateLimit>,
+    rate_limit: Option<SecretRateLimit>,
     #[cfg(feature = "sqlite")]
     state_file: Option<PathBuf>,
 }
@@ -50,6 +51,7 @@ impl Default for EmulatorBuilder {
             secrets: Vec::new(),
             organization_permissions: None,
             user_permissions: None,
+            catalogue: Vec::new(),
             seed: None,
             seed_file: None,
             bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
@@ -63,6 +65,22 @@ impl Default for EmulatorBuilder {
 }
 
 impl EmulatorBuilder {
+    /// Defines a permission in the catalogue (`GET /authorization/permissions`):
+    /// its slug, a name and a description for people. Repeat for several. A
+    /// slug already defined (in a kept state file) is left as it is; a bad
+    /// one fails [`start`](Self::start). `POST /authorization/permissions`
+    /// defines more while the emulator runs.
+    pub fn permission(mut self, slug: &str, name: &str, description: Option<&str>) -> Self {
+        self.catalogue
+            .push(keygate_types::CreateAuthorizationPermission {
+                slug: slug.to_owned(),
+                name: name.to_owned(),
+                description: description.map(str::to_owned),
+                resource_type_slug: None,
+            });
+        self
+    }
+
     /// Accepts this environment secret. Repeat for several; when none is
     /// given, a random `sk_test_…` one is made (see [`Emulator::secret`]).
     pub fn secret(mut self, secret: impl Into<SecretString>) -> Self {
@@ -125,9 +143,9 @@ impl EmulatorBuilder {
     }
 
     /// Limits each environment secret's requests, answering 429 with
-    /// `Retry-After` over the limit, as WorkOS does ([`RateLimit::WORKOS`]).
+    /// `Retry-After` over the limit, as WorkOS does ([`SecretRateLimit::WORKOS`]).
     /// Off by default; the test controls and `/health` are never limited.
-    pub fn rate_limit(mut self, limit: RateLimit) -> Self {
+    pub fn rate_limit(mut self, limit: SecretRateLimit) -> Self {
         self.rate_limit = Some(limit);
         self
     }
@@ -197,6 +215,16 @@ impl EmulatorBuilder {
             state.changes.settings |= state.policy != before;
             Ok(())
         })?;
+        let defined_at = keygate_types::Timestamp::now();
+        for permission in self.catalogue {
+            store.write(|state| {
+                let known = state.policy.catalogue.permissions.iter();
+                if known.clone().any(|p| p.slug == permission.slug) {
+                    return Ok(());
+                }
+                state.create_permission(permission, defined_at).map(drop)
+            })?;
+        }
         let clock = Clock::default();
         clock.set_offset_ms(store.read(|state| state.clock_offset_ms));
         let secrets = EnvironmentSecrets::new(self.secrets);

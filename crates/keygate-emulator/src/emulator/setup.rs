@@ -92,6 +92,30 @@ impl Emulator {
         )
     }
 
+    /// Creates an organization-owned key issued to an AI agent: validations
+    /// of its value answer `agent_registration_id` beside the key, as WorkOS
+    /// does for keys it issues to agent registrations.
+    pub fn create_agent_key(
+        &self,
+        organization: &OrganizationId,
+        name: &str,
+        permissions: &[&str],
+        agent_registration_id: &str,
+    ) -> Result<CreatedApiKey, Error> {
+        let now = self.now();
+        let new = NewKey {
+            owner: Owner::Organization {
+                id: organization.clone(),
+            },
+            name: name.to_owned(),
+            permissions: permissions.iter().map(|p| (*p).to_owned()).collect(),
+            expires_at: None,
+            value: None,
+            agent_registration_id: Some(agent_registration_id.to_owned()),
+        };
+        self.env.store.write(|state| state.create_key(new, now))
+    }
+
     /// Creates a user-owned key; the user needs an active membership in `organization`.
     pub fn create_user_key(
         &self,
@@ -123,6 +147,7 @@ impl Emulator {
             permissions: permissions.iter().map(|p| (*p).to_owned()).collect(),
             expires_at: None,
             value: None,
+            agent_registration_id: None,
         };
         self.env.store.write(|state| state.create_key(new, now))
     }

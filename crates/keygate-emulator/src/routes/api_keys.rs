@@ -39,6 +39,7 @@ pub(crate) async fn create_for_organization(
         permissions: body.permissions,
         expires_at: body.expires_at,
         value: None,
+        agent_registration_id: None,
     };
     let now = env.clock.now();
     idempotent::create(&env, retry, |state| state.create_key(new, now))
@@ -77,6 +78,7 @@ pub(crate) async fn create_for_user(
         permissions: body.permissions,
         expires_at: body.expires_at,
         value: None,
+        agent_registration_id: None,
     };
     let now = env.clock.now();
     idempotent::create(&env, retry, |state| state.create_key(new, now))
@@ -132,8 +134,12 @@ pub(crate) async fn validate(
     let digest = digest(body.value.expose_secret());
     let now = env.clock.now();
     // Encoded under the lock, from the stored key: no copy of it per request.
-    env.store.validate(&digest, now, |api_key| {
-        json(StatusCode::OK, &ValidationReply { api_key })
+    env.store.validate(&digest, now, |record| {
+        let reply = ValidationReply {
+            api_key: record.map(|r| &r.api_key),
+            agent_registration_id: record.and_then(|r| r.agent_registration_id.as_deref()),
+        };
+        json(StatusCode::OK, &reply)
     })
 }
 
@@ -141,4 +147,6 @@ pub(crate) async fn validate(
 #[derive(Serialize)]
 struct ValidationReply<'a> {
     api_key: Option<&'a ApiKey>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    agent_registration_id: Option<&'a str>,
 }

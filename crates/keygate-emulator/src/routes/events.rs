@@ -19,6 +19,16 @@ use crate::store::EventFilter;
 /// fetches newer events, `before` older). Without `order`, oldest first, so
 /// that a poller passing the last id it saw as `after` reads events in the
 /// order they happened.
+///
+/// **decision**, checked against the spec: its `PaginationOrder` component
+/// defaults to `desc`, but it is the one component every list shares. The
+/// Events API's own guide ("Sync data using the events API") has a consumer
+/// keep a cursor and pass it as `after`, with no `order`, and reads "a
+/// consistently ordered stream"; the SDKs' `listEvents` send no `order`
+/// (Elixir's has no such option). Newest first by default would make every
+/// such poller read backwards from its cursor, so the emulator stays oldest
+/// first and honours an explicit `order` as documented (tested in
+/// `tests/events.rs`).
 pub(crate) async fn list(
     State(env): State<Arc<Environment>>,
     RawQuery(raw): RawQuery,

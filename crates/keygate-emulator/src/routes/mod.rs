@@ -2,6 +2,7 @@
 //! every request passes (request id, counters, faults, the secret check).
 
 mod api_keys;
+mod authorization;
 mod body;
 mod controls;
 mod events;
@@ -52,6 +53,11 @@ pub(crate) fn router(
         .route("/api_keys/{id}", axum::routing::delete(api_keys::delete))
         .route("/api_keys/{id}/expire", post(api_keys::expire))
         .route("/events", get(events::list))
+        .route(
+            "/authorization/permissions",
+            get(authorization::list_permissions).post(authorization::create_permission),
+        )
+        .route("/widgets/token", post(authorization::widget_token))
         .route(
             "/organizations",
             post(organizations::create).get(organizations::list),

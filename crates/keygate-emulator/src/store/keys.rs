@@ -34,6 +34,9 @@ pub(crate) fn digest(value: &str) -> ValueDigest {
 pub(crate) struct KeyRecord {
     pub(crate) api_key: ApiKey,
     pub(crate) digest: ValueDigest,
+    /// The agent registration the key was issued for, answered beside the
+    /// key on validation (`agent_registration_id`).
+    pub(crate) agent_registration_id: Option<String>,
 }
 
 /// All live keys, by id (in creation order) and by value digest.
@@ -70,6 +73,8 @@ pub(crate) struct NewKey {
     pub(crate) expires_at: Option<Timestamp>,
     /// A fixed value (from a seed file); a fresh random one when `None`.
     pub(crate) value: Option<SecretString>,
+    /// The agent registration it is issued for, if any.
+    pub(crate) agent_registration_id: Option<String>,
 }
 
 /// A fresh key value: `sk_` and 43 base62 characters from the thread's CSPRNG.
@@ -175,6 +180,7 @@ impl State {
             KeyRecord {
                 api_key: api_key.clone(),
                 digest,
+                agent_registration_id: new.agent_registration_id,
             },
         );
         self.changes.touch(Row::ApiKey(id.to_string()));
@@ -310,7 +316,7 @@ impl State {
     /// key, or a user key whose membership is not active; otherwise records
     /// the use and returns the key (borrowed: the caller encodes it under the
     /// lock instead of copying it out).
-    pub(crate) fn validate(&mut self, digest: &ValueDigest, now: Timestamp) -> Option<&ApiKey> {
+    pub(crate) fn validate(&mut self, digest: &ValueDigest, now: Timestamp) -> Option<&KeyRecord> {
         let id = self.keys.by_digest.get(digest)?;
         let record = self.keys.by_id.get_mut(id)?;
         if record.api_key.is_expired_at(now) {
@@ -329,7 +335,7 @@ impl State {
             self.changes
                 .touch(Row::ApiKey(record.api_key.id.to_string()));
         }
-        Some(&record.api_key)
+        Some(record)
     }
 }
 

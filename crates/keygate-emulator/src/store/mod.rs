@@ -9,6 +9,7 @@
 //! A write's changed rows go to the storage in one transaction before the
 //! lock is released, so an answer is sent only for a write that is kept.
 
+mod catalogue;
 mod changes;
 mod directory;
 mod events;
@@ -30,7 +31,7 @@ pub(crate) use changes::{Changes, Row};
 pub(crate) use directory::{Directory, MembershipFilter, UserFilter};
 pub(crate) use events::{EventFilter, EventLog};
 pub(crate) use idempotency::{Idempotency, MAX_KEY_LEN as MAX_IDEMPOTENCY_KEY_LEN, Replay};
-pub(crate) use keys::{KeyTable, NewKey, ValueDigest, digest};
+pub(crate) use keys::{KeyRecord, KeyTable, NewKey, ValueDigest, digest};
 pub(crate) use page::{Page, PageRequest};
 #[cfg(feature = "sqlite")]
 pub(crate) use sqlite::SqliteStorage;
@@ -38,7 +39,7 @@ pub(crate) use storage::{MemoryStorage, Storage};
 pub(crate) use webhook_endpoints::Registered;
 pub use webhook_endpoints::WebhookEndpoint;
 
-use keygate_types::{ApiKey, Event, Timestamp};
+use keygate_types::{Event, Timestamp};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -51,6 +52,9 @@ use crate::ids::IdGenerator;
 pub(crate) struct Policy {
     pub(crate) organization_permissions: Option<HashSet<String>>,
     pub(crate) user_permissions: Option<HashSet<String>>,
+    /// The permission catalogue (names and descriptions of slugs).
+    #[serde(default)]
+    pub(crate) catalogue: catalogue::Catalogue,
 }
 
 /// Everything the emulator remembers.
@@ -172,7 +176,7 @@ impl Store {
         &self,
         digest: &ValueDigest,
         now: Timestamp,
-        answer: impl FnOnce(Option<&ApiKey>) -> R,
+        answer: impl FnOnce(Option<&KeyRecord>) -> R,
     ) -> R {
         let mut guard = self.lock();
         answer(guard.state.validate(digest, now))

@@ -262,6 +262,17 @@ fn check_untouched(path: &Path) -> Result<(), Error> {
     Ok(())
 }
 
+/// A key's row: the key as the API serves it, and beside its fields, in the
+/// same JSON object, the agent registration it was issued for (so files
+/// written before the field read as keys without one).
+#[derive(Serialize, serde::Deserialize)]
+struct StoredKey {
+    #[serde(flatten)]
+    api_key: ApiKey,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    agent_registration_id: Option<String>,
+}
+
 fn to_json<T: Serialize>(value: &T) -> Result<String, rusqlite::Error> {
     serde_json::to_string(value).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
 }
@@ -281,9 +292,13 @@ impl Storage for SqliteStorage {
         let mut bad_digest = None;
         self.load_rows(
             "api_keys",
-            |k: ApiKey, digest: Vec<u8>| match <[u8; 32]>::try_from(digest.as_slice()) {
-                Ok(digest) => state.keys.restore(KeyRecord { api_key: k, digest }),
-                Err(_) => bad_digest = Some(k.id),
+            |k: StoredKey, digest: Vec<u8>| match <[u8; 32]>::try_from(digest.as_slice()) {
+                Ok(digest) => state.keys.restore(KeyRecord {
+                    api_key: k.api_key,
+                    digest,
+                    agent_registration_id: k.agent_registration_id,
+                }),
+                Err(_) => bad_digest = Some(k.api_key.id),
             },
         )?;
         if let Some(id) = bad_digest {
@@ -398,7 +413,14 @@ fn write_row(tx: &rusqlite::Transaction<'_>, state: &State, row: &Row) -> rusqli
                 .prepare_cached(
                     "INSERT OR REPLACE INTO api_keys (id, digest, body) VALUES (?1, ?2, ?3)",
                 )?
-                .execute(params![id, &record.digest[..], to_json(&record.api_key)?])
+                .execute(params![
+                    id,
+                    &record.digest[..],
+                    to_json(&StoredKey {
+                        api_key: record.api_key.clone(),
+                        agent_registration_id: record.agent_registration_id.clone(),
+                    })?
+                ])
                 .map(drop),
             None => put("api_keys", id, None),
         },

@@ -3,7 +3,8 @@
 //! the same running store), so the two cannot drift apart.
 
 use keygate_types::{
-    CreateOrganization, CreateUser, EventPayload, Expiry, MembershipStatus, Owner, Timestamp,
+    ApiKey, CreateOrganization, CreateUser, EventPayload, Expiry, MembershipStatus, Owner,
+    Timestamp,
 };
 use serde_json::json;
 use time::Duration;
@@ -109,6 +110,7 @@ fn key(store: &Store, owner: Owner, name: &str) -> keygate_types::CreatedApiKey 
                     permissions: vec!["posts:read".to_owned()],
                     expires_at: None,
                     value: None,
+                    agent_registration_id: None,
                 },
                 now(),
             )
@@ -117,7 +119,9 @@ fn key(store: &Store, owner: Owner, name: &str) -> keygate_types::CreatedApiKey 
 }
 
 fn validates(store: &Store, value: &keygate_types::SecretString) -> Option<ApiKey> {
-    store.validate(&digest(value.expose_secret()), now(), |k| k.cloned())
+    store.validate(&digest(value.expose_secret()), now(), |k| {
+        k.map(|r| r.api_key.clone())
+    })
 }
 
 fn all_events(store: &Store) -> Vec<Event> {
@@ -370,6 +374,7 @@ fn events_past_retention_are_gone_after_a_restart<F: Fixture>() {
                     permissions: vec![],
                     expires_at: None,
                     value: None,
+                    agent_registration_id: None,
                 },
                 old,
             )

@@ -69,8 +69,8 @@ pub(crate) struct Refusal {
 }
 
 impl Refusal {
-    pub(crate) fn into_response<B: From<bytes::Bytes>>(self) -> http::Response<B> {
-        self.refusal.to_response(self.policy, self.remaining)
+    pub(crate) fn into_response<B, T: crate::Refusals<B>>(self) -> http::Response<B> {
+        T::limited(&self.refusal, self.policy, self.remaining)
     }
 }
 
