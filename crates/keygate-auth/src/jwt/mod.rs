@@ -52,8 +52,6 @@
 mod claims;
 mod key_set;
 mod sessions;
-#[cfg(test)]
-mod tests;
 mod token;
 
 use std::fmt;
