@@ -1,6 +1,6 @@
 //! One issuer's key set (JWKS), cached.
 //!
-//! Its rules, each with a test in `jwt::tests`:
+//! Its rules, each with a test in `tests/jwt.rs`:
 //! 1. **Pre-fetched**: the verifier fetches every key set when it is built
 //!    (on a Tokio runtime), so the first token does not wait for it.
 //! 2. **An unknown `kid` refreshes at most once per cooldown**, and
