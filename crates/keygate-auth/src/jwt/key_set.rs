@@ -1,6 +1,6 @@
 //! One issuer's key set (JWKS), cached.
 //!
-//! Its rules, each with a test in `jwt::tests`:
+//! Its rules, each with a test in `tests/jwt.rs`:
 //! 1. **Pre-fetched**: the verifier fetches every key set when it is built
 //!    (on a Tokio runtime), so the first token does not wait for it.
 //! 2. **An unknown `kid` refreshes at most once per cooldown**, and
@@ -23,7 +23,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+#[cfg(not(feature = "aws-lc-rs"))]
 use rsa::pkcs1v15::VerifyingKey;
+#[cfg(not(feature = "aws-lc-rs"))]
 use rsa::sha2::Sha256;
 use rsa::{BigUint, RsaPublicKey};
 use serde::Deserialize;
@@ -45,8 +47,59 @@ const MAX_KEY_SET_BYTES: usize = 256 * 1024;
 /// The smallest RSA modulus accepted, in bits.
 const MIN_RSA_BITS: usize = 2048;
 
-/// A verifying key: RSASSA-PKCS1-v1_5 with SHA-256 (RS256).
-pub(crate) type Rs256Key = Arc<VerifyingKey<Sha256>>;
+/// A verifying key: RSASSA-PKCS1-v1_5 with SHA-256 (RS256), on aws-lc-rs
+/// when the `aws-lc-rs` feature is on (several times faster), else on
+/// RustCrypto's pure-Rust RSA.
+pub(crate) type Rs256Key = Arc<Rs256>;
+
+/// See [`Rs256Key`].
+pub(crate) struct Rs256 {
+    #[cfg(feature = "aws-lc-rs")]
+    parsed: aws_lc_rs::signature::ParsedPublicKey,
+    #[cfg(not(feature = "aws-lc-rs"))]
+    key: VerifyingKey<Sha256>,
+}
+
+impl std::fmt::Debug for Rs256 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Rs256(..)")
+    }
+}
+
+impl Rs256 {
+    fn new(key: RsaPublicKey) -> Option<Self> {
+        #[cfg(feature = "aws-lc-rs")]
+        {
+            use rsa::traits::PublicKeyParts;
+            let components = aws_lc_rs::signature::RsaPublicKeyComponents {
+                n: key.n().to_bytes_be(),
+                e: key.e().to_bytes_be(),
+            };
+            let parsed = components
+                .to_parsed_public_key(&aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256)
+                .ok()?;
+            Some(Self { parsed })
+        }
+        #[cfg(not(feature = "aws-lc-rs"))]
+        Some(Self {
+            key: VerifyingKey::<Sha256>::new(key),
+        })
+    }
+
+    /// Whether `signature` is this key's RS256 signature of `message`.
+    pub(crate) fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+        #[cfg(feature = "aws-lc-rs")]
+        {
+            self.parsed.verify_sig(message, signature).is_ok()
+        }
+        #[cfg(not(feature = "aws-lc-rs"))]
+        {
+            use rsa::signature::Verifier as _;
+            rsa::pkcs1v15::Signature::try_from(signature)
+                .is_ok_and(|signature| self.key.verify(message, &signature).is_ok())
+        }
+    }
+}
 
 /// Why a key could not be found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -321,9 +374,9 @@ pub(crate) fn parse(body: &[u8]) -> Result<HashMap<String, Rs256Key>, String> {
         let Some(kid) = jwk.kid.filter(|k| !k.is_empty()) else {
             continue;
         };
-        match rsa_key(jwk.n.as_deref(), jwk.e.as_deref()) {
+        match rsa_key(jwk.n.as_deref(), jwk.e.as_deref()).and_then(Rs256::new) {
             Some(key) => {
-                keys.insert(kid, Arc::new(VerifyingKey::<Sha256>::new(key)));
+                keys.insert(kid, Arc::new(key));
             }
             None => tracing::warn!(kid = %kid, "key set: an unusable RSA key, skipped"),
         }

@@ -1,1 +1,0 @@
-//! The verifier against a key-set server of its own.
