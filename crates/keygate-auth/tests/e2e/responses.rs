@@ -216,7 +216,13 @@ async fn guard_or_extractor_without_the_layer_is_500() {
             "{path}"
         );
         assert!(response.headers().get(WWW_AUTHENTICATE).is_none());
-        assert_eq!(body(response).await["error"], "server_error");
+        if path == "/guarded" {
+            // A guard builds bodies of any `Default` type (tonic's too), so
+            // alone it answers with an empty one; the log says why.
+            assert!(response.bytes().await.unwrap().is_empty());
+        } else {
+            assert_eq!(body(response).await["error"], "server_error");
+        }
     }
     assert!(support::captured().contains("keygate misconfiguration"));
 }
