@@ -3,8 +3,8 @@
 
 use futures_util::TryStreamExt;
 use keygate_types::{
-    CreateOrganizationApiKey, CreateUserApiKey, CreatedApiKey, KeyPolicy, ListParams, MAX_LIMIT,
-    OrganizationId, Timestamp, UserId,
+    ApiKey, CreateOrganizationApiKey, CreateUserApiKey, CreatedApiKey, KeyPolicy, ListParams,
+    MAX_LIMIT, OrganizationId, Timestamp, UserId,
 };
 
 use crate::{Client, Error, IdempotencyKey};
@@ -50,18 +50,8 @@ impl Client {
         organization: &OrganizationId,
         body: CreateOrganizationApiKey,
     ) -> Result<CreatedApiKey, Error> {
-        let now = Timestamp::now();
-        policy
-            .check_expiry(body.expires_at, now)
-            .map_err(Error::Policy)?;
-        if policy.active_keys_cap().is_some() {
-            let keys: Vec<_> = self
-                .stream_organization_api_keys(organization, all())
-                .try_collect()
-                .await?;
-            let active = keys.iter().filter(|k| !k.is_expired_at(now)).count();
-            policy.check_active_keys(active).map_err(Error::Policy)?;
-        }
+        let owned = self.stream_organization_api_keys(organization, all());
+        check(policy, body.expires_at, owned).await?;
         self.create_organization_api_key(organization, body)
             .idempotency_key(IdempotencyKey::random())
             .await
@@ -76,22 +66,32 @@ impl Client {
         user: &UserId,
         body: CreateUserApiKey,
     ) -> Result<CreatedApiKey, Error> {
-        let now = Timestamp::now();
-        policy
-            .check_expiry(body.expires_at, now)
-            .map_err(Error::Policy)?;
-        if policy.active_keys_cap().is_some() {
-            let keys: Vec<_> = self
-                .stream_user_api_keys(user, Some(&body.organization_id), all())
-                .try_collect()
-                .await?;
-            let active = keys.iter().filter(|k| !k.is_expired_at(now)).count();
-            policy.check_active_keys(active).map_err(Error::Policy)?;
-        }
+        let owned = self.stream_user_api_keys(user, Some(&body.organization_id), all());
+        check(policy, body.expires_at, owned).await?;
         self.create_user_api_key(user, body)
             .idempotency_key(IdempotencyKey::random())
             .await
     }
+}
+
+/// Whether `policy` lets a key with `expires_at` be made: the expiry first
+/// (no call), then, only when the policy caps active keys, the owner's
+/// unexpired keys read from `owned` (a lazy stream: not read otherwise).
+async fn check(
+    policy: &KeyPolicy,
+    expires_at: Option<Timestamp>,
+    owned: impl futures_util::Stream<Item = Result<ApiKey, Error>>,
+) -> Result<(), Error> {
+    let now = Timestamp::now();
+    policy
+        .check_expiry(expires_at, now)
+        .map_err(Error::Policy)?;
+    if policy.active_keys_cap().is_some() {
+        let keys: Vec<ApiKey> = owned.try_collect().await?;
+        let active = keys.iter().filter(|k| !k.is_expired_at(now)).count();
+        policy.check_active_keys(active).map_err(Error::Policy)?;
+    }
+    Ok(())
 }
 
 fn all() -> ListParams {
