@@ -17,13 +17,20 @@
 //! 2. **The log, in order.** The tier applies every logged invalidation to
 //!    this process through [`LocalCache::apply`], in log order; when it cannot
 //!    prove it saw every entry since its position it calls
-//!    [`LocalCache::flush`] instead; after each read that left it caught up it
-//!    calls [`LocalCache::heard`] with the instant that read was sent.
+//!    [`LocalCache::flush`] instead, then applies every
+//!    [`Invalidation::Session`] still in force (a flush forgets key verdicts,
+//!    which are fetched again; nothing can fetch a session's denial again, so
+//!    the tier keeps them apart from the log, and when its store lost them it
+//!    logs again those of [`LocalCache::denied_sessions`]); after each read
+//!    that left it caught up it calls [`LocalCache::heard`] with the instant
+//!    that read was sent.
 //! 3. **Heard or young.** In return, the cache serves a verdict only if it was
 //!    fetched within the tier's [`revocation_bound`](SharedTier::revocation_bound),
 //!    or the tier has heard the log within that bound; so a revoked key stops
 //!    being served within the bound on every replica, whatever messages were
-//!    lost.
+//!    lost. A session token is verified in this process alone: it is accepted
+//!    only while the tier has heard the log within the bound, and refused
+//!    with 503 otherwise.
 //! 4. **Unshared when unlogged.** A tier that could not log an invalidation
 //!    returns [`NotPassedOn`], and reads no shared verdict until it has logged
 //!    it, so that this replica cannot read back what it is revoking.
@@ -223,6 +230,8 @@ pub(crate) trait Follower: Send + Sync + 'static {
     fn flush(&self);
     /// Every invalidation logged before `sent` has been applied.
     fn heard(&self, sent: Instant);
+    /// The sessions denied here, until when (see [`LocalCache::denied_sessions`]).
+    fn denied_sessions(&self) -> Vec<Invalidation>;
     /// How long a verdict may be kept anywhere (see [`LocalCache::lifetime`]).
     fn lifetime(&self, key: Option<&ApiKey>) -> Option<Duration>;
 }
@@ -277,6 +286,16 @@ impl LocalCache {
     /// applied. Only ever moves forward.
     pub fn heard(&self, sent: Instant) {
         self.with(|follower| follower.heard(sent));
+    }
+
+    /// Every session this process denies now, as the
+    /// [`Invalidation::Session`] that would deny it elsewhere: what a tier
+    /// logs again when its store lost the fleet's denials. Empty once the
+    /// layer is gone, or when it verifies no session tokens.
+    pub fn denied_sessions(&self) -> Vec<Invalidation> {
+        self.follower
+            .upgrade()
+            .map_or_else(Vec::new, |follower| follower.denied_sessions())
     }
 
     /// Whether the layer still exists.

@@ -81,6 +81,35 @@ impl<V> fmt::Debug for Verdicts<V> {
     }
 }
 
+#[cfg(feature = "jwt")]
+impl<V> Verdicts<V> {
+    /// An access token's verdict as the layer gives it, counted as
+    /// authenticated when it lets the request through. A session token is
+    /// refused with 503 while this process cannot hear the fleet's log: its
+    /// revocation reaches this process only that way, and verifying the token
+    /// here asks no one else.
+    pub(crate) fn vouch_token(
+        &self,
+        verdict: Result<ApiKeyPrincipal, AuthRejection>,
+    ) -> Result<ApiKeyPrincipal, AuthRejection> {
+        match verdict {
+            Ok(principal) if principal.session_id().is_some() && !self.cache.hears_fleet() => {
+                tracing::debug!(
+                    "fleet mode: a session token refused while the invalidation log is not heard"
+                );
+                Err(AuthRejection::Unavailable {
+                    retry_after: self.retry_after,
+                })
+            }
+            Ok(principal) => {
+                self.metrics.authenticated(&principal);
+                Ok(principal)
+            }
+            refused => refused,
+        }
+    }
+}
+
 impl<V: KeyValidator> Verdicts<V> {
     pub(crate) fn new(
         validator: V,

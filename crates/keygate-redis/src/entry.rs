@@ -15,16 +15,18 @@ pub(crate) fn encode(invalidation: &Invalidation) -> String {
         Invalidation::Membership { user, organization } => {
             format!("membership {organization} {user}")
         }
-        // Seconds since the epoch: the denial's end, whole seconds rounded up.
-        Invalidation::Session { sid, until } => {
-            let at = until.as_offset_date_time();
-            let seconds = at.unix_timestamp() + i64::from(at.nanosecond() > 0);
-            format!("session {sid} {seconds}")
-        }
+        Invalidation::Session { sid, until } => format!("session {sid} {}", seconds(*until)),
         // `Invalidation` is non-exhaustive: anything newer is at least
         // "everything".
         _ => "all".to_owned(),
     }
+}
+
+/// The end of a session's denial as logged: seconds since the epoch, whole
+/// seconds rounded up (a denial never ends early).
+pub(crate) fn seconds(until: Timestamp) -> i64 {
+    let at = until.as_offset_date_time();
+    at.unix_timestamp() + i64::from(at.nanosecond() > 0)
 }
 
 /// Reads an entry; `None` when it is not one of ours. The follower applies

@@ -7,20 +7,23 @@
 //! what proves it missed none: the incarnation (Redis's run id and the log's
 //! token), the floor (the last entry trimmed) and the head (the last entry).
 //! When it cannot prove continuity (its first read, the incarnation changed,
-//! its position trimmed away, the head behind its position) it flushes the
-//! cache instead of applying entries, which also keeps every call in flight
-//! from storing its answer; when Redis lost data it also retires every shared
-//! verdict before this replica reads one again. After a read that left it
-//! caught up, it tells the cache it has heard everything logged before the
-//! read was sent; without that, the cache serves only verdicts younger than
-//! the bound.
+//! its position trimmed away, the head behind its position, an entry it
+//! cannot read) it flushes the cache instead of applying entries, which also
+//! keeps every call in flight from storing its answer, and reads the fleet's
+//! revoked sessions again (a flush forgets key verdicts, which are fetched
+//! again; a session's denial cannot be fetched from anywhere else). When Redis
+//! lost data it also retires every shared verdict before this replica reads
+//! one again, and logs again every session this replica denies. After a read
+//! that left it caught up, it tells the cache it has heard everything logged
+//! before the read was sent; without that, the cache serves only verdicts
+//! younger than the bound, and no session token.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use keygate_auth::tier::{Invalidation, LocalCache};
+use keygate_auth::tier::LocalCache;
 use tokio::sync::Notify;
 
 use crate::entry::Position;
@@ -70,26 +73,21 @@ async fn follow(core: &Core, local: &LocalCache, followed: &mut Option<Followed>
         let read = match core.read_log(after, BATCH).await {
             Ok(read) => read,
             Err(failure) => {
-                if core.counters.listening.swap(false, Ordering::SeqCst) {
-                    tracing::warn!(
-                        error = %failure,
-                        bound_ms = core.config.revocation_bound.as_millis() as u64,
-                        "fleet mode: cannot read the invalidation log; verdicts older than the revocation bound are fetched again"
-                    );
-                }
+                unheard(core, &failure);
                 return;
             }
         };
+        let unreadable = read.entries.iter().find(|(_, entry)| entry.is_none());
         match followed {
             Some(f)
-                if f.incarnation == read.incarnation && read.floor <= f.at && read.head >= f.at =>
+                if f.incarnation == read.incarnation
+                    && read.floor <= f.at
+                    && read.head >= f.at
+                    && unreadable.is_none() =>
             {
                 let more = read.entries.len() >= BATCH;
-                for (at, invalidation) in read.entries {
-                    let invalidation = invalidation.unwrap_or_else(|| {
-                        tracing::warn!(%at, "fleet mode: an unreadable log entry; forgetting every verdict");
-                        Invalidation::All
-                    });
+                let entries = read.entries.into_iter();
+                for (at, invalidation) in entries.filter_map(|(at, entry)| Some((at, entry?))) {
                     if !local.apply(&invalidation) {
                         return;
                     }
@@ -101,13 +99,18 @@ async fn follow(core: &Core, local: &LocalCache, followed: &mut Option<Followed>
                 }
             }
             _ => {
+                if let Some((at, _)) = unreadable {
+                    tracing::warn!(%at, "fleet mode: an unreadable log entry; starting again from the head");
+                }
                 if let Some(f) = followed {
                     Counters::bump(&core.counters.discontinuities);
                     let lost = f.incarnation != read.incarnation || read.head < f.at;
                     if lost {
                         // What Redis lost may include deleted verdicts that
-                        // are back: none is read until all are retired.
+                        // are back: none is read until all are retired. And
+                        // the sessions it denied: this replica's go back.
                         core.owe_retirement();
+                        core.owe(local.denied_sessions());
                     }
                     tracing::warn!(
                         position = %f.at,
@@ -119,6 +122,20 @@ async fn follow(core: &Core, local: &LocalCache, followed: &mut Option<Followed>
                 }
                 if !local.flush() {
                     return;
+                }
+                // Every session entry up to the head is in the set now: it
+                // was written with its entry, and is dropped only once ended.
+                let denied = match core.denied_sessions().await {
+                    Ok(denied) => denied,
+                    Err(failure) => {
+                        unheard(core, &failure);
+                        return;
+                    }
+                };
+                for denial in &denied {
+                    if !local.apply(denial) {
+                        return;
+                    }
                 }
                 *followed = Some(Followed {
                     incarnation: read.incarnation,
@@ -132,6 +149,17 @@ async fn follow(core: &Core, local: &LocalCache, followed: &mut Option<Followed>
         local.heard(sent);
         core.counters.listening.store(true, Ordering::SeqCst);
         return;
+    }
+}
+
+/// Notes that the log could not be read (said once, until it is read again).
+fn unheard(core: &Core, failure: &crate::health::Failure) {
+    if core.counters.listening.swap(false, Ordering::SeqCst) {
+        tracing::warn!(
+            error = %failure,
+            bound_ms = core.config.revocation_bound.as_millis() as u64,
+            "fleet mode: cannot read the invalidation log; verdicts older than the revocation bound are fetched again, session tokens refused"
+        );
     }
 }
 

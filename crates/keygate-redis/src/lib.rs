@@ -11,6 +11,7 @@ mod health;
 mod lease;
 mod names;
 mod scripts;
+mod sessions;
 mod stats;
 mod stored;
 mod tier;

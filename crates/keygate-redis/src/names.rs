@@ -3,7 +3,8 @@
 //! Two kinds of hash tag, so that each script touches one Cluster slot while
 //! the verdicts spread over many:
 //! - the log's, `{prefix}`: the invalidation log, its incarnation and trim
-//!   floor, the wake-up channel, the Events lease and cursor;
+//!   floor, the wake-up channel, the revoked sessions, the Events lease and
+//!   cursor;
 //! - each shard's, `{prefix:NN}`: a share of the verdicts (by digest), with
 //!   the shard's fence, generation, id index and claims.
 
@@ -17,6 +18,7 @@ pub(crate) struct Names {
     incarnation: String,
     floor: String,
     wake: String,
+    sessions: String,
     lease: String,
     cursor: String,
     shards: Vec<Shard>,
@@ -52,6 +54,7 @@ impl Names {
             incarnation: format!("{tag}:log:incarnation"),
             floor: format!("{tag}:log:floor"),
             wake: format!("{tag}:log:wake"),
+            sessions: format!("{tag}:log:sessions"),
             lease: format!("{tag}:events:lease"),
             cursor: format!("{tag}:events:cursor"),
             shards,
@@ -77,6 +80,13 @@ impl Names {
     /// The pub/sub channel that wakes followers when an entry is appended.
     pub(crate) fn wake(&self) -> &str {
         &self.wake
+    }
+
+    /// The revoked sessions (a sorted set: `sid` scored by the end of its
+    /// denial, in seconds), written with their log entries and never trimmed
+    /// with them: what a follower that lost its place reads instead.
+    pub(crate) fn sessions(&self) -> &str {
+        &self.sessions
     }
 
     /// The Events API lease: the id of the replica that holds it.

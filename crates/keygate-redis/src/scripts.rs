@@ -105,16 +105,27 @@ return 1
 
 /// Appends an invalidation to the log (a Stream), keeping at most the
 /// configured number of entries (recording the last one trimmed as the
-/// floor), and wakes the followers. Sets the incarnation if absent.
-/// Returns the entry's id.
+/// floor), and wakes the followers. Sets the incarnation if absent. A
+/// session's entry also denies it in the revoked sessions (keeping the later
+/// end), which drops the denials that have ended. Returns the entry's id.
 ///
-/// KEYS: log, incarnation, floor. ARGV: entry, maximum length, wake
-/// channel, a new incarnation token.
+/// KEYS: log, incarnation, floor, revoked sessions. ARGV: entry, maximum
+/// length, wake channel, a new incarnation token, the session or '', the
+/// end of its denial (seconds since the epoch).
 pub(crate) static APPEND: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 if not redis.call('GET', KEYS[2]) then
   redis.call('SET', KEYS[2], ARGV[4])
+end
+if ARGV[5] ~= '' then
+  local now = redis.call('TIME')
+  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now[1])
+  local ends = tonumber(ARGV[6])
+  local held = redis.call('ZSCORE', KEYS[4], ARGV[5])
+  if not held or tonumber(held) < ends then
+    redis.call('ZADD', KEYS[4], ends, ARGV[5])
+  end
 end
 local id = redis.call('XADD', KEYS[1], '*', 'i', ARGV[1])
 local excess = redis.call('XLEN', KEYS[1]) - tonumber(ARGV[2])

@@ -18,6 +18,7 @@ use crate::entry::{self, Position};
 use crate::health::{Failure, Health};
 use crate::names::{Names, Shard};
 use crate::scripts;
+use crate::sessions;
 use crate::stats::Counters;
 use crate::stored::{Opened, Seal};
 
@@ -25,8 +26,8 @@ use crate::stored::{Opened, Seal};
 /// replica's call.
 const MAX_POLL: Duration = Duration::from_millis(50);
 
-/// Unlogged invalidations kept one by one; past this many they are kept as
-/// one "everything".
+/// Unlogged invalidations kept one by one; past this many those about keys
+/// are kept as one "everything".
 const MAX_UNLOGGED: usize = 1_024;
 
 /// The tier's settings (see the builder's methods).
@@ -353,7 +354,12 @@ impl Core {
                 let mut unlogged = self.unlogged();
                 unlogged.invalidations.push(invalidation);
                 if unlogged.invalidations.len() > MAX_UNLOGGED {
-                    unlogged.invalidations = vec![Invalidation::All];
+                    // "Everything" covers every key verdict, not a session's
+                    // denial: those are kept one by one.
+                    unlogged
+                        .invalidations
+                        .retain(|owed| matches!(owed, Invalidation::Session { .. }));
+                    unlogged.invalidations.push(Invalidation::All);
                 }
                 Err(NotPassedOn::new(failure))
             }
@@ -367,16 +373,20 @@ impl Core {
         self.fence(invalidation).await?;
         let mut conn = self.conn.clone();
         let names = &self.names;
+        let (session, until) = sessions::append_args(invalidation);
         let _: String = self
             .run(
                 scripts::APPEND
                     .key(names.log())
                     .key(names.incarnation())
                     .key(names.floor())
+                    .key(names.sessions())
                     .arg(entry::encode(invalidation))
                     .arg(self.config.log_length)
                     .arg(names.wake())
                     .arg(fresh_token())
+                    .arg(session)
+                    .arg(until)
                     .invoke_async(&mut conn),
             )
             .await?;
@@ -388,6 +398,8 @@ impl Core {
     /// membership or everything.
     async fn fence(&self, invalidation: &Invalidation) -> Result<(), Failure> {
         let (kind, shards): (&str, Vec<&Shard>) = match invalidation {
+            // A session names no shared verdict.
+            Invalidation::Session { .. } => return Ok(()),
             Invalidation::Key(digest) => ("key", vec![self.names.shard(digest)]),
             Invalidation::Id(_) => ("id", self.names.shards().iter().collect()),
             // A membership's keys cannot be listed in Redis: a new
@@ -420,6 +432,17 @@ impl Core {
         }))
         .await?;
         Ok(())
+    }
+
+    /// Owes the fleet `invalidations` (those not owed already): logged by
+    /// the next [`settle`](Self::settle).
+    pub(crate) fn owe(&self, invalidations: Vec<Invalidation>) {
+        let mut unlogged = self.unlogged();
+        for invalidation in invalidations {
+            if !unlogged.invalidations.contains(&invalidation) {
+                unlogged.invalidations.push(invalidation);
+            }
+        }
     }
 
     /// Marks every shared verdict as to be retired (Redis lost data), until
@@ -516,7 +539,7 @@ impl Core {
 }
 
 /// A Redis string answer as text.
-fn text(value: Option<&Value>) -> Option<String> {
+pub(crate) fn text(value: Option<&Value>) -> Option<String> {
     match value {
         Some(Value::BulkString(bytes)) => String::from_utf8(bytes.clone()).ok(),
         Some(Value::SimpleString(text)) => Some(text.clone()),

@@ -115,6 +115,7 @@ where
             // the request; only a new one is copied for the slow path.
             let judged = tokens
                 .verify_seen(&token)
+                .map(|verdict| shared.verdicts.vouch_token(verdict))
                 .ok_or_else(|| SecretString::from(&*token));
             drop(token);
             return self.call_with_token(tokens, judged, source, request);
@@ -160,7 +161,7 @@ where
 }
 
 #[cfg(feature = "jwt")]
-impl<S, V, R> ApiKeyAuthService<S, V, R> {
+impl<S, V: KeyValidator, R> ApiKeyAuthService<S, V, R> {
     /// The access-token path: a token verified before is answered at once;
     /// otherwise the verification runs as the slow path does.
     fn call_with_token<ReqB, ResB>(
@@ -185,9 +186,11 @@ impl<S, V, R> ApiKeyAuthService<S, V, R> {
                 ResponseFuture::refused(rejection, refusals, span::pending(Some(source)))
             }
             Err(token) => {
+                let verdicts = Arc::clone(&self.shared.verdicts);
                 let load = Box::pin(async move {
+                    let verdict = tokens.verify(token.expose_secret()).await;
                     crate::verdicts::Loaded {
-                        verdict: tokens.verify(token.expose_secret()).await,
+                        verdict: verdicts.vouch_token(verdict),
                         outcome: None,
                     }
                 });

@@ -38,6 +38,20 @@ impl Fleet {
         now.saturating_duration_since(heard) <= self.bound
     }
 
+    /// Whether every invalidation logged up to `bound` before `now` has
+    /// been applied here: what a check made only in this process (an
+    /// access token's session against the denylist) relies on.
+    #[cfg(feature = "jwt")]
+    pub(crate) fn hears(&self, now: Instant) -> bool {
+        match self.heard.load(Ordering::Acquire) {
+            0 => false,
+            nanos => {
+                let heard = self.origin + Duration::from_nanos(nanos);
+                now.saturating_duration_since(heard) <= self.bound
+            }
+        }
+    }
+
     pub(crate) fn heard(&self, sent: Instant) {
         let nanos = sent.saturating_duration_since(self.origin).as_nanos();
         let nanos = u64::try_from(nanos).unwrap_or(u64::MAX).max(1);

@@ -189,6 +189,18 @@ impl Follower for Inner {
         }
     }
 
+    fn denied_sessions(&self) -> Vec<Invalidation> {
+        #[cfg(feature = "jwt")]
+        if let Some(denylist) = self.sessions.get() {
+            return denylist
+                .live(self.lifetimes.clock.now())
+                .into_iter()
+                .map(|(sid, until)| Invalidation::Session { sid, until })
+                .collect();
+        }
+        Vec::new()
+    }
+
     fn lifetime(&self, key: Option<&ApiKey>) -> Option<Duration> {
         let Some(key) = key else {
             return Some(self.lifetimes.negative_ttl);
@@ -263,6 +275,17 @@ impl VerdictCache {
     /// The shared tier misses go to, in fleet mode.
     pub(crate) fn tier(&self) -> Option<&Arc<dyn SharedTier>> {
         self.inner.fleet.as_ref().map(|fleet| &fleet.tier)
+    }
+
+    /// Whether this process has heard the fleet's log within the revocation
+    /// bound (always, outside fleet mode): a session token is accepted only
+    /// then, since its revocation reaches this process only through the log.
+    #[cfg(feature = "jwt")]
+    pub(crate) fn hears_fleet(&self) -> bool {
+        self.inner
+            .fleet
+            .as_ref()
+            .is_none_or(|fleet| fleet.hears(Instant::now()))
     }
 
     /// Whether stale-if-error is on.

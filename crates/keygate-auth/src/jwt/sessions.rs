@@ -49,6 +49,16 @@ impl SessionDenylist {
         denied.get(sid).is_some_and(|until| *until > now)
     }
 
+    /// The sessions denied at `now`, each with the end of its denial.
+    pub fn live(&self, now: Timestamp) -> Vec<(String, Timestamp)> {
+        let denied = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        denied
+            .iter()
+            .filter(|(_, until)| **until > now)
+            .map(|(sid, until)| (sid.clone(), *until))
+            .collect()
+    }
+
     /// How many sessions are denied (lapsed entries included until dropped).
     pub fn len(&self) -> usize {
         self.0.lock().unwrap_or_else(PoisonError::into_inner).len()
@@ -83,5 +93,7 @@ mod tests {
         // A second, earlier revocation does not shorten the first.
         denied.deny("session_a", now.saturating_add(time::Duration::minutes(1)));
         assert!(denied.is_denied("session_a", now.saturating_add(time::Duration::minutes(2))));
+        assert_eq!(denied.live(now), vec![("session_a".to_owned(), later)]);
+        assert!(denied.live(later).is_empty());
     }
 }

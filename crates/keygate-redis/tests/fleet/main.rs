@@ -10,4 +10,5 @@ mod lease;
 mod processes;
 mod regressions;
 mod revocation;
+mod sessions;
 mod support;
