@@ -24,6 +24,7 @@ pub(super) const CALL_DURATION: &str = "keygate_auth_key_service_call_duration_s
 pub(super) const BREAKER_STATE: &str = "keygate_auth_breaker_state";
 pub(super) const BREAKER_TRANSITIONS: &str = "keygate_auth_breaker_transitions_total";
 pub(super) const INVALIDATIONS: &str = "keygate_auth_invalidations_total";
+pub(super) const CREDENTIALS: &str = "keygate_auth_credentials_total";
 
 pub(super) static METADATA: Metadata<'static> =
     Metadata::new("keygate_auth", Level::INFO, Some(module_path!()));
@@ -73,6 +74,9 @@ static CALL_RESULTS: [Key; 3] = keys!(CALLS, "result" => ["valid", "invalid", "e
 static CALL_DURATIONS: [Key; 3] = keys!(CALL_DURATION, "result" => ["valid", "invalid", "error"]);
 static TRANSITIONS: [Key; 3] = keys!(BREAKER_TRANSITIONS, "to" => ["open", "half_open", "closed"]);
 static SOURCES: [Key; 3] = keys!(INVALIDATIONS, "source" => ["listener", "webhook", "api"]);
+/// By [`PrincipalKind`](crate::PrincipalKind), in its order.
+static CREDENTIAL_KINDS: [Key; 3] =
+    keys!(CREDENTIALS, "credential" => ["api_key", "m2m", "session"]);
 static BREAKER: Key = Key::from_static_name(BREAKER_STATE);
 
 pub(super) fn increment(key: &Key) {
@@ -217,13 +221,20 @@ impl LayerMetrics {
 
     /// A request authenticated as `principal`.
     pub(crate) fn authenticated(&self, principal: &ApiKeyPrincipal) {
+        increment(
+            &CREDENTIAL_KINDS[match principal.kind() {
+                crate::PrincipalKind::ApiKey => 0,
+                crate::PrincipalKind::M2m => 1,
+                crate::PrincipalKind::Session => 2,
+            }],
+        );
         self.organizations
             .count(principal.organization_id().as_str(), increment);
     }
 }
 
 fn describe(recorder: &dyn Recorder) {
-    let counters: [(&'static str, &'static str); 6] = [
+    let counters: [(&'static str, &'static str); 7] = [
         (
             REQUESTS,
             "Requests through the keygate layer, by final outcome.",
@@ -232,6 +243,10 @@ fn describe(recorder: &dyn Recorder) {
         (CALLS, "Calls to the key service, by result."),
         (BREAKER_TRANSITIONS, "Circuit breaker changes of state."),
         (INVALIDATIONS, "Cache invalidations received, by source."),
+        (
+            CREDENTIALS,
+            "Authenticated requests by credential: API key, M2M token, session token.",
+        ),
         (
             ORGANIZATION_REQUESTS,
             "Authenticated requests per organization (bounded; the rest as `other`).",

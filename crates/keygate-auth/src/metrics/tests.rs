@@ -108,3 +108,32 @@ fn outcomes_follow_the_rejection_not_the_rendered_status() {
     .into();
     assert_eq!(counts, expected);
 }
+
+#[test]
+fn authenticated_requests_are_counted_by_credential() {
+    let metrics = super::LayerMetrics::new(&super::MetricsConfig { organizations: 0 });
+    let key = crate::ApiKeyPrincipal::new(crate::cache::tests::api_key(1, None));
+    let counts = counted(|| {
+        metrics.authenticated(&key);
+        metrics.authenticated(&key);
+        #[cfg(feature = "jwt")]
+        metrics.authenticated(&crate::ApiKeyPrincipal::session(
+            keygate_types::UserId::new_unchecked("user_01"),
+            keygate_types::OrganizationId::new_unchecked("org_01"),
+            "session_01".to_owned(),
+            Vec::new(),
+            keygate_types::Timestamp::now(),
+        ));
+    });
+    let name = "keygate_auth_credentials_total";
+    assert_eq!(
+        counts.get(&format!("{name}{{credential=api_key}}")),
+        Some(&2)
+    );
+    #[cfg(feature = "jwt")]
+    assert_eq!(
+        counts.get(&format!("{name}{{credential=session}}")),
+        Some(&1)
+    );
+    assert_eq!(counts.get(&format!("{name}{{credential=m2m}}")), None);
+}
