@@ -37,7 +37,7 @@ pub(crate) use page::{Page, PageRequest};
 #[cfg(feature = "sqlite")]
 pub(crate) use sqlite::SqliteStorage;
 pub(crate) use storage::{MemoryStorage, Storage};
-pub(crate) use tokens::{Application, ApplicationRecord, NewApplication, TokenRecords};
+pub(crate) use tokens::{Application, NewApplication, TokenRecords};
 pub(crate) use webhook_endpoints::Registered;
 pub use webhook_endpoints::WebhookEndpoint;
 

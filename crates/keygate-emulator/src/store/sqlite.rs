@@ -31,10 +31,8 @@ use serde::de::DeserializeOwned;
 
 use super::idempotency::IdempotencyRecord;
 use super::keys::KeyRecord;
-use super::{
-    Application, ApplicationRecord, Changes, Policy, Registered, Row, State, Storage,
-    WebhookEndpoint,
-};
+use super::tokens::ApplicationRecord;
+use super::{Application, Changes, Policy, Registered, Row, State, Storage, WebhookEndpoint};
 use crate::Error;
 use crate::tokens::SigningKey;
 

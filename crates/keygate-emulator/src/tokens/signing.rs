@@ -6,6 +6,7 @@ use std::sync::Arc;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rsa::pkcs1v15;
+#[cfg(feature = "sqlite")]
 use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey};
 use rsa::rand_core::OsRng;
 use rsa::sha2::Sha256;
@@ -55,12 +56,14 @@ impl SigningKey {
 
     /// The key `kid` from its private half as PKCS#8 DER, as
     /// [`private_der`](Self::private_der) wrote it.
+    #[cfg(feature = "sqlite")]
     pub(crate) fn from_private_der(kid: &str, der: &[u8]) -> Result<Self, String> {
         let private = RsaPrivateKey::from_pkcs8_der(der).map_err(|e| e.to_string())?;
         Ok(Self::from_parts(kid.to_owned(), private))
     }
 
     /// The private half as PKCS#8 DER (zeroed when dropped).
+    #[cfg(feature = "sqlite")]
     pub(crate) fn private_der(&self) -> Result<rsa::pkcs8::SecretDocument, String> {
         let private: &RsaPrivateKey = self.0.signer.as_ref();
         private.to_pkcs8_der().map_err(|e| e.to_string())
