@@ -52,12 +52,33 @@ struct Upstream {
     base_url: String,
 }
 
-/// Serves the console and the pass-through on `addr`.
+/// The front's socket, bound before the emulator starts so that the
+/// emulator's tokens can name the front's address as their issuer.
+#[derive(Debug)]
+pub(crate) struct FrontListener {
+    listener: TcpListener,
+    /// `http://` and the address bound.
+    pub(crate) url: String,
+}
+
+/// Listens on `addr`.
+pub(crate) async fn bind(addr: SocketAddr) -> Result<FrontListener, FrontError> {
+    let listen = |source| FrontError::Listen { addr, source };
+    let listener = TcpListener::bind(addr).await.map_err(listen)?;
+    let local = listener.local_addr().map_err(listen)?;
+    Ok(FrontListener {
+        listener,
+        url: format!("http://{local}"),
+    })
+}
+
+/// Serves the console and the pass-through on `front` (from [`bind`]).
 pub(crate) async fn start(
     emu: &Emulator,
-    addr: SocketAddr,
+    front: FrontListener,
     grantable: Vec<String>,
 ) -> Result<Front, FrontError> {
+    let FrontListener { listener, url } = front;
     let client = keygate_client::Client::builder()
         .secret(emu.secret().clone())
         .base_url(emu.base_url())
@@ -72,9 +93,6 @@ pub(crate) async fn start(
         .grantable(grantable)
         .router()
         .fallback(move |request: Request| pass_through(upstream.clone(), request));
-    let listen = |source| FrontError::Listen { addr, source };
-    let listener = TcpListener::bind(addr).await.map_err(listen)?;
-    let local = listener.local_addr().map_err(listen)?;
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let served = axum::serve(listener, app)
@@ -87,7 +105,7 @@ pub(crate) async fn start(
         }
     });
     Ok(Front {
-        url: format!("http://{local}"),
+        url,
         stop: Some(stop),
         task,
     })

@@ -3,13 +3,15 @@
 //! `keygate serve` runs the WorkOS-compatible key-service emulator on a local
 //! port, for development and for tests written in any language. `keygate
 //! keys|orgs|users|memberships` manage keys and their owners through
-//! `keygate-client`, against the real service or the emulator.
+//! `keygate-client`, against the real service or the emulator; `keygate m2m`
+//! makes the emulator's M2M applications and gets their access tokens.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![deny(missing_debug_implementations)]
 
 mod console;
 mod keys;
+mod m2m;
 mod memberships;
 mod orgs;
 mod output;
@@ -42,6 +44,8 @@ enum Command {
     Users(users::UsersArgs),
     /// Manage organization memberships, which user keys need.
     Memberships(memberships::MembershipsArgs),
+    /// Make the emulator's M2M applications and get their access tokens.
+    M2m(m2m::M2mArgs),
 }
 
 fn main() -> ExitCode {
@@ -53,6 +57,7 @@ fn main() -> ExitCode {
         Command::Orgs(args) => return orgs::run(args),
         Command::Users(args) => return users::run(args),
         Command::Memberships(args) => return memberships::run(args),
+        Command::M2m(args) => return m2m::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -80,6 +85,15 @@ mod tests {
                 "whsec_TOPSECRET",
             ][..],
             &["keygate", "keys", "validate", "sk_live_TOPSECRET"][..],
+            &[
+                "keygate",
+                "m2m",
+                "token",
+                "--client-id",
+                "client_1",
+                "--client-secret",
+                "TOPSECRET",
+            ][..],
         ] {
             let cli = Cli::try_parse_from(argv).unwrap();
             let shown = format!("{cli:?} {cli:#?}");

@@ -128,6 +128,46 @@ pub(crate) fn key_details(key: &ApiKey) -> Table {
     table
 }
 
+/// M2M applications, one per row. Never a client secret.
+pub(crate) fn m2m_applications_table(apps: &[crate::m2m::M2mApplication]) -> Table {
+    let mut table = Table::new(vec![
+        "CLIENT ID",
+        "NAME",
+        "ORGANIZATION",
+        "SCOPES",
+        "CREATED AT",
+    ]);
+    for a in apps {
+        table.row(vec![
+            a.client_id.clone(),
+            a.name.clone().unwrap_or_else(|| "-".to_owned()),
+            a.organization_id.to_string(),
+            list(&a.scopes),
+            a.created_at.to_string(),
+        ]);
+    }
+    table
+}
+
+/// One M2M application as `field  value` lines, its client secret last
+/// when the answer has it (a create's).
+pub(crate) fn m2m_application_details(app: &crate::m2m::M2mApplication) -> Table {
+    let mut table = Table::new(vec!["FIELD", "VALUE"]);
+    for (field, value) in [
+        ("client id", app.client_id.clone()),
+        ("name", app.name.clone().unwrap_or_else(|| "-".to_owned())),
+        ("organization", app.organization_id.to_string()),
+        ("scopes", list(&app.scopes)),
+        ("created at", app.created_at.to_string()),
+    ] {
+        table.row(vec![field.to_owned(), value]);
+    }
+    if let Some(secret) = &app.client_secret {
+        table.row(vec!["client secret".to_owned(), secret.clone()]);
+    }
+    table
+}
+
 pub(crate) fn organizations_table(orgs: &[Organization]) -> Table {
     let mut table = Table::new(vec!["ID", "NAME", "CREATED AT"]);
     for o in orgs {
@@ -230,6 +270,9 @@ fn write_refusal(out: &mut impl Write, headline: &str, fields: &[FieldError]) ->
 fn field_problem(code: &str) -> Cow<'_, str> {
     let text = match code {
         "invalid_permission" => "is not a valid permission slug",
+        "invalid_scope" => {
+            "is not an OAuth scope (printable ASCII, no spaces, quotes or backslashes)"
+        }
         "permission_not_allowed" => "is not enabled for this kind of key",
         "expires_at_not_in_future" => "must be in the future",
         "value_taken" => "is already another key's value",

@@ -6,11 +6,11 @@ use std::io;
 use std::process::ExitCode;
 
 use clap::Args;
-use keygate_client::{ApiError, Client, ClientBuilder};
+use keygate_client::{ApiError, Client, ClientBuilder, DEFAULT_BASE_URL};
 
 use crate::output;
 
-/// Options shared by `keygate keys|orgs|users|memberships`. The environment
+/// Options shared by `keygate keys|orgs|users|memberships|m2m`. The environment
 /// secret is read from `WORKOS_API_KEY` only, never from a flag, so that it
 /// stays out of shell history and process lists.
 #[derive(Debug, Args)]
@@ -58,6 +58,18 @@ impl CommandError {
     }
 }
 
+impl ServiceArgs {
+    /// The base URL given (flag or `WORKOS_BASE_URL`), or WorkOS's.
+    pub(crate) fn base_url(&self) -> String {
+        self.base_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .unwrap_or(DEFAULT_BASE_URL)
+            .to_owned()
+    }
+}
+
 /// Builds the client from the environment and `args`, runs `command` on a
 /// single-threaded runtime, and turns the outcome into an exit code.
 pub(crate) fn run<F, Fut>(args: &ServiceArgs, command: F) -> ExitCode
@@ -65,18 +77,34 @@ where
     F: FnOnce(Client) -> Fut,
     Fut: Future<Output = Result<(), CommandError>>,
 {
-    let result = client(args).and_then(|client| {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| CommandError::Io("start the runtime", e))?
-            .block_on(command(client))
-    });
+    let result = client(args).and_then(|client| block_on(command(client)));
+    report(result, args.json)
+}
+
+/// Runs `command`, which makes its own calls, as [`run`] runs one: the same
+/// runtime, error report and exit code.
+pub(crate) fn run_without_client(
+    json: bool,
+    command: impl Future<Output = Result<(), CommandError>>,
+) -> ExitCode {
+    report(block_on(command), json)
+}
+
+fn block_on(command: impl Future<Output = Result<(), CommandError>>) -> Result<(), CommandError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CommandError::Io("start the runtime", e))?
+        .block_on(command)
+}
+
+/// The exit code of `result`, its error reported on standard error.
+fn report(result: Result<(), CommandError>, json: bool) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // Nowhere left to report a standard error that cannot be written.
-            let _ = output::write_error(&mut io::stderr().lock(), &e, e.api_error(), args.json);
+            let _ = output::write_error(&mut io::stderr().lock(), &e, e.api_error(), json);
             ExitCode::FAILURE
         }
     }

@@ -40,7 +40,12 @@ pub(crate) struct ServeArgs {
     seed: Option<PathBuf>,
     /// Keep the state in this SQLite file (created when missing): every
     /// acknowledged write survives a restart, even `kill -9`. Seeds apply
-    /// only to a new file. Without it, the state lives in memory.
+    /// only to a new file. Without it, the state lives in memory. M2M
+    /// applications, sessions (revoked ones stay revoked), the client id and
+    /// the token signing keys are kept too, so tokens issued before a restart
+    /// on the same --port still verify after it. The file holds secrets in
+    /// the clear, the signing keys' private halves among them (fine for an
+    /// emulator): it is made readable by its owner only.
     #[arg(long, value_name = "FILE", env = "KEYGATE_STATE")]
     state: Option<PathBuf>,
     /// Permissions organization keys may carry (repeatable or comma-separated).
@@ -172,7 +177,13 @@ async fn serve(args: ServeArgs) -> Result<(), ServeError> {
     // address asked for and passes everything that is not the console on.
     let front_addr = SocketAddr::new(args.host, args.port);
     let grantable = args.organization_permissions.clone();
-    let mut builder = Emulator::builder().bind(crate::console::EMULATOR_ADDR);
+    // The front is the one address clients know: bound first, so that M2M
+    // and session tokens name it as their issuer (and find `/oauth2/jwks`
+    // there), not the emulator's private port.
+    let front = crate::console::bind(front_addr).await?;
+    let mut builder = Emulator::builder()
+        .bind(crate::console::EMULATOR_ADDR)
+        .authkit_domain(&front.url);
     let mut secrets = args.secrets;
     for path in &args.secret_files {
         secrets.extend(read_secret_file(path)?);
@@ -200,7 +211,7 @@ async fn serve(args: ServeArgs) -> Result<(), ServeError> {
     }
     let emu = builder.start().await?;
     let webhook_secret = register_webhooks(&emu, &args.webhooks, args.webhook_secret)?;
-    let front = crate::console::start(&emu, front_addr, grantable).await?;
+    let front = crate::console::start(&emu, front, grantable).await?;
     // Listen for Ctrl-C before saying where we listen: a script that reads
     // the first lines and then interrupts must get a clean shutdown.
     let interrupted = interrupt()?;
@@ -220,6 +231,9 @@ async fn serve(args: ServeArgs) -> Result<(), ServeError> {
             writeln!(out, "webhook secret: {}", secret.expose_secret())
                 .map_err(ServeError::Stdout)?;
         }
+        // What a service verifying M2M and session tokens is configured with
+        // (last: scripts read the lines above at fixed places).
+        writeln!(out, "client id: {}", emu.client_id()).map_err(ServeError::Stdout)?;
         out.flush().map_err(ServeError::Stdout)?;
     }
     interrupted.await;

@@ -29,7 +29,7 @@ pub(crate) struct Environment {
     pub(crate) limiter: Option<Limiter>,
     /// Shared with the webhook deliverer, which records its attempts.
     pub(crate) webhooks: Arc<Webhooks>,
-    /// M2M applications, sessions and the signing keys of their tokens.
+    /// Issues M2M and session tokens from the store's token records.
     pub(crate) tokens: Tokens,
 }
 
@@ -44,7 +44,6 @@ impl Environment {
             Ok(())
         })?;
         self.webhooks.forget_deliveries();
-        self.tokens.reset();
         if let Some(limiter) = &self.limiter {
             limiter.reset();
         }

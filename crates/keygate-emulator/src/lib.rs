@@ -33,13 +33,17 @@
 //! /_emulator/faults`, `GET|DELETE /_emulator/requests`, `GET|PUT
 //! /_emulator/clock`, `POST /_emulator/clock/advance`, `GET|POST
 //! /_emulator/webhooks`, `DELETE /_emulator/webhooks/{id}`, `GET
-//! /_emulator/webhooks/deliveries`; and `GET /health` without one.
+//! /_emulator/webhooks/deliveries`, `GET|POST /_emulator/m2m_applications`,
+//! `POST /_emulator/sessions`, `POST /_emulator/signing_keys/rotate`; and
+//! `GET /health` without one.
 //!
 //! State: in memory by default. With the `sqlite` feature (off by default:
 //! it compiles SQLite, a C build), `EmulatorBuilder::state_file` (`keygate
 //! serve --state FILE`) keeps it in a SQLite file, so that every
-//! acknowledged write survives a restart, even `kill -9`. Create routes honour
-//! `Idempotency-Key` (a retry within 24 hours gets the first answer).
+//! acknowledged write survives a restart, even `kill -9`: token signing keys
+//! (private halves included), M2M applications and sessions among it. Create
+//! routes honour `Idempotency-Key` (a retry within 24 hours gets the first
+//! answer).
 //!
 //! # Features
 //!

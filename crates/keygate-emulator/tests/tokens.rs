@@ -235,6 +235,15 @@ async fn a_session_token_for_a_member_and_its_revocation_event() {
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{again}");
+    assert_eq!(again["code"], "session_already_revoked", "{again}");
+    let (status, unknown) = post_json(
+        &emu,
+        "/user_management/sessions/revoke",
+        json!({"session_id": "session_01HZZZZZZZZZZZZZZZZZZZZZZZ"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{unknown}");
+    assert_eq!(unknown["code"], "session_not_found", "{unknown}");
 
     let events: List<Event, EventListMetadata> = reqwest::Client::new()
         .get(format!(
@@ -277,4 +286,92 @@ async fn the_token_controls_need_the_environment_secret() {
             .status();
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}");
     }
+}
+
+#[tokio::test]
+async fn applications_are_listed_without_secrets_and_bad_input_is_refused() {
+    let emu = Emulator::start().await.unwrap();
+    let acme = emu.create_organization("Acme").unwrap();
+    let other = emu.create_organization("Other").unwrap();
+    let (status, created) = post_json(
+        &emu,
+        "/_emulator/m2m_applications",
+        json!({"organization_id": acme.id, "name": "sync", "scopes": ["posts:read"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["name"], "sync");
+    emu.create_m2m_application(&other.id, &[]).unwrap();
+
+    let list = |query: String| {
+        let emu = &emu;
+        async move {
+            let response = reqwest::Client::new()
+                .get(format!(
+                    "{}/_emulator/m2m_applications{query}",
+                    emu.base_url()
+                ))
+                .bearer_auth(emu.secret().expose_secret())
+                .send()
+                .await
+                .unwrap();
+            (response.status(), response.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, all) = list(String::new()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(all["data"].as_array().unwrap().len(), 2, "{all}");
+    let (_, mine) = list(format!("?organization_id={}", acme.id)).await;
+    let mine = mine["data"].as_array().unwrap();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0]["client_id"], created["client_id"]);
+    assert_eq!(mine[0]["scopes"], json!(["posts:read"]));
+    assert!(mine[0].get("client_secret").is_none());
+    let (status, _) = list("?organization_id=org_01HZZZZZZZZZZZZZZZZZZZZZZZ".to_owned()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    for (body, status, field) in [
+        (
+            json!({"organization_id": "org_01HZZZZZZZZZZZZZZZZZZZZZZZ"}),
+            StatusCode::NOT_FOUND,
+            None,
+        ),
+        (
+            json!({"organization_id": acme.id, "scopes": ["posts:read", "two words"]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("scopes[1]"),
+        ),
+        (
+            json!({"organization_id": acme.id, "name": "  "}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("name"),
+        ),
+    ] {
+        let (got, answer) = post_json(&emu, "/_emulator/m2m_applications", body.clone()).await;
+        assert_eq!(got, status, "{body}: {answer}");
+        if let Some(field) = field {
+            assert_eq!(answer["errors"][0]["field"], field, "{answer}");
+        }
+    }
+    assert!(emu.create_m2m_application(&acme.id, &["a\\b"]).is_err());
+}
+
+#[tokio::test]
+async fn tokens_name_the_authkit_domain_set_on_the_builder() {
+    let emu = Emulator::builder()
+        .authkit_domain("http://auth.example.test/")
+        .start()
+        .await
+        .unwrap();
+    assert_eq!(emu.authkit_domain(), "http://auth.example.test");
+    assert_eq!(
+        emu.session_issuer(),
+        format!(
+            "http://auth.example.test/user_management/{}",
+            emu.client_id()
+        )
+    );
+    let org = emu.create_organization("Acme").unwrap();
+    let token = emu.m2m_access_token(&org.id, &[]).unwrap();
+    assert_eq!(claims(&token)["iss"], "http://auth.example.test");
 }

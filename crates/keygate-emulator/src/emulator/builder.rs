@@ -35,6 +35,7 @@ pub struct EmulatorBuilder {
     body_limit: usize,
     webhook_retry: WebhookRetry,
     rate_limit: Option<SecretRateLimit>,
+    authkit_domain: Option<String>,
     #[cfg(feature = "sqlite")]
     state_file: Option<PathBuf>,
 }
@@ -58,6 +59,7 @@ impl Default for EmulatorBuilder {
             body_limit: DEFAULT_BODY_LIMIT,
             webhook_retry: WebhookRetry::default(),
             rate_limit: None,
+            authkit_domain: None,
             #[cfg(feature = "sqlite")]
             state_file: None,
         }
@@ -150,10 +152,33 @@ impl EmulatorBuilder {
         self
     }
 
+    /// The AuthKit domain the emulator plays: the `iss` of M2M tokens (and
+    /// the start of session tokens' `iss`), where a verifier fetches
+    /// `/oauth2/jwks`. The emulator's own base URL by default; set it when
+    /// clients reach the emulator at another address, such as a proxy in
+    /// front of it (`keygate serve` sets its front address), so that tokens
+    /// name the address they are verified against. A trailing `/` is dropped.
+    pub fn authkit_domain(mut self, url: impl Into<String>) -> Self {
+        self.authkit_domain = Some(url.into());
+        self
+    }
+
     /// Keeps the state in this SQLite file, created when missing: every
     /// acknowledged write survives a restart, even after `kill -9`. Seeds
     /// apply only when the file is new; allow-lists given here or in a seed
     /// replace the file's. Without it the state lives in memory only.
+    ///
+    /// Tokens' state is kept too: the environment's client id, M2M
+    /// applications (a client secret's digest, so the secret keeps working),
+    /// sessions (a revoked one stays revoked) and the token signing keys, so
+    /// that a token issued before a restart still verifies against the key
+    /// set served after it, rotations included. Its `iss` is the AuthKit
+    /// domain, by default the base URL: bind the same port to keep it.
+    ///
+    /// The file holds secrets in the clear: webhook signing secrets and the
+    /// token signing keys' **private halves** (acceptable for an emulator,
+    /// which signs test tokens; never point a real service's trust at it).
+    /// It is created readable by its owner only (0600 on Unix).
     ///
     /// A file written by a newer keygate, or one that is not a sound SQLite
     /// database, is refused ([`Error::Storage`]) and left as it was.
@@ -203,6 +228,7 @@ impl EmulatorBuilder {
         });
         let user_permissions = pick(self.user_permissions, |s| s.user_permissions.as_ref());
         let kept = store.load()?;
+        let client_id = store.write(|state| Ok(state.client_id_or_new()))?;
         store.write(|state| {
             // Allow-lists given now replace the kept ones; absent ones keep them.
             let before = state.policy.clone();
@@ -229,8 +255,10 @@ impl EmulatorBuilder {
         clock.set_offset_ms(store.read(|state| state.clock_offset_ms));
         let secrets = EnvironmentSecrets::new(self.secrets);
         let limiter = self.rate_limit.map(|l| Limiter::new(l, secrets.len()));
+        let store = Arc::new(store);
         let env = Arc::new(Environment {
-            store: Arc::new(store),
+            tokens: crate::tokens::Tokens::new(store.clone(), client_id),
+            store,
             clock,
             faults: FaultSet::default(),
             counters: Counters::default(),
@@ -238,7 +266,6 @@ impl EmulatorBuilder {
             limiter,
             body_limit: self.body_limit,
             webhooks: Arc::new(Webhooks::new(self.webhook_retry)),
-            tokens: Default::default(),
         });
         let (outbox, events) = tokio::sync::mpsc::unbounded_channel();
         env.store.set_outbox(outbox);
@@ -253,7 +280,8 @@ impl EmulatorBuilder {
         }
         let server = Server::spawn(env.clone(), self.bind).await?;
         let base_url = format!("http://{}", server.local_addr);
-        env.tokens.set_base_url(&base_url);
+        env.tokens
+            .set_authkit_domain(self.authkit_domain.as_deref().unwrap_or(&base_url));
         Ok(Emulator {
             env,
             server,

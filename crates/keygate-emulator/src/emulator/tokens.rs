@@ -1,30 +1,33 @@
 //! M2M applications, session tokens, the signing key: one line each in a test.
 
-use keygate_types::{ErrorBody, EventPayload, OrganizationId, UserId};
+use keygate_types::{ErrorBody, OrganizationId, Session, UserId};
 
 use super::Emulator;
 use crate::{Error, M2mApplication, SessionToken};
 
 impl Emulator {
     /// The environment's client id (`client_…`): the `aud` of M2M tokens and
-    /// the `{client_id}` of `/sso/jwks/{client_id}`.
+    /// the `{client_id}` of `/sso/jwks/{client_id}`. Made on the first start
+    /// and kept by a state file.
     pub fn client_id(&self) -> &str {
         self.env.tokens.client_id()
     }
 
     /// The AuthKit domain this emulator plays: the `iss` of M2M tokens, with
-    /// the key set at `{authkit_domain}/oauth2/jwks`. Its base URL.
+    /// the key set at `{authkit_domain}/oauth2/jwks`. Its base URL, unless
+    /// [`EmulatorBuilder::authkit_domain`](crate::EmulatorBuilder::authkit_domain) set another.
     pub fn authkit_domain(&self) -> &str {
-        self.base_url()
+        self.env.tokens.m2m_issuer()
     }
 
-    /// The `iss` of session tokens: `{base URL}/user_management/{client_id}`.
+    /// The `iss` of session tokens: `{authkit_domain}/user_management/{client_id}`.
     pub fn session_issuer(&self) -> String {
         self.env.tokens.session_issuer()
     }
 
     /// Registers an M2M application of `organization` that may be granted
-    /// `scopes`; its client secret is in the answer only.
+    /// `scopes` (OAuth scope tokens: printable ASCII without spaces, quotes
+    /// or backslashes); its client secret is in the answer only.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -50,16 +53,12 @@ impl Emulator {
         organization: &OrganizationId,
         scopes: &[&str],
     ) -> Result<M2mApplication, Error> {
-        self.env.store.read(|state| {
-            state
-                .directory
-                .organization(organization.as_str())
-                .map(|_| ())
-        })?;
-        Ok(self.env.tokens.create_application(
-            organization.clone(),
+        self.env.tokens.create_application(
+            organization.as_str(),
+            None,
             scopes.iter().map(|s| (*s).to_owned()).collect(),
-        ))
+            self.now(),
+        )
     }
 
     /// An M2M access token of a new application of `organization` granted
@@ -74,11 +73,12 @@ impl Emulator {
             .tokens
             .client_credentials(&app.client_id, &app.client_secret, None, self.now())
             .map(|(token, _)| token)
-            .map_err(|_| {
-                Error::BadRequest(ErrorBody::new(
+            .map_err(|e| match e {
+                crate::tokens::TokenError::Store(e) => e,
+                _ => Error::BadRequest(ErrorBody::new(
                     "invalid_client",
                     "the application just made was refused",
-                ))
+                )),
             })
     }
 
@@ -101,7 +101,7 @@ impl Emulator {
                 format!("{user} has no active membership in {organization}."),
             )));
         }
-        Ok(self.env.tokens.start_session(
+        self.env.tokens.start_session(
             user.clone(),
             Some(organization.clone()),
             "member",
@@ -111,32 +111,51 @@ impl Emulator {
                 .collect::<Vec<_>>(),
             None,
             self.now(),
-        ))
+        )
     }
 
     /// Revokes session `session_id` as `POST /user_management/sessions/revoke`
-    /// does: a `session.revoked` event, delivered to webhooks.
+    /// does: a `session.revoked` event, delivered to webhooks. A revoked
+    /// session stays revoked ([`Error::BadRequest`] `session_already_revoked`
+    /// when revoked again), across restarts with a state file.
     pub fn revoke_session(&self, session_id: &str) -> Result<(), Error> {
-        let now = self.now();
-        let session = self
-            .env
-            .tokens
-            .revoke_session(session_id, now)
-            .ok_or_else(|| {
-                Error::BadRequest(ErrorBody::new(
-                    "session_not_found",
-                    format!("Session not found: '{session_id}'."),
-                ))
-            })?;
-        self.env.store.write(|state| {
-            state.record_session_revoked(EventPayload::SessionRevoked(session), now);
-            Ok(())
-        })
+        self.env.tokens.revoke_session(session_id, self.now())
+    }
+
+    /// Session `session_id` as the `session.revoked` event carries it:
+    /// `status` is `active`, or `inactive` once revoked. `None` for an
+    /// unknown session (or one a reset forgot).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let emu = keygate_emulator::Emulator::start().await?;
+    /// let org = emu.create_organization("Acme")?;
+    /// let user = emu.create_user("ada@example.com")?;
+    /// emu.create_membership(&user.id, &org.id)?;
+    /// let token = emu.session_access_token(&user.id, &org.id, &[])?;
+    /// emu.revoke_session(&token.session_id)?;
+    /// assert_eq!(emu.session(&token.session_id).unwrap().status, "inactive");
+    /// # Ok(()) }
+    /// ```
+    pub fn session(&self, session_id: &str) -> Option<Session> {
+        self.env.tokens.session(session_id)
     }
 
     /// Signs with a new key from now on (the old ones stay in the key set);
-    /// the new key's `kid`.
+    /// the new key's `kid`. When a state file cannot keep the new key, the
+    /// error is logged and the current key's `kid` returned: the new key is
+    /// not used.
     pub fn rotate_signing_key(&self) -> String {
-        self.env.tokens.rotate()
+        match self.env.tokens.rotate() {
+            Ok(kid) => kid,
+            Err(e) => {
+                tracing::error!(error = %e, "the new signing key could not be kept");
+                self.env
+                    .store
+                    .read(|s| s.tokens.signing_keys.last().map(|k| k.kid().to_owned()))
+                    .unwrap_or_default()
+            }
+        }
     }
 }

@@ -131,7 +131,7 @@ pub(crate) fn router(
         )
         .route(
             "/_emulator/m2m_applications",
-            post(tokens::create_application),
+            get(tokens::list_applications).post(tokens::create_application),
         )
         .route("/_emulator/sessions", post(tokens::create_session))
         .route("/_emulator/signing_keys/rotate", post(tokens::rotate))

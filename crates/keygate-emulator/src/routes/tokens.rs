@@ -1,25 +1,26 @@
 //! The token routes: `POST /oauth2/token` (client credentials), the key sets
 //! `GET /oauth2/jwks` and `GET /sso/jwks/{client_id}` (no secret, as WorkOS),
 //! `POST /user_management/sessions/revoke`, and the test controls
-//! `POST /_emulator/m2m_applications`, `POST /_emulator/sessions`,
+//! `GET|POST /_emulator/m2m_applications`, `POST /_emulator/sessions`,
 //! `POST /_emulator/signing_keys/rotate`.
 
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use axum::extract::{RawQuery, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use http::header::{AUTHORIZATION, CACHE_CONTROL};
 use http::{HeaderMap, HeaderValue, StatusCode};
-use keygate_types::{ErrorBody, EventPayload, OrganizationId, UserId};
+use keygate_types::{ErrorBody, OrganizationId, UserId};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::body::{JsonBody, RawBody};
 use super::gate::{count_and_find_fault, fault_response};
 use super::path::PathId;
+use super::query::Query;
 use super::reply::{ApiError, json};
 use crate::environment::Environment;
 use crate::tokens::TokenError;
@@ -121,6 +122,7 @@ pub(crate) async fn token(State(env): Env, headers: HeaderMap, RawBody(body): Ra
             "invalid_scope",
             "The application was not granted a requested scope.",
         ),
+        Err(TokenError::Store(e)) => ApiError::from(e).into_response(),
     }
 }
 
@@ -137,19 +139,22 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
 }
 
 /// `GET /oauth2/jwks`.
-pub(crate) async fn m2m_key_set(State(env): Env) -> Response {
-    json(StatusCode::OK, &env.tokens.key_set())
+pub(crate) async fn m2m_key_set(State(env): Env) -> Result<Response, ApiError> {
+    Ok(json(StatusCode::OK, &env.tokens.key_set()?))
 }
 
 /// `GET /sso/jwks/{client_id}`: 404 for another client id.
-pub(crate) async fn session_key_set(State(env): Env, PathId(client_id): PathId) -> Response {
+pub(crate) async fn session_key_set(
+    State(env): Env,
+    PathId(client_id): PathId,
+) -> Result<Response, ApiError> {
     if client_id != env.tokens.client_id() {
-        return json(
+        return Ok(json(
             StatusCode::NOT_FOUND,
             &json!({"message": format!("Client not found: '{client_id}'.")}),
-        );
+        ));
     }
-    json(StatusCode::OK, &env.tokens.key_set())
+    Ok(json(StatusCode::OK, &env.tokens.key_set()?))
 }
 
 #[derive(Deserialize)]
@@ -158,49 +163,57 @@ pub(crate) struct RevokeSession {
 }
 
 /// `POST /user_management/sessions/revoke {"session_id"}`: emits
-/// `session.revoked` (events and webhooks).
+/// `session.revoked` (events and webhooks); 400 `session_not_found` for an
+/// unknown session, `session_already_revoked` for a revoked one.
 pub(crate) async fn revoke_session(
     State(env): Env,
     JsonBody(body): JsonBody<RevokeSession>,
 ) -> Result<Response, ApiError> {
-    let now = env.clock.now();
-    let Some(session) = env.tokens.revoke_session(&body.session_id, now) else {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            ErrorBody::new(
-                "session_not_found",
-                format!("Session not found: '{}'.", body.session_id),
-            ),
-        ));
-    };
-    env.store.write(|state| {
-        state.record_session_revoked(EventPayload::SessionRevoked(session), now);
-        Ok(())
-    })?;
+    env.tokens
+        .revoke_session(&body.session_id, env.clock.now())?;
     Ok(StatusCode::OK.into_response())
 }
 
 #[derive(Deserialize)]
 pub(crate) struct NewApplication {
     organization_id: String,
+    name: Option<String>,
     #[serde(default)]
     scopes: Vec<String>,
 }
 
-/// `POST /_emulator/m2m_applications {"organization_id", "scopes"}`: 201
-/// with `client_id` and `client_secret` (shown once).
+/// `POST /_emulator/m2m_applications {"organization_id", "name", "scopes"}`:
+/// 201 with `client_id` and `client_secret` (shown once); 404 for an unknown
+/// organization, 422 for a blank name or a scope that is not an OAuth scope
+/// token.
 pub(crate) async fn create_application(
     State(env): Env,
     JsonBody(body): JsonBody<NewApplication>,
 ) -> Result<Response, ApiError> {
-    let organization = env.store.read(|state| {
-        state
-            .directory
-            .organization(&body.organization_id)
-            .map(|o| o.id.clone())
-    })?;
-    let app = env.tokens.create_application(organization, body.scopes);
+    let app = env.tokens.create_application(
+        &body.organization_id,
+        body.name,
+        body.scopes,
+        env.clock.now(),
+    )?;
     Ok(json(StatusCode::CREATED, &app))
+}
+
+/// `GET /_emulator/m2m_applications[?organization_id=…]`: `{"object":
+/// "list", "data": [...]}`, oldest first, without client secrets; 404 for
+/// an unknown organization.
+pub(crate) async fn list_applications(
+    State(env): Env,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let organization = Query::parse(raw.as_deref()).organization_id();
+    let list = env
+        .store
+        .read(|state| state.applications(organization.as_ref().map(|o| o.as_str())))?;
+    Ok(json(
+        StatusCode::OK,
+        &json!({"object": "list", "data": list}),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -250,12 +263,12 @@ pub(crate) async fn create_session(
         &body.permissions,
         body.expires_in,
         env.clock.now(),
-    );
+    )?;
     Ok(json(StatusCode::CREATED, &token))
 }
 
 /// `POST /_emulator/signing_keys/rotate`: a new signing key; `{"kid"}`.
-pub(crate) async fn rotate(State(env): Env) -> Response {
-    let kid = env.tokens.rotate();
-    json(StatusCode::CREATED, &json!({"kid": kid}))
+pub(crate) async fn rotate(State(env): Env) -> Result<Response, ApiError> {
+    let kid = env.tokens.rotate()?;
+    Ok(json(StatusCode::CREATED, &json!({"kid": kid})))
 }

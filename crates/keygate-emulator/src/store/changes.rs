@@ -17,6 +17,12 @@ pub(crate) enum Row {
     /// An idempotency record, by its `Idempotency-Key`.
     Idempotency(String),
     WebhookEndpoint(String),
+    /// An M2M application, by its client id.
+    M2mApplication(String),
+    /// A session, by its id.
+    Session(String),
+    /// A token signing key, by its `kid`.
+    SigningKey(String),
 }
 
 /// The rows changed since the last commit.
@@ -25,7 +31,7 @@ pub(crate) struct Changes {
     /// Every data table was emptied first (a reset).
     pub(crate) cleared: bool,
     pub(crate) rows: BTreeSet<Row>,
-    /// The settings (clock offset, allow-lists) changed.
+    /// The settings (clock offset, allow-lists, the client id) changed.
     pub(crate) settings: bool,
 }
 
@@ -43,6 +49,6 @@ impl Changes {
         self.cleared = true;
         self.settings = true;
         self.rows
-            .retain(|row| matches!(row, Row::WebhookEndpoint(_)));
+            .retain(|row| matches!(row, Row::WebhookEndpoint(_) | Row::SigningKey(_)));
     }
 }

@@ -1,6 +1,7 @@
 //! The emulator's state: keys, the directory (organizations, users,
-//! memberships), the event log, idempotency records and webhook endpoints,
-//! behind one lock, kept by a [`Storage`] (memory, or a SQLite file with the
+//! memberships), the event log, idempotency records, webhook endpoints and
+//! what tokens rest on (signing keys, M2M applications, sessions), behind
+//! one lock, kept by a [`Storage`] (memory, or a SQLite file with the
 //! `sqlite` feature).
 //!
 //! Every operation takes the lock, does its work without awaiting, and lets
@@ -16,12 +17,12 @@ mod events;
 mod idempotency;
 mod keys;
 mod page;
-mod sessions;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod storage;
 #[cfg(test)]
 mod tests;
+mod tokens;
 mod webhook_endpoints;
 
 use std::collections::{BTreeMap, HashSet};
@@ -36,6 +37,7 @@ pub(crate) use page::{Page, PageRequest};
 #[cfg(feature = "sqlite")]
 pub(crate) use sqlite::SqliteStorage;
 pub(crate) use storage::{MemoryStorage, Storage};
+pub(crate) use tokens::{Application, NewApplication, TokenRecords};
 pub(crate) use webhook_endpoints::Registered;
 pub use webhook_endpoints::WebhookEndpoint;
 
@@ -68,6 +70,8 @@ pub(crate) struct State {
     pub(crate) idempotency: Idempotency,
     /// Registered webhook endpoints by id, with their signing secrets.
     pub(crate) webhook_endpoints: BTreeMap<String, Registered>,
+    /// The client id, signing keys, M2M applications and sessions.
+    pub(crate) tokens: TokenRecords,
     /// The settable clock's offset from system time, in milliseconds.
     pub(crate) clock_offset_ms: i64,
     /// The rows changed since the last commit.
@@ -80,9 +84,12 @@ pub(crate) struct State {
 
 impl State {
     /// Forgets the data, but not the configuration (allow-lists, webhook
-    /// endpoints) nor the id generator, whose order must survive.
+    /// endpoints, the client id and signing keys) nor the id generator,
+    /// whose order must survive.
     pub(crate) fn reset(&mut self) {
         self.keys = KeyTable::default();
+        self.tokens.applications.clear();
+        self.tokens.sessions.clear();
         self.directory = Directory::default();
         self.events = EventLog::default();
         self.idempotency = Idempotency::default();

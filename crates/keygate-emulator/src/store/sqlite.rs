@@ -12,22 +12,29 @@
 //! anything is written to it. The connection holds an exclusive lock, so a
 //! second server cannot open the same file.
 //!
-//! The file holds webhook signing secrets in the clear, so on Unix it is
-//! created 0600 before SQLite opens it (SQLite gives its write-ahead log and
+//! M2M applications keep their client secret's SHA-256 digest, never the
+//! secret. The token signing keys are kept whole, private halves included
+//! (PKCS#8 DER), so that tokens signed before a restart verify after it:
+//! acceptable for an emulator, never for a real key service.
+//!
+//! The file holds webhook signing secrets and the token signing keys in the
+//! clear, so on Unix it is created 0600 before SQLite opens it (SQLite gives its write-ahead log and
 //! shared-memory files the database's mode), and a file or companion that
 //! others may read is tightened to 0600 at start, with a warning.
 
 use std::path::{Path, PathBuf};
 
-use keygate_types::{ApiKey, Event, Organization, OrganizationMembership, User};
+use keygate_types::{ApiKey, Event, Organization, OrganizationMembership, Session, User};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::idempotency::IdempotencyRecord;
 use super::keys::KeyRecord;
-use super::{Changes, Policy, Registered, Row, State, Storage, WebhookEndpoint};
+use super::tokens::ApplicationRecord;
+use super::{Application, Changes, Policy, Registered, Row, State, Storage, WebhookEndpoint};
 use crate::Error;
+use crate::tokens::SigningKey;
 
 /// The migrations, in order: the file's `user_version` is how many ran.
 const MIGRATIONS: &[&str] = &["
@@ -39,12 +46,17 @@ CREATE TABLE events (id TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE idempotency_keys (key TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE webhook_endpoints (id TEXT PRIMARY KEY, body TEXT NOT NULL, secret TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+", "
+CREATE TABLE m2m_applications (id TEXT PRIMARY KEY, digest BLOB NOT NULL, body TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE sessions (id TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE signing_keys (position INTEGER PRIMARY KEY, kid TEXT NOT NULL UNIQUE, private_key BLOB NOT NULL);
 "];
 
 /// The schema version this build writes.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
-/// The tables emptied by a reset (webhook endpoints and settings stay).
+/// The tables emptied by a reset (webhook endpoints, signing keys and
+/// settings stay).
 const DATA_TABLES: &[&str] = &[
     "organizations",
     "users",
@@ -52,6 +64,8 @@ const DATA_TABLES: &[&str] = &[
     "api_keys",
     "events",
     "idempotency_keys",
+    "m2m_applications",
+    "sessions",
 ];
 
 /// A SQLite state file.
@@ -126,7 +140,7 @@ impl SqliteStorage {
         table: &str,
         mut each: impl FnMut(T, Vec<u8>),
     ) -> Result<(), Error> {
-        let extra = if table == "api_keys" {
+        let extra = if table == "api_keys" || table == "m2m_applications" {
             "digest"
         } else if table == "webhook_endpoints" {
             "CAST(secret AS BLOB)"
@@ -151,6 +165,24 @@ impl SqliteStorage {
             each(value, extra);
         }
         Ok(())
+    }
+
+    /// The signing keys, oldest first.
+    fn load_signing_keys(&self) -> Result<Vec<SigningKey>, Error> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT kid, private_key FROM signing_keys ORDER BY position")
+            .map_err(|e| self.error(&e))?;
+        let mut rows = stmt.query([]).map_err(|e| self.error(&e))?;
+        let mut keys = Vec::new();
+        while let Some(row) = rows.next().map_err(|e| self.error(&e))? {
+            let kid: String = row.get(0).map_err(|e| self.error(&e))?;
+            let der: Vec<u8> = row.get(1).map_err(|e| self.error(&e))?;
+            let key = SigningKey::from_private_der(&kid, &der)
+                .map_err(|e| self.error(&format!("signing key {kid} cannot be read: {e}")))?;
+            keys.push(key);
+        }
+        Ok(keys)
     }
 
     fn setting<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, Error> {
@@ -201,14 +233,14 @@ fn keep_private(path: &Path) -> Result<(), Error> {
             Ok(()) => tracing::warn!(
                 file = %file.display(),
                 was = format_args!("{mode:o}"),
-                "the state file holds webhook signing secrets and others could read it: now 0600"
+                "the state file holds secrets (webhook and token signing keys) and others could read it: now 0600"
             ),
             Err(e) => tracing::warn!(
                 file = %file.display(),
                 mode = format_args!("{mode:o}"),
                 error = %e,
-                "the state file holds webhook signing secrets and others can read it; \
-                 it could not be made 0600"
+                "the state file holds secrets (webhook and token signing keys) and others can \
+                 read it; it could not be made 0600"
             ),
         }
     }
@@ -318,6 +350,29 @@ impl Storage for SqliteStorage {
                 },
             );
         })?;
+        let mut bad_digest = None;
+        self.load_rows("m2m_applications", |application: Application, digest| {
+            match <[u8; 32]>::try_from(digest.as_slice()) {
+                Ok(secret_digest) => {
+                    state.tokens.applications.insert(
+                        application.client_id.clone(),
+                        ApplicationRecord {
+                            application,
+                            secret_digest,
+                        },
+                    );
+                }
+                Err(_) => bad_digest = Some(application.client_id),
+            }
+        })?;
+        if let Some(id) = bad_digest {
+            return Err(self.error(&format!("M2M application {id} has a malformed digest")));
+        }
+        self.load_rows("sessions", |session: Session, _| {
+            state.tokens.sessions.insert(session.id.clone(), session);
+        })?;
+        state.tokens.signing_keys = self.load_signing_keys()?;
+        state.tokens.client_id = self.setting("client_id")?;
         if let Some(policy) = self.setting::<Policy>("policy")? {
             state.policy = policy;
         }
@@ -354,6 +409,9 @@ impl Storage for SqliteStorage {
         if changes.settings {
             put_setting("policy", to_json(&state.policy).map_err(fail)?).map_err(fail)?;
             put_setting("clock_offset_ms", state.clock_offset_ms.to_string()).map_err(fail)?;
+            if let Some(client_id) = &state.tokens.client_id {
+                put_setting("client_id", to_json(client_id).map_err(fail)?).map_err(fail)?;
+            }
         }
         if let Some(last) = state.ids.last() {
             put_setting("last_id", to_json(&last.to_string()).map_err(fail)?).map_err(fail)?;
@@ -433,6 +491,44 @@ fn write_row(tx: &rusqlite::Transaction<'_>, state: &State, row: &Row) -> rusqli
                 .map(drop),
             None => put("webhook_endpoints", id, None),
         },
+        Row::M2mApplication(id) => match state.tokens.applications.get(id) {
+            Some(record) => tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO m2m_applications (id, digest, body) VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![
+                    id,
+                    &record.secret_digest[..],
+                    to_json(&record.application)?
+                ])
+                .map(drop),
+            None => put("m2m_applications", id, None),
+        },
+        Row::Session(id) => put(
+            "sessions",
+            id,
+            state.tokens.sessions.get(id).map(to_json).transpose()?,
+        ),
+        // Signing keys are only ever added: a key's place is its position.
+        Row::SigningKey(kid) => {
+            let Some((position, key)) = state
+                .tokens
+                .signing_keys
+                .iter()
+                .enumerate()
+                .find(|(_, k)| k.kid() == kid)
+            else {
+                return Ok(());
+            };
+            let der = key
+                .private_der()
+                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO signing_keys (position, kid, private_key) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![position as i64, kid, der.as_bytes()])
+            .map(drop)
+        }
     }
 }
 
@@ -514,6 +610,57 @@ mod tests {
         let _first = SqliteStorage::open(&path).unwrap();
         let message = refused(&path);
         assert!(message.contains("another process"), "{message}");
+    }
+
+    #[test]
+    fn a_file_of_the_first_schema_is_migrated_and_keeps_its_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let mut state = State::default();
+        let org = state
+            .create_organization(
+                keygate_types::CreateOrganization {
+                    name: "Acme".to_owned(),
+                    ..Default::default()
+                },
+                keygate_types::Timestamp::now(),
+            )
+            .unwrap();
+        {
+            // A file as the first schema's build wrote it.
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.execute(
+                "INSERT INTO organizations (id, body) VALUES (?1, ?2)",
+                params![org.id.as_str(), to_json(&org).unwrap()],
+            )
+            .unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+        }
+        let mut storage = SqliteStorage::open(&path).unwrap();
+        let version: i64 = storage
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let mut loaded = State::default();
+        assert!(storage.load(&mut loaded).unwrap(), "not a new file");
+        assert!(loaded.directory.organization(org.id.as_str()).is_ok());
+        assert!(
+            loaded.tokens.client_id.is_none(),
+            "made at start, then kept"
+        );
+        // The new tables take rows.
+        let client_id = loaded.client_id_or_new();
+        loaded.add_signing_key(crate::tokens::SigningKey::generate());
+        let changes = std::mem::take(&mut loaded.changes);
+        storage.commit(&loaded, &changes).unwrap();
+        drop(storage);
+        let mut storage = SqliteStorage::open(&path).unwrap();
+        let mut again = State::default();
+        storage.load(&mut again).unwrap();
+        assert_eq!(again.tokens.client_id, Some(client_id));
+        assert_eq!(again.tokens.signing_keys.len(), 1);
     }
 
     #[test]

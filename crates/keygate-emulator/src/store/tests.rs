@@ -392,6 +392,78 @@ fn events_past_retention_are_gone_after_a_restart<F: Fixture>() {
     assert_eq!(events.len(), 1, "the 40-day-old event was dropped");
 }
 
+fn token_records_survive_a_restart_and_keys_a_reset<F: Fixture>() {
+    use crate::tokens::SigningKey;
+    let f = F::open();
+    let acme = org(f.store(), "Acme");
+    let ada = user(f.store(), "ada@example.com");
+    let client_id = f.store().write(|s| Ok(s.client_id_or_new())).unwrap();
+    let (first, second) = (SigningKey::generate(), SigningKey::generate());
+    let app = f
+        .store()
+        .write(|s| {
+            s.add_signing_key(first.clone());
+            s.add_signing_key(second.clone());
+            s.create_application(
+                NewApplication {
+                    organization_id: acme.id.to_string(),
+                    name: Some("partner".to_owned()),
+                    scopes: vec!["posts:read".to_owned()],
+                    secret_digest: [7; 32],
+                },
+                now(),
+            )
+        })
+        .unwrap();
+    let session = |id: &str| keygate_types::Session {
+        id: id.to_owned(),
+        user_id: ada.id.clone(),
+        organization_id: Some(acme.id.clone()),
+        status: "active".to_owned(),
+        created_at: now(),
+        updated_at: now(),
+    };
+    f.store()
+        .write(|s| {
+            s.start_session(session("session_a"));
+            s.start_session(session("session_b"));
+            s.revoke_session("session_a", now())
+        })
+        .unwrap();
+    let f = f.reopen();
+    f.store().read(|s| {
+        assert_eq!(s.tokens.client_id.as_deref(), Some(client_id.as_str()));
+        let kept: Vec<_> = s.tokens.signing_keys.iter().map(SigningKey::jwk).collect();
+        assert_eq!(
+            kept,
+            vec![first.jwk(), second.jwk()],
+            "the same keys, in order"
+        );
+        let record = &s.tokens.applications[&app.client_id];
+        assert_eq!(record.application, app);
+        assert_eq!(record.secret_digest, [7; 32]);
+        assert_eq!(s.tokens.sessions["session_a"].status, "inactive");
+        assert_eq!(s.tokens.sessions["session_b"].status, "active");
+    });
+    f.store()
+        .write(|s| {
+            s.reset();
+            Ok(())
+        })
+        .unwrap();
+    let f = f.reopen();
+    f.store().read(|s| {
+        assert!(s.tokens.applications.is_empty());
+        assert!(s.tokens.sessions.is_empty());
+        assert_eq!(
+            s.tokens.client_id.as_deref(),
+            Some(client_id.as_str()),
+            "kept"
+        );
+        assert_eq!(s.tokens.signing_keys.len(), 2, "kept");
+    });
+}
+
 /// Instantiates every test of the suite for one fixture.
 macro_rules! store_suite {
     ($name:ident, $fixture:ty) => {
@@ -421,6 +493,10 @@ macro_rules! store_suite {
             #[test]
             fn events_past_retention_are_gone_after_a_restart() {
                 super::events_past_retention_are_gone_after_a_restart::<$fixture>();
+            }
+            #[test]
+            fn token_records_survive_a_restart_and_keys_a_reset() {
+                super::token_records_survive_a_restart_and_keys_a_reset::<$fixture>();
             }
         }
     };

@@ -1,10 +1,13 @@
-//! One RS256 signing key pair and its JWK.
+//! One RS256 signing key pair, its JWK, and its private half as PKCS#8 DER
+//! (how a state file keeps it).
 
 use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rsa::pkcs1v15;
+#[cfg(feature = "sqlite")]
+use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey};
 use rsa::rand_core::OsRng;
 use rsa::sha2::Sha256;
 use rsa::signature::{SignatureEncoding, Signer};
@@ -39,12 +42,31 @@ impl SigningKey {
         // The OS's CSPRNG cannot fail on the platforms the emulator runs on;
         // if it did, there would be nothing to sign with.
         let private = RsaPrivateKey::new(&mut OsRng, BITS).expect("RSA key generation");
+        Self::from_parts(format!("sso_oidc_key_pair_{}", ulid::Ulid::new()), private)
+    }
+
+    fn from_parts(kid: String, private: RsaPrivateKey) -> Self {
         let public = RsaPublicKey::from(&private);
         Self(Arc::new(Pair {
-            kid: format!("sso_oidc_key_pair_{}", ulid::Ulid::new()),
+            kid,
             signer: pkcs1v15::SigningKey::<Sha256>::new(private),
             public,
         }))
+    }
+
+    /// The key `kid` from its private half as PKCS#8 DER, as
+    /// [`private_der`](Self::private_der) wrote it.
+    #[cfg(feature = "sqlite")]
+    pub(crate) fn from_private_der(kid: &str, der: &[u8]) -> Result<Self, String> {
+        let private = RsaPrivateKey::from_pkcs8_der(der).map_err(|e| e.to_string())?;
+        Ok(Self::from_parts(kid.to_owned(), private))
+    }
+
+    /// The private half as PKCS#8 DER (zeroed when dropped).
+    #[cfg(feature = "sqlite")]
+    pub(crate) fn private_der(&self) -> Result<rsa::pkcs8::SecretDocument, String> {
+        let private: &RsaPrivateKey = self.0.signer.as_ref();
+        private.to_pkcs8_der().map_err(|e| e.to_string())
     }
 
     pub(crate) fn kid(&self) -> &str {
