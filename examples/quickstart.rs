@@ -84,7 +84,7 @@ async fn main() -> Result<(), BoxError> {
     match &keys {
         Some(keys) => print_tour(&base, keys),
         None => println!(
-            "send `Authorization: Bearer <key>` with a key minted in WorkOS, e.g. curl -i -H \"Authorization: Bearer $KEY\" {base}/me"
+            "send `Authorization: Bearer <key>` with a key minted in WorkOS (or an access token, with WORKOS_CLIENT_ID), e.g. curl -i -H \"Authorization: Bearer $KEY\" {base}/me"
         ),
     }
 
@@ -119,7 +119,9 @@ fn workos_auth(client: Client) -> Result<ApiKeyAuth<Client>, BoxError> {
     let Ok(client_id) = std::env::var("WORKOS_CLIENT_ID") else {
         return Ok(ApiKeyAuth::new(client));
     };
-    let mut tokens = JwtVerifier::builder().sessions(SessionTokens::new(&client_id));
+    // Session key sets are served by the same API as the keys.
+    let sessions = SessionTokens::new(&client_id).api_base(&client.config().base_url);
+    let mut tokens = JwtVerifier::builder().sessions(sessions);
     if let Ok(domain) = std::env::var("WORKOS_AUTHKIT_DOMAIN") {
         tokens = tokens.m2m(M2mTokens::new(domain, &client_id));
     }
