@@ -1,8 +1,9 @@
 //! keygate's load test: what keygate costs a real server, over real sockets.
 //!
-//! - [`servers`]: the servers under test, on loopback: an axum app with a
-//!   public route and a keygate route (cache hit, with a permission guard),
-//!   the key-service emulator, and a hello-world axum route.
+//! - [`servers`]: the servers under test, on loopback: an axum app with five
+//!   front doors to one handler (none, keygate on an API key, tower-http's
+//!   static bearer, an HS256 JWT, keygate on an AuthKit session token), the
+//!   key-service emulator, and a hello-world axum route.
 //! - [`drive`]: a small HTTP/1.1 load generator: keep-alive connections in a
 //!   closed loop, a warm-up, then a measured period; requests/s and latency
 //!   percentiles ([`Latencies`]).

@@ -2,9 +2,10 @@
 //!
 //! - `keygate-loadtest http`: starts the servers under test in a child
 //!   process (optionally pinned to its own CPUs with `taskset`), then drives
-//!   four front doors to one handler in rotation (none, keygate, tower-http's
-//!   static bearer, an HS256 JWT), and the emulator's validation against a
-//!   hello-world route, and prints Markdown tables and the issue's targets
+//!   five front doors to one handler in rotation (none, keygate with an API
+//!   key, tower-http's static bearer, an HS256 JWT, keygate with an AuthKit
+//!   session token), and the emulator's validation against a hello-world
+//!   route, and prints Markdown tables and the issues' targets
 //!   (`--only keygate|emulator` runs one of the two comparisons).
 //! - `keygate-loadtest memory`: resident memory per cached principal.
 //! - `keygate-loadtest serve`: the child process (internal).
@@ -20,9 +21,10 @@ use keygate_loadtest::drive::Load;
 use keygate_loadtest::memory::{self, Store};
 use keygate_loadtest::servers::{
     self, Credentials, HELLO_PATH, JWT_PATH, KEY_VAR, KEYGATE_PATH, PUBLIC_PATH, SECRET_VAR,
-    STATIC_BEARER_PATH, VALIDATION_PATH,
+    SESSION_PATH, STATIC_BEARER_PATH, VALIDATION_PATH,
 };
 use keygate_loadtest::wire::Request;
+use keygate_types::{OrganizationId, UserId};
 
 #[derive(Debug, Parser)]
 #[command(about = "keygate's load test and memory probe (loopback only)")]
@@ -34,7 +36,8 @@ struct Cli {
 /// One of the two comparisons `http` makes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Comparison {
-    /// The four front doors: none, keygate, tower-http's static bearer, an HS256 JWT.
+    /// The five front doors: none, keygate (API key), tower-http's static
+    /// bearer, an HS256 JWT, keygate (session token).
     Keygate,
     /// The emulator's validation against the hello-world route.
     Emulator,
@@ -100,7 +103,8 @@ enum Commands {
         threads: usize,
     },
     /// Run the servers under test (the child of `http`): prints their
-    /// addresses on one line, serves until stdin closes.
+    /// addresses and the session door's user and organization ids on one
+    /// line, serves until stdin closes.
     #[command(hide = true)]
     Serve {
         /// Worker threads of the runtime.
@@ -208,9 +212,15 @@ fn serve(threads: usize) -> Result<(), Failure> {
         .build()?;
     runtime.block_on(async {
         let servers = servers::start(&credentials).await?;
+        // Ids only: the driver asks the emulator for the token itself, so
+        // that no credential passes through this line.
         println!(
-            "app={} emulator={} hello={}",
-            servers.app, servers.emulator, servers.hello
+            "app={} emulator={} hello={} user={} organization={}",
+            servers.app,
+            servers.emulator,
+            servers.hello,
+            servers.session_user,
+            servers.session_organization
         );
         // Serve until the driver closes our stdin (or dies).
         tokio::task::spawn_blocking(|| {
@@ -240,10 +250,13 @@ impl Drop for ServerProcess {
     }
 }
 
+/// What the server process announces.
 struct Addresses {
     app: SocketAddr,
     emulator: SocketAddr,
     hello: SocketAddr,
+    session_user: UserId,
+    session_organization: OrganizationId,
 }
 
 fn spawn_servers(
@@ -272,21 +285,17 @@ fn spawn_servers(
     let stdout = child.0.stdout.take().ok_or("no stdout from the server")?;
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line)?;
-    let mut addresses = line.split_whitespace().map(|field| {
-        field
-            .split_once('=')
-            .map(|(_, addr)| addr.parse::<SocketAddr>())
-    });
-    let mut next = || -> Result<SocketAddr, Failure> {
-        Ok(addresses
-            .next()
-            .flatten()
-            .ok_or_else(|| format!("unexpected server line: {line:?}"))??)
+    let field = |name: &str| -> Result<&str, Failure> {
+        line.split_whitespace()
+            .find_map(|field| field.strip_prefix(name)?.strip_prefix('='))
+            .ok_or_else(|| format!("no {name} in the server's line: {line:?}").into())
     };
     let addresses = Addresses {
-        app: next()?,
-        emulator: next()?,
-        hello: next()?,
+        app: field("app")?.parse()?,
+        emulator: field("emulator")?.parse()?,
+        hello: field("hello")?.parse()?,
+        session_user: field("user")?.parse()?,
+        session_organization: field("organization")?.parse()?,
     };
     Ok((child, addresses))
 }
@@ -321,12 +330,27 @@ fn http(
             Request::get(path).header("authorization", authorization),
         ),
     };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let jwt = format!("Bearer {}", servers::jwt());
+    let session = runtime.block_on(servers::session_token(
+        addresses.emulator,
+        &credentials.secret,
+        &addresses.session_user,
+        &addresses.session_organization,
+    ))?;
+    let session = format!("Bearer {}", session.expose_secret());
     let doors = [
         door("no auth", PUBLIC_PATH, &bearer),
         door("keygate (hit + guard)", KEYGATE_PATH, &bearer),
         door("tower-http static bearer", STATIC_BEARER_PATH, &bearer),
         door("HS256 JWT (jsonwebtoken)", JWT_PATH, &jwt),
+        door(
+            "keygate session token (hit + guard)",
+            SESSION_PATH,
+            &session,
+        ),
     ];
     let body = serde_json::json!({ "value": credentials.key.expose_secret() }).to_string();
     let validation = Side {
@@ -344,9 +368,6 @@ fn http(
         load: load(addresses.hello, Request::get(HELLO_PATH)),
     };
 
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
     println!(
         "{connections} connections, {} s measured after {} s warm-up, {rounds} rounds, \
          server on {} with {server_threads} worker thread(s)",
@@ -375,6 +396,7 @@ fn http(
     println!("targets");
     if let Some(doors) = &keygate {
         print_keygate_targets(&doors[0], &doors[1], &doors[2], &doors[3]);
+        print_session_target(&doors[4], &doors[3], &doors[0]);
     }
     if let Some(pair) = &emulator {
         print_emulator_targets(&pair[0], &pair[1]);
@@ -425,6 +447,34 @@ fn print_keygate_targets(none: &Tally, keygate: &Tally, bearer: &Tally, jwt: &Ta
             tally.label,
             share * 100.0,
             (p99 - 1.0) * 100.0
+        );
+    }
+}
+
+/// Issue 27: a session token keygate has verified before is answered from
+/// its cache; the HS256 door verifies a signature on every request. No auth
+/// at all bounds what any door can reach, so it is printed beside the target.
+fn print_session_target(session: &Tally, jwt: &Tally, none: &Tally) {
+    let times = session.requests_per_second() / jwt.requests_per_second();
+    println!(
+        "  keygate session token: {times:.2}x the HS256 JWT door's requests/s \
+         ({:.0} vs {:.0}; target >= 2x) {}",
+        session.requests_per_second(),
+        jwt.requests_per_second(),
+        verdict(times >= 2.0)
+    );
+    let ceiling = none.requests_per_second() / jwt.requests_per_second();
+    println!("    the ceiling, no auth at all: {ceiling:.2}x the HS256 JWT door's requests/s");
+    let cpu = |tally: &Tally| tally.server_cpu_micros();
+    if [session, jwt, none].iter().all(|t| cpu(t).is_finite()) {
+        println!(
+            "  server CPU per request: keygate session token {:.2} µs, HS256 JWT {:.2}, \
+             no auth {:.2}: the session door costs {:.2} µs over no auth, the JWT door {:.2}",
+            cpu(session),
+            cpu(jwt),
+            cpu(none),
+            cpu(session) - cpu(none),
+            cpu(jwt) - cpu(none)
         );
     }
 }

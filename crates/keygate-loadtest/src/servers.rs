@@ -1,37 +1,49 @@
 //! The servers under test, all on loopback in one process:
 //!
-//! - the **app**: one axum server with four front doors to the same `hello`
+//! - the **app**: one axum server with five front doors to the same `hello`
 //!   handler: none, keygate (`ApiKeyAuth` validating through the typed client
 //!   against the emulator, plus a `RequirePermission` guard), tower-http's
-//!   static bearer check, and an HS256 JWT; and a second keygate route
-//!   checking the permission with the `Authorized<P>` extractor instead of a
-//!   guard layer;
-//! - the **emulator**, whose `POST /api_keys/validations` is measured;
+//!   static bearer check, an HS256 JWT, and keygate with access tokens (an
+//!   AuthKit session token, RS256, verified once against the emulator's key
+//!   set, then answered from keygate's cache of verified tokens); and a
+//!   second keygate route checking the permission with the `Authorized<P>`
+//!   extractor instead of a guard layer;
+//! - the **emulator**, whose `POST /api_keys/validations` is measured, and
+//!   which signs the session token and serves its key set;
 //! - a **hello-world** axum server, the emulator's yardstick.
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
+use keygate_auth::jwt::{JwtVerifier, SessionTokens};
 use keygate_auth::{ApiKeyAuth, ApiKeyPrincipal, Authorized, RequirePermission, permission};
 use keygate_emulator::{Emulator, Seed};
-use keygate_types::SecretString;
+use keygate_types::{OrganizationId, SecretString, UserId};
 use rand::Rng;
 use rand::distr::Alphanumeric;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-/// The public route of the app: no authentication (door 1 of 4).
+/// The public route of the app: no authentication (door 1 of 5).
 pub const PUBLIC_PATH: &str = "/public";
 /// tower-http's `ValidateRequestHeaderLayer::bearer` with one static token
-/// (door 3 of 4): the least a service can do.
+/// (door 3 of 5): the least a service can do.
 pub const STATIC_BEARER_PATH: &str = "/static-bearer";
 /// An HS256 JWT verified by `jsonwebtoken` in a `from_fn` middleware (door 4
-/// of 4): what a service would do with self-contained tokens.
+/// of 5): what a service would do with self-contained tokens, verifying
+/// every request.
 pub const JWT_PATH: &str = "/jwt";
-/// The keygate route of the app (door 2 of 4): `.layer(ApiKeyAuth)` on its
+/// The keygate route of the app (door 2 of 5): `.layer(ApiKeyAuth)` on its
 /// router and `RequirePermission` on the route, as the README mounts it.
 pub const KEYGATE_PATH: &str = "/private";
+/// The keygate route for access tokens (door 5 of 5): the same handler and
+/// guard as [`KEYGATE_PATH`] behind an `ApiKeyAuth` of its own built with
+/// `access_tokens` (AuthKit session tokens of the emulator), so that the API
+/// key door's layer stays as the README mounts it. Send it a token from
+/// [`session_token`].
+pub const SESSION_PATH: &str = "/private-session";
 /// The app's keygate route that checks [`PERMISSION`] with the
 /// `Authorized<P>` extractor: one route layer fewer than [`KEYGATE_PATH`].
 pub const EXTRACTOR_PATH: &str = "/private-extractor";
@@ -160,17 +172,25 @@ pub enum ServeError {
     /// A listener could not be bound.
     #[error("binding a loopback port: {0}")]
     Bind(#[from] std::io::Error),
+    /// The session door's token verifier could not be built.
+    #[error("access-token verifier: {0}")]
+    Tokens(#[from] keygate_auth::jwt::JwtConfigError),
 }
 
 /// The running servers; they stop when this is dropped.
 #[derive(Debug)]
 pub struct Servers {
-    /// The app: [`PUBLIC_PATH`], [`KEYGATE_PATH`] and [`EXTRACTOR_PATH`].
+    /// The app: [`PUBLIC_PATH`], [`KEYGATE_PATH`], [`EXTRACTOR_PATH`],
+    /// [`STATIC_BEARER_PATH`], [`JWT_PATH`] and [`SESSION_PATH`].
     pub app: SocketAddr,
     /// The emulator: [`VALIDATION_PATH`].
     pub emulator: SocketAddr,
     /// The hello-world server: [`HELLO_PATH`].
     pub hello: SocketAddr,
+    /// The user whose [`session_token`] the session door accepts.
+    pub session_user: UserId,
+    /// The organization of that user's sessions.
+    pub session_organization: OrganizationId,
     // Held for its lifetime: dropping it stops the emulator.
     _emulator: Emulator,
     tasks: Vec<JoinHandle<()>>,
@@ -199,8 +219,20 @@ async fn hello_authorized(who: Authorized<PostsRead>) -> &'static str {
     "hello"
 }
 
-/// The app: the four front doors, each on a router of its own, merged.
-pub fn app<V: keygate_auth::KeyValidator>(auth: ApiKeyAuth<V>, static_token: &str) -> Router {
+/// The app: the five front doors, each on a router of its own, merged.
+/// `auth` guards the API key door, `session_auth` (an `ApiKeyAuth` with
+/// access tokens) the session token door.
+pub fn app<V: keygate_auth::KeyValidator>(
+    auth: ApiKeyAuth<V>,
+    session_auth: ApiKeyAuth<V>,
+    static_token: &str,
+) -> Router {
+    let session = Router::new()
+        .route(
+            SESSION_PATH,
+            get(hello_principal).route_layer(RequirePermission(PERMISSION)),
+        )
+        .layer(session_auth);
     let keygate = Router::new()
         .route(
             KEYGATE_PATH,
@@ -220,6 +252,7 @@ pub fn app<V: keygate_auth::KeyValidator>(auth: ApiKeyAuth<V>, static_token: &st
         .merge(keygate)
         .merge(static_bearer)
         .merge(jwt)
+        .merge(session)
 }
 
 /// The hello-world router.
@@ -238,8 +271,9 @@ async fn spawn(router: Router) -> Result<(SocketAddr, JoinHandle<()>), ServeErro
     Ok((addr, task))
 }
 
-/// Starts the emulator (holding the key), the app and the hello-world
-/// server on loopback ports, on the current tokio runtime.
+/// Starts the emulator (holding the key, and a user whose sessions the
+/// session door accepts), the app and the hello-world server on loopback
+/// ports, on the current tokio runtime.
 pub async fn start(credentials: &Credentials) -> Result<Servers, ServeError> {
     let seed = serde_json::json!({
         "organization_permissions": [PERMISSION],
@@ -257,12 +291,26 @@ pub async fn start(credentials: &Credentials) -> Result<Servers, ServeError> {
         .seed(seed)
         .start()
         .await?;
+    let session_organization = emulator.create_organization("Load sessions")?.id;
+    let session_user = emulator.create_user("load@example.com")?.id;
+    emulator.create_membership(&session_user, &session_organization)?;
+
     let client = keygate_client::Client::builder()
         .base_url(emulator.base_url())
         .secret(credentials.secret.clone())
         .build()?;
+    let tokens = JwtVerifier::builder()
+        .sessions(SessionTokens::new(emulator.client_id()).api_base(emulator.base_url()))
+        .build()?;
+    // The key set is in hand before the first request, as on a service
+    // that has been up for a while.
+    tokens.prefetch().await;
+    let session_auth = ApiKeyAuth::builder(client.clone())
+        .access_tokens(tokens)
+        .build();
     let (app, app_task) = spawn(app(
         ApiKeyAuth::new(client),
+        session_auth,
         credentials.key.expose_secret(),
     ))
     .await?;
@@ -271,7 +319,69 @@ pub async fn start(credentials: &Credentials) -> Result<Servers, ServeError> {
         app,
         emulator: emulator.local_addr(),
         hello,
+        session_user,
+        session_organization,
         _emulator: emulator,
         tasks: vec![app_task, hello_task],
     })
+}
+
+/// How long the load's session token lives: longer than any run, so that
+/// the session door never refuses an expired token halfway (WorkOS's own
+/// last 5 minutes; keygate accepts up to a day).
+pub const SESSION_TOKEN_LIFETIME: Duration = Duration::from_secs(12 * 3600);
+
+/// Why a session token could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionTokenError {
+    /// The emulator could not be reached or its answer read.
+    #[error("asking the emulator for a session token: {0}")]
+    Request(#[from] reqwest::Error),
+    /// The emulator refused.
+    #[error("the emulator refused a session token: {status} {body}")]
+    Refused {
+        /// Its status.
+        status: u16,
+        /// Its error body.
+        body: String,
+    },
+    /// The answer had no `access_token`.
+    #[error("the emulator's answer has no access_token")]
+    NoToken,
+}
+
+/// A session access token of `user` in `organization`, with [`PERMISSION`],
+/// valid for [`SESSION_TOKEN_LIFETIME`]: made by the emulator at `emulator`
+/// (its `POST /_emulator/sessions` control, authorised by `secret`), for
+/// [`SESSION_PATH`].
+pub async fn session_token(
+    emulator: SocketAddr,
+    secret: &SecretString,
+    user: &UserId,
+    organization: &OrganizationId,
+) -> Result<SecretString, SessionTokenError> {
+    let response = reqwest::Client::new()
+        .post(format!("http://{emulator}/_emulator/sessions"))
+        .bearer_auth(secret.expose_secret())
+        .json(&serde_json::json!({
+            "user_id": user,
+            "organization_id": organization,
+            "permissions": [PERMISSION],
+            "expires_in": SESSION_TOKEN_LIFETIME.as_secs(),
+        }))
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(SessionTokenError::Refused {
+            status: status.as_u16(),
+            body: response.text().await.unwrap_or_default(),
+        });
+    }
+    let answer: serde_json::Value = response.json().await?;
+    answer["access_token"]
+        .as_str()
+        .map(|token| SecretString::new(token.to_owned()))
+        .ok_or(SessionTokenError::NoToken)
 }

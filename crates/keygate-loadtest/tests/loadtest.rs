@@ -7,7 +7,7 @@ use std::time::Duration;
 use keygate_loadtest::drive::{DriveError, Load, run};
 use keygate_loadtest::servers::{
     self, Credentials, EXTRACTOR_PATH, HELLO_PATH, JWT_PATH, KEYGATE_PATH, PUBLIC_PATH,
-    STATIC_BEARER_PATH, VALIDATION_PATH,
+    SESSION_PATH, STATIC_BEARER_PATH, VALIDATION_PATH,
 };
 use keygate_loadtest::wire::Request;
 
@@ -28,6 +28,15 @@ async fn every_route_answers_200_under_load_and_refusals_are_counted() {
     let bearer = format!("Bearer {}", credentials.key.expose_secret());
     let body = serde_json::json!({ "value": credentials.key.expose_secret() }).to_string();
     let secret = format!("Bearer {}", credentials.secret.expose_secret());
+    let session = servers::session_token(
+        servers.emulator,
+        &credentials.secret,
+        &servers.session_user,
+        &servers.session_organization,
+    )
+    .await
+    .unwrap();
+    let session = format!("Bearer {}", session.expose_secret());
 
     for (name, load) in [
         (
@@ -60,6 +69,13 @@ async fn every_route_answers_200_under_load_and_refusals_are_counted() {
             ),
         ),
         (
+            "keygate with a session token",
+            short(
+                servers.app,
+                Request::get(SESSION_PATH).header("authorization", &session),
+            ),
+        ),
+        (
             "keygate with the extractor",
             short(
                 servers.app,
@@ -83,11 +99,28 @@ async fn every_route_answers_200_under_load_and_refusals_are_counted() {
     }
 
     // Without a key, the keygate routes refuse: counted, not measured.
-    for path in [KEYGATE_PATH, EXTRACTOR_PATH, STATIC_BEARER_PATH, JWT_PATH] {
+    for path in [
+        KEYGATE_PATH,
+        EXTRACTOR_PATH,
+        STATIC_BEARER_PATH,
+        JWT_PATH,
+        SESSION_PATH,
+    ] {
         let refused = run(&short(servers.app, Request::get(path))).await.unwrap();
         assert_eq!(refused.ok, 0, "{path}");
         assert!(refused.failed > 0, "{path}");
     }
+
+    // The session door takes only what its verifier trusts: the HS256
+    // door's token is refused there.
+    let forged = run(&short(
+        servers.app,
+        Request::get(SESSION_PATH).header("authorization", format!("Bearer {}", servers::jwt())),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(forged.ok, 0);
+    assert!(forged.failed > 0);
 }
 
 #[tokio::test]
@@ -126,10 +159,13 @@ fn the_binary_runs_the_comparisons_and_the_memory_probe() {
         "| keygate (hit + guard) | 1 |",
         "| tower-http static bearer | 1 |",
         "| HS256 JWT (jsonwebtoken) | 1 |",
+        "| keygate session token (hit + guard) | 1 |",
         "| emulator validation | 1 |",
         "| hello-world route | 1 |",
         "of the static-bearer route's requests/s",
         "over the static bearer (target <= 1.0)",
+        "the HS256 JWT door's requests/s",
+        "target >= 2x",
     ] {
         assert!(
             stdout.contains(expected),
@@ -139,6 +175,12 @@ fn the_binary_runs_the_comparisons_and_the_memory_probe() {
     assert!(
         !stdout.contains("sk_"),
         "a key or secret was printed:\n{stdout}"
+    );
+    // A JWT's header starts `eyJ` (base64 of `{"`).
+    assert!(!stdout.contains("eyJ"), "a token was printed:\n{stdout}");
+    assert!(
+        !stdout.contains("answered non-200"),
+        "a door refused its own credential:\n{stdout}"
     );
 
     let memory = Command::new(exe)
