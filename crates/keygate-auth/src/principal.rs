@@ -95,6 +95,8 @@ struct Caller {
     expires_at: Option<Timestamp>,
     /// When the API key was made (`None` for access tokens).
     created_at: Option<Timestamp>,
+    /// The agent registration an API key was issued for.
+    agent_registration_id: Option<String>,
     /// The key's request counter in the layer's usage meter, found on the
     /// first counted request (see [`crate::usage`]).
     usage: UsageSlot,
@@ -110,6 +112,7 @@ impl Principal {
             mut permissions,
             expires_at,
             created_at,
+            agent_registration_id,
             ..
         } = key;
         permissions.shrink_to_fit();
@@ -123,6 +126,7 @@ impl Principal {
             permissions,
             expires_at,
             created_at: Some(created_at),
+            agent_registration_id,
             usage: UsageSlot::default(),
         }))
     }
@@ -147,6 +151,7 @@ impl Principal {
             permissions,
             expires_at: Some(expires_at),
             created_at: None,
+            agent_registration_id: None,
             usage: UsageSlot::default(),
         }))
     }
@@ -175,6 +180,7 @@ impl Principal {
             permissions,
             expires_at: Some(expires_at),
             created_at: None,
+            agent_registration_id: None,
             usage: UsageSlot::default(),
         }))
     }
@@ -240,6 +246,14 @@ impl Principal {
     /// When the API key was made; `None` for an access token.
     pub fn created_at(&self) -> Option<Timestamp> {
         self.0.created_at
+    }
+
+    /// The agent registration (`agent_reg_…`) the API key was issued for,
+    /// when WorkOS issued it to an AI agent rather than to a customer: a
+    /// service can tell an agent's calls from its customers'. `None` for
+    /// every other key and for access tokens.
+    pub fn agent_registration_id(&self) -> Option<&str> {
+        self.0.agent_registration_id.as_deref()
     }
 
     /// Where the layer's usage meter keeps this key's counter.

@@ -99,6 +99,7 @@ pub fn principal(n: u64) -> ApiKey {
         permissions: vec!["posts:read".to_owned(), "posts:write".to_owned()],
         created_at: now,
         updated_at: now,
+        agent_registration_id: None,
     }
 }
 

@@ -65,7 +65,7 @@ impl Owner {
 
 /// An API key as the key service describes it. Never holds the key's value.
 ///
-/// All ten fields are always written, nullable ones as `null`. Reading
+/// WorkOS's ten fields are always written, nullable ones as `null`. Reading
 /// tolerates a missing `expires_at` (older payloads) and unknown fields.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "object", rename = "api_key")]
@@ -91,6 +91,14 @@ pub struct ApiKey {
     pub created_at: Timestamp,
     /// When the key was last changed.
     pub updated_at: Timestamp,
+    /// The agent registration the key was issued for (`agent_reg_…`), when
+    /// WorkOS issued it to an AI agent. Not part of WorkOS's key object: the
+    /// validation answers it beside the key
+    /// ([`ValidationResponse::agent_registration_id`]), and a validator copies
+    /// it here so that the caller's principal carries it. Written only when
+    /// present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_registration_id: Option<String>,
 }
 
 impl ApiKey {
@@ -332,5 +340,24 @@ mod tests {
             Some("agent_reg_01EHZNVPK3SFK441A1RGBFSHRT")
         );
         assert_eq!(serde_json::to_value(&r).unwrap(), body);
+    }
+
+    #[test]
+    fn a_key_writes_workos_ten_fields_and_its_agent_registration_only_when_known() {
+        let key: ApiKey = serde_json::from_value(sample()).unwrap();
+        assert_eq!(key.agent_registration_id, None);
+        let written = serde_json::to_value(&key).unwrap();
+        assert_eq!(
+            written.as_object().unwrap().len(),
+            10,
+            "WorkOS's ten, `object` included"
+        );
+        assert!(written.get("agent_registration_id").is_none());
+        let agent = ApiKey {
+            agent_registration_id: Some("agent_reg_01EHZNVPK3SFK441A1RGBFSHRT".into()),
+            ..key
+        };
+        let json = serde_json::to_string(&agent).unwrap();
+        assert_eq!(serde_json::from_str::<ApiKey>(&json).unwrap(), agent);
     }
 }

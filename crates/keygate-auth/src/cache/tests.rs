@@ -34,6 +34,7 @@ fn owned_key(n: u32, owner: Owner, expires_at: Option<Timestamp>) -> ApiKey {
         permissions: vec!["posts:read".into()],
         created_at: now,
         updated_at: now,
+        agent_registration_id: None,
     }
 }
 

@@ -86,6 +86,7 @@ impl InMemoryValidator {
             permissions: permissions.into_iter().map(Into::into).collect(),
             created_at: now,
             updated_at: now,
+            agent_registration_id: None,
         };
         self.insert(&value, key.clone());
         (value, key)

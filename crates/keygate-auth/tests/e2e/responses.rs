@@ -141,6 +141,34 @@ async fn guards_in_every_form() {
     assert_no_key_logged();
 }
 
+/// A key WorkOS issued to an AI agent says so on the principal, from the
+/// key service and from the cache alike; a customer's key does not.
+#[tokio::test]
+async fn an_agent_key_names_its_agent_registration_on_the_principal() {
+    let emu = emulator().await;
+    let app = App::with_auth(auth(&emu).build()).await;
+    let org = emu.create_organization("Agents").unwrap();
+    let agent = emu
+        .create_agent_key(
+            &org.id,
+            "agent",
+            &["posts:read"],
+            "agent_reg_01EHZNVPK3SFK441A1RGBFSHRT",
+        )
+        .unwrap();
+    let (_, customer) = org_key(&emu, &["posts:read"]);
+    for _ in 0..2 {
+        let response = app.get("/whoami", Some(agent.value.expose_secret())).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(
+            body(response).await["agent_registration_id"],
+            "agent_reg_01EHZNVPK3SFK441A1RGBFSHRT"
+        );
+    }
+    let response = app.get("/whoami", Some(&customer)).await;
+    assert_eq!(body(response).await["agent_registration_id"], Value::Null);
+}
+
 #[tokio::test]
 async fn a_user_key_takes_its_organization_from_the_owner() {
     let emu = emulator().await;

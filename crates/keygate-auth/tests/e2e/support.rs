@@ -71,6 +71,7 @@ async fn whoami(principal: ApiKeyPrincipal) -> Json<Value> {
         "organization_id": principal.organization_id(),
         "user_id": principal.user_id(),
         "permissions": principal.permissions(),
+        "agent_registration_id": principal.agent_registration_id(),
     }))
 }
 

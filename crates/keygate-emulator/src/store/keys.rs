@@ -173,6 +173,7 @@ impl State {
             permissions: new.permissions,
             created_at: now,
             updated_at: now,
+            agent_registration_id: None,
         };
         self.keys.by_digest.insert(digest, id.clone());
         self.keys.by_id.insert(
