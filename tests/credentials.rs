@@ -39,6 +39,7 @@ async fn replica(emu: &Emulator, redis_url: &str) -> String {
         .secret("the fleet secret of this test, 32 bytes or more")
         .build()
         .unwrap();
+    let fleet = tier.stats_handle();
     let tokens = JwtVerifier::builder()
         .m2m(M2mTokens::new(emu.authkit_domain(), emu.client_id()))
         .sessions(SessionTokens::new(emu.client_id()).api_base(emu.base_url()))
@@ -57,6 +58,11 @@ async fn replica(emu: &Emulator, redis_url: &str) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
+    // Session tokens are answered 503 until the replica has read the fleet's
+    // log (and its revoked sessions) once.
+    while !fleet.stats().listening {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     base
 }
 

@@ -245,6 +245,7 @@ fn after_a_scripted_sequence_every_counter_holds_its_exact_value() {
         |source: &str| format!("keygate_auth_invalidations_total{{source={source}}}");
     let organization =
         |org: &str| format!("keygate_auth_organization_requests_total{{organization={org}}}");
+    let credentials = |kind: &str| format!("keygate_auth_credentials_total{{credential={kind}}}");
     let expected: BTreeMap<String, u64> = [
         // a ×3, c ×4, d once the breaker closed.
         (requests("accepted"), 8),
@@ -273,6 +274,8 @@ fn after_a_scripted_sequence_every_counter_holds_its_exact_value() {
         (organization(org_a.as_str()), 4),
         (organization(org_b.as_str()), 1),
         (organization("other"), 5),
+        // Every authenticated request came with an API key.
+        (credentials("api_key"), 10),
     ]
     .into_iter()
     .collect();

@@ -31,6 +31,10 @@
 //!   a leeway of [`DEFAULT_LEEWAY`] (30 s) for clock skew.
 //! - **Revocation** (sessions): a `session.revoked` event denies its `sid`
 //!   through the [`SessionDenylist`] until the session's tokens have expired.
+//!   In fleet mode the denial reaches every replica through the shared
+//!   tier's log, and a replica that has not heard the log within the tier's
+//!   revocation bound (one just started included) answers session tokens
+//!   with 503: see the [tier contract](crate::tier).
 //!
 //! Claims to principal: see [`Principal`] (permissions from a session's
 //! `permissions`, from an M2M token's space-separated `scope`).
