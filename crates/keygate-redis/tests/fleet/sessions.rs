@@ -160,19 +160,74 @@ async fn revoke(emu: &Emulator, a: &SessionReplica, session: &SessionToken) {
     .await;
 }
 
+/// Which replica reaches Redis through the proxy that can be cut.
+#[derive(Clone, Copy, PartialEq)]
+enum CutOff {
+    /// A, the replica the webhooks go to.
+    A,
+    /// B, another replica.
+    B,
+}
+
+/// Two replicas on one Redis, one of them behind a proxy that can be cut,
+/// the webhooks going to A, and two sessions of one member.
+struct Pair {
+    emu: Emulator,
+    redis: RedisServer,
+    proxy: Proxy,
+    a: SessionReplica,
+    b: SessionReplica,
+    revoked: SessionToken,
+    kept: SessionToken,
+}
+
+impl Pair {
+    async fn start(
+        emu: Emulator,
+        cut_off: CutOff,
+        tier: fn(RedisTierBuilder) -> RedisTierBuilder,
+    ) -> Self {
+        let redis = RedisServer::start();
+        let member = Member::new(&emu);
+        let proxy = Proxy::start(redis.port()).await;
+        let url = |replica| {
+            if replica == cut_off {
+                proxy.url()
+            } else {
+                redis.url()
+            }
+        };
+        let a = SessionReplica::start(&emu, &url(CutOff::A), tier).await;
+        let b = SessionReplica::start(&emu, &url(CutOff::B), tier).await;
+        emu.add_webhook_endpoint(&format!("{}{WEBHOOK_PATH}", a.base), WEBHOOK_SECRET)
+            .unwrap();
+        let (revoked, kept) = (member.session(&emu), member.session(&emu));
+        Self {
+            emu,
+            redis,
+            proxy,
+            a,
+            b,
+            revoked,
+            kept,
+        }
+    }
+}
+
 /// The log trimmed the revocation away while B was cut off: B flushes, and
 /// still refuses the session once it hears the log again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_entry_trimmed_away_is_still_refused_by_the_replica_that_missed_it() {
-    let (emu, redis) = (emulator().await, RedisServer::start());
-    let (keys, member) = (Keys::new(&emu), Member::new(&emu));
-    let proxy = Proxy::start(redis.port()).await;
-    let short = |tier: RedisTierBuilder| tier.log_length(3);
-    let a = SessionReplica::start(&emu, &redis.url(), short).await;
-    let b = SessionReplica::start(&emu, &proxy.url(), short).await;
-    emu.add_webhook_endpoint(&format!("{}{WEBHOOK_PATH}", a.base), WEBHOOK_SECRET)
-        .unwrap();
-    let (revoked, kept) = (member.session(&emu), member.session(&emu));
+    let Pair {
+        emu,
+        proxy,
+        a,
+        b,
+        revoked,
+        kept,
+        redis: _redis,
+    } = Pair::start(emulator().await, CutOff::B, |tier| tier.log_length(3)).await;
+    let keys = Keys::new(&emu);
     assert_eq!(b.get(&revoked.access_token).await, StatusCode::OK);
     let before = b.stats.stats().discontinuities;
 
@@ -197,12 +252,15 @@ async fn a_session_entry_trimmed_away_is_still_refused_by_the_replica_that_misse
 /// first request.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_started_after_a_session_was_revoked_refuses_it() {
-    let (emu, redis) = (emulator().await, RedisServer::start());
-    let member = Member::new(&emu);
-    let a = SessionReplica::start(&emu, &redis.url(), |tier| tier).await;
-    emu.add_webhook_endpoint(&format!("{}{WEBHOOK_PATH}", a.base), WEBHOOK_SECRET)
-        .unwrap();
-    let (revoked, kept) = (member.session(&emu), member.session(&emu));
+    let Pair {
+        emu,
+        redis,
+        a,
+        revoked,
+        kept,
+        proxy: _proxy,
+        b: _b,
+    } = Pair::start(emulator().await, CutOff::B, |tier| tier).await;
     revoke(&emu, &a, &revoked).await;
 
     let c = SessionReplica::start(&emu, &redis.url(), |tier| tier).await;
@@ -214,14 +272,15 @@ async fn a_replica_started_after_a_session_was_revoked_refuses_it() {
 /// session, logs it again; B and a replica started afterwards refuse it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_revoked_before_redis_restarted_empty_is_refused_everywhere_after() {
-    let (emu, mut redis) = (emulator().await, RedisServer::start());
-    let member = Member::new(&emu);
-    let proxy = Proxy::start(redis.port()).await;
-    let a = SessionReplica::start(&emu, &redis.url(), |tier| tier).await;
-    let b = SessionReplica::start(&emu, &proxy.url(), |tier| tier).await;
-    emu.add_webhook_endpoint(&format!("{}{WEBHOOK_PATH}", a.base), WEBHOOK_SECRET)
-        .unwrap();
-    let (revoked, kept) = (member.session(&emu), member.session(&emu));
+    let Pair {
+        emu,
+        mut redis,
+        proxy,
+        a,
+        b,
+        revoked,
+        kept,
+    } = Pair::start(emulator().await, CutOff::B, |tier| tier).await;
     assert_eq!(b.get(&revoked.access_token).await, StatusCode::OK);
 
     proxy.cut();
@@ -248,15 +307,16 @@ async fn a_session_revoked_before_redis_restarted_empty_is_refused_everywhere_af
 /// from the key service), and applies what it missed when it hears again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_deaf_past_the_bound_refuses_session_tokens_until_it_hears() {
-    let (emu, redis) = (emulator().await, RedisServer::start());
-    let (keys, member) = (Keys::new(&emu), Member::new(&emu));
-    let proxy = Proxy::start(redis.port()).await;
-    let a = SessionReplica::start(&emu, &redis.url(), |tier| tier).await;
-    let b = SessionReplica::start(&emu, &proxy.url(), |tier| tier).await;
-    emu.add_webhook_endpoint(&format!("{}{WEBHOOK_PATH}", a.base), WEBHOOK_SECRET)
-        .unwrap();
-    let (revoked, kept) = (member.session(&emu), member.session(&emu));
-    let (_, key) = keys.mint(&emu);
+    let Pair {
+        emu,
+        proxy,
+        a,
+        b,
+        revoked,
+        kept,
+        redis: _redis,
+    } = Pair::start(emulator().await, CutOff::B, |tier| tier).await;
+    let (_, key) = Keys::new(&emu).mint(&emu);
     assert_eq!(b.get(&revoked.access_token).await, StatusCode::OK);
 
     let cut = Instant::now();
@@ -293,14 +353,15 @@ async fn a_replica_deaf_past_the_bound_refuses_session_tokens_until_it_hears() {
 /// once, and B refuses it within the bound once A has logged it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revocation_the_receiving_replica_could_not_log_reaches_the_fleet_later() {
-    let (emu, redis) = (emulator_delivering_once().await, RedisServer::start());
-    let member = Member::new(&emu);
-    let proxy = Proxy::start(redis.port()).await;
-    let a = SessionReplica::start(&emu, &proxy.url(), |tier| tier).await;
-    let b = SessionReplica::start(&emu, &redis.url(), |tier| tier).await;
-    emu.add_webhook_endpoint(&format!("{}{WEBHOOK_PATH}", a.base), WEBHOOK_SECRET)
-        .unwrap();
-    let (revoked, kept) = (member.session(&emu), member.session(&emu));
+    let Pair {
+        emu,
+        proxy,
+        a,
+        b,
+        revoked,
+        kept,
+        redis: _redis,
+    } = Pair::start(emulator_delivering_once().await, CutOff::A, |tier| tier).await;
     assert_eq!(b.get(&revoked.access_token).await, StatusCode::OK);
 
     proxy.cut();
@@ -326,14 +387,15 @@ async fn a_revocation_the_receiving_replica_could_not_log_reaches_the_fleet_late
 /// kept, and B refuses the session once A has logged what it owes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_revocation_owed_among_a_pile_of_invalidations_reaches_the_fleet() {
-    let (emu, redis) = (emulator_delivering_once().await, RedisServer::start());
-    let member = Member::new(&emu);
-    let proxy = Proxy::start(redis.port()).await;
-    let a = SessionReplica::start(&emu, &proxy.url(), |tier| tier).await;
-    let b = SessionReplica::start(&emu, &redis.url(), |tier| tier).await;
-    emu.add_webhook_endpoint(&format!("{}{WEBHOOK_PATH}", a.base), WEBHOOK_SECRET)
-        .unwrap();
-    let (revoked, kept) = (member.session(&emu), member.session(&emu));
+    let Pair {
+        emu,
+        proxy,
+        a,
+        b,
+        revoked,
+        kept,
+        redis: _redis,
+    } = Pair::start(emulator_delivering_once().await, CutOff::A, |tier| tier).await;
 
     proxy.cut();
     revoke(&emu, &a, &revoked).await;
