@@ -1,6 +1,6 @@
 //! `keygate keys`: create, list, validate, expire and revoke API keys.
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{ArgGroup, Args, Subcommand};
@@ -184,16 +184,7 @@ async fn list(client: &Client, a: ListArgs, json: bool) -> Result<(), CommandErr
 }
 
 async fn validate(client: &Client, a: ValidateArgs, json: bool) -> Result<(), CommandError> {
-    let value = if a.value.expose_secret() == "-" {
-        let mut line = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut line)
-            .map_err(|e| CommandError::Io("read standard input", e))?;
-        SecretString::from(line.trim())
-    } else {
-        a.value
-    };
+    let value = remote::secret_or_stdin(a.value)?;
     let answer = client.validation(value.expose_secret()).await?;
     let valid = answer.api_key.is_some();
     print(|out| match &answer.api_key {

@@ -15,7 +15,7 @@
 //! grant (`POST {authkit_domain}/oauth2/token`), which needs no environment
 //! secret; the emulator is its own AuthKit domain.
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -189,16 +189,7 @@ async fn list(base_url: &str, a: ListArgs, json: bool) -> Result<(), CommandErro
 }
 
 async fn token(base_url: &str, a: TokenArgs, json: bool) -> Result<(), CommandError> {
-    let secret = if a.client_secret.expose_secret() == "-" {
-        let mut line = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut line)
-            .map_err(|e| CommandError::Io("read standard input", e))?;
-        SecretString::from(line.trim())
-    } else {
-        a.client_secret
-    };
+    let secret = remote::secret_or_stdin(a.client_secret)?;
     if secret.expose_secret().trim().is_empty() {
         return Err(CommandError::Input("the client secret is empty".into()));
     }

@@ -29,6 +29,21 @@ pub(crate) struct ServiceArgs {
     pub(crate) json: bool,
 }
 
+/// A secret given on the command line, or read from standard input's first
+/// line when it is `-` (which keeps it out of shell history and process
+/// lists).
+pub(crate) fn secret_or_stdin(
+    given: keygate_types::SecretString,
+) -> Result<keygate_types::SecretString, CommandError> {
+    if given.expose_secret() != "-" {
+        return Ok(given);
+    }
+    let mut line = String::new();
+    io::BufRead::read_line(&mut io::stdin().lock(), &mut line)
+        .map_err(|e| CommandError::Io("read standard input", e))?;
+    Ok(keygate_types::SecretString::from(line.trim()))
+}
+
 /// Why a key-service command failed. Printed on standard error by
 /// [`output::write_error`], with exit code 1.
 #[derive(Debug, thiserror::Error)]

@@ -28,6 +28,11 @@ pub async fn keygate_with(
     if let Some(secret) = secret {
         command.env("WORKOS_API_KEY", secret);
     }
+    run(command, stdin).await
+}
+
+/// Runs `command`, feeding `stdin`, and waits for its output.
+pub async fn run(mut command: Command, stdin: &str) -> Output {
     let stdin = stdin.to_owned();
     // The emulator runs on this runtime's other threads while we wait.
     tokio::task::spawn_blocking(move || {
